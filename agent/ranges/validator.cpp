@@ -1,0 +1,47 @@
+#include "ranges/validator.hpp"
+
+#include <cmath>
+
+namespace og::ranges {
+
+Result<Validated> validate(const ParsedRanges& candidate, const ValidationPolicy& policy, const RangeSet* last_good,
+                           bool force) {
+  for (const auto& p : candidate.prefixes) {
+    int broadest = p.family() == Family::v4 ? policy.broadest_v4 : policy.broadest_v6;
+    if (p.len < broadest) {
+      return fail("prefix " + p.to_string() + " is broader than /" + std::to_string(broadest) +
+                  " (refusing to allow that much of the Internet)");
+    }
+  }
+  Validated out;
+  std::size_t removed = 0;
+  out.set = RangeSet::from(candidate.prefixes, &removed);
+  if (removed) out.notes.push_back(std::to_string(removed) + " duplicate or covered prefix(es) removed");
+
+  struct Fam {
+    Family f;
+    const char* name;
+    std::size_t min;
+  };
+  for (const Fam& fam : {Fam{Family::v4, "IPv4", policy.min_ipv4}, Fam{Family::v6, "IPv6", policy.min_ipv6}}) {
+    std::size_t n = out.set.of(fam.f).size();
+    if (n < fam.min) {
+      return fail(std::string(fam.name) + " set has " + std::to_string(n) + " prefix(es), fewer than the minimum " +
+                  std::to_string(fam.min));
+    }
+    if (!last_good || force) continue;
+    std::size_t old_n = last_good->of(fam.f).size();
+    if (old_n == 0) continue;
+    double kept = static_cast<double>(n) / static_cast<double>(old_n);
+    if (kept < 1.0 - policy.max_shrink) {
+      int pct = static_cast<int>(std::lround((1.0 - kept) * 100));
+      return fail(std::string(fam.name) + " set would shrink from " + std::to_string(old_n) + " to " +
+                  std::to_string(n) + " prefixes (-" + std::to_string(pct) + "%, limit " +
+                  std::to_string(static_cast<int>(std::lround(policy.max_shrink * 100))) +
+                  "%); run `agentctl refresh --force` to accept it");
+    }
+  }
+  return out;
+}
+
+}  // namespace og::ranges

@@ -1,0 +1,97 @@
+#include "originguard/log.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <mutex>
+
+namespace og::log {
+namespace {
+
+std::atomic<int> g_min{static_cast<int>(Level::info)};
+
+bool stderr_is_journal() {
+  static const bool value = [] {
+    const char* js = std::getenv("JOURNAL_STREAM");
+    if (!js) return false;
+    unsigned long dev = 0, ino = 0;
+    if (std::sscanf(js, "%lu:%lu", &dev, &ino) != 2) return false;
+    struct stat st {};
+    if (fstat(STDERR_FILENO, &st) != 0) return false;
+    return st.st_dev == dev && st.st_ino == ino;
+  }();
+  return value;
+}
+
+const char* name(Level l) {
+  switch (l) {
+    case Level::debug: return "debug";
+    case Level::info: return "info";
+    case Level::warn: return "warn";
+    case Level::error: return "error";
+  }
+  return "info";
+}
+
+void append_value(std::string& out, std::string_view v) {
+  bool quote = v.empty() || v.find_first_of(" =\"\t\n\\") != std::string_view::npos;
+  if (!quote) {
+    out += v;
+    return;
+  }
+  out += '"';
+  for (char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  out += '"';
+}
+
+}  // namespace
+
+void set_min_level(Level l) { g_min = static_cast<int>(l); }
+
+std::string format(Level l, std::string_view event, std::initializer_list<Field> fields) {
+  std::string line = "level=";
+  line += name(l);
+  line += " event=";
+  append_value(line, event);
+  for (const auto& f : fields) {
+    line += ' ';
+    line += f.key;
+    line += '=';
+    append_value(line, f.value);
+  }
+  return line;
+}
+
+void write(Level l, std::string_view event, std::initializer_list<Field> fields) {
+  if (static_cast<int>(l) > g_min.load(std::memory_order_relaxed)) return;
+  std::string line;
+  if (stderr_is_journal()) {
+    line = "<" + std::to_string(static_cast<int>(l)) + ">";
+  } else {
+    auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char ts[32];
+    std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ ", &tm);
+    line = ts;
+  }
+  line += format(l, event, fields);
+  line += '\n';
+  static std::mutex mu;
+  std::lock_guard lock(mu);
+  (void)!::write(STDERR_FILENO, line.data(), line.size());
+}
+
+}  // namespace og::log

@@ -1,0 +1,74 @@
+// originguard-agent configuration (TOML). Unknown keys are errors; every error names the
+// file, line and key. Defaults are documented in docs/CONFIG.md and packaging/agent.toml.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "originguard/duration.hpp"
+#include "originguard/range_set.hpp"
+#include "originguard/result.hpp"
+
+namespace og {
+
+inline constexpr std::string_view kDefaultConfigPath = "/etc/originguard/agent.toml";
+inline constexpr std::string_view kCloudflareApiUrl = "https://api.cloudflare.com/client/v4/ips";
+
+struct RangesConfig {
+  // Alternatives tried in order; the first that validates wins. One alternative is one URL,
+  // or several whose union forms the candidate (e.g. the ips-v4 and ips-v6 text endpoints).
+  std::vector<std::vector<std::string>> sources{{std::string(kCloudflareApiUrl)}};
+  Seconds refresh_interval{3600};
+  double jitter = 0.10;                  // +-10% of refresh_interval
+  Seconds retry_min{30};                 // first backoff after a failed refresh
+  Seconds retry_max{3600};               // backoff cap (never above refresh_interval)
+  Seconds stale_after{86400 * 3};        // ranges older than this make status degraded
+  RangeSet extra_allow;                  // static prefixes always allowed (monitoring, ...)
+  std::filesystem::path state_dir = "/var/lib/originguard";
+  bool include_china_network = false;
+  std::size_t max_body_bytes = 1 << 20;  // a real answer is ~1 KiB
+  Seconds connect_timeout{10};
+  Seconds total_timeout{30};
+  double max_shrink = 0.5;               // refuse a set that lost more than this fraction
+  std::size_t min_ipv4 = 1;
+  std::size_t min_ipv6 = 1;
+  std::string ca_file;                   // extra CA bundle for https sources (default: system)
+};
+
+enum class ProtectMode { enforce, audit };
+
+struct ProtectConfig {
+  std::vector<std::uint16_t> ports{80, 443};
+  RangeSet mgmt_allow;
+  ProtectMode mode = ProtectMode::enforce;
+};
+
+struct ControlConfig {
+  std::filesystem::path socket = "/run/originguard/agent.sock";
+  std::string group;  // members may use agentctl; empty = root only
+};
+
+struct NftablesConfig {
+  bool enabled = true;  // program table inet originguard
+};
+
+struct AgentConfig {
+  std::filesystem::path path;  // file it was read from ("" = built-in defaults)
+  RangesConfig ranges;
+  ProtectConfig protect;
+  ControlConfig control;
+  NftablesConfig nftables;
+};
+
+[[nodiscard]] const char* to_string(ProtectMode m);
+
+// Parses TOML text; `origin` names the file in error messages ("agent.toml:12: ...").
+[[nodiscard]] Result<AgentConfig> parse_agent_config(std::string_view toml_text, std::string_view origin);
+
+// Reads and parses a file. A missing file at the default path yields the defaults.
+[[nodiscard]] Result<AgentConfig> load_agent_config(const std::filesystem::path& path, bool missing_ok);
+
+}  // namespace og
