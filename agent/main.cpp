@@ -1,0 +1,76 @@
+// originguard-agent entry point: options, config, daemonisation, then Agent::run().
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "agent.hpp"
+#include "originguard/log.hpp"
+
+namespace {
+
+// Classic detach for use without a supervisor; under systemd (Type=notify) use --foreground.
+int daemonize() {
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid > 0) _exit(0);
+  if (setsid() < 0) return -1;
+  pid = fork();
+  if (pid < 0) return -1;
+  if (pid > 0) _exit(0);
+  if (chdir("/") != 0) return -1;
+  int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return -1;
+  dup2(fd, STDIN_FILENO);
+  dup2(fd, STDOUT_FILENO);
+  // stderr is kept: it is where logs go (journald when started by systemd).
+  if (fd > STDERR_FILENO) close(fd);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  CLI::App app{"originguard-agent: keeps Cloudflare's IP ranges fresh and enforces them in the kernel.\n"
+               "Logs go to stderr (journald under systemd). See docs/CONFIG.md for every key."};
+  std::string config_path(og::kDefaultConfigPath);
+  bool check_only = false, foreground = false, verbose = false;
+  app.add_option("-c,--config", config_path, "TOML config file")->capture_default_str();
+  app.add_flag("--check-config", check_only, "validate the config (file, line and key on error) and exit");
+  app.add_flag("-f,--foreground", foreground, "stay in the foreground (use this under systemd)");
+  app.add_flag("-v,--verbose", verbose, "debug logging");
+  app.set_version_flag("-V,--version", std::string("originguard-agent ") + OG_VERSION);
+  CLI11_PARSE(app, argc, argv);
+
+  if (verbose) og::log::set_min_level(og::log::Level::debug);
+  // The default path may be absent (built-in defaults); an explicitly named file must exist.
+  const bool missing_ok = config_path == og::kDefaultConfigPath;
+  auto cfg = og::load_agent_config(config_path, missing_ok);
+  if (!cfg) {
+    std::cerr << "originguard-agent: config refused: " << cfg.error().message << "\n";
+    return 1;
+  }
+  if (check_only) {
+    std::cout << "config OK: " << (cfg->path.empty() ? "(built-in defaults)" : cfg->path.string()) << "\n";
+    return 0;
+  }
+  if (geteuid() != 0) og::log::warn("agent.not_root", {{"hint", "enforcers need root (CAP_NET_ADMIN, CAP_BPF)"}});
+  if (!foreground && daemonize() != 0) {
+    std::perror("originguard-agent: daemonize");
+    return 1;
+  }
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  int rc;
+  {
+    og::Agent agent({config_path, missing_ok}, std::move(*cfg));
+    rc = agent.run();
+  }
+  curl_global_cleanup();
+  return rc;
+} catch (const std::exception& e) {
+  og::log::error("agent.fatal", {{"error", e.what()}});
+  return 70;
+}

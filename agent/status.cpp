@@ -1,0 +1,130 @@
+#include "status.hpp"
+
+#include <unistd.h>
+
+#include <ctime>
+#include <sstream>
+
+namespace og {
+
+using std::chrono::duration_cast;
+using std::chrono::seconds;
+
+std::string rfc3339(ranges::WallTime t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::vector<Warning> collect_warnings(const AgentSnapshot& s) {
+  std::vector<Warning> w;
+  const auto& r = *s.refresh;
+  const auto& cfg = *s.config;
+  if (r.last_error) {
+    w.push_back({"last refresh failed (" + std::to_string(r.consecutive_failures) +
+                 " in a row); the ranges in force are kept: " + *r.last_error});
+  }
+  if (r.current.fetched()) {
+    auto age = duration_cast<seconds>(s.now - *r.current.fetched_at);
+    if (age > cfg.ranges.stale_after)
+      w.push_back({"ranges are stale: fetched " + format_duration(age) + " ago (stale_after " +
+                   format_duration(cfg.ranges.stale_after) + ")"});
+  } else {
+    w.push_back({"running on the embedded bootstrap snapshot: no source has been fetched yet", false});
+  }
+  if (cfg.protect.mode == ProtectMode::audit)
+    w.push_back({"protect mode is AUDIT: non-Cloudflare traffic is counted and logged, not dropped", false});
+  for (const auto& n : r.notes) w.push_back({n, false});
+  w.insert(w.end(), s.warnings.begin(), s.warnings.end());
+  for (auto it = s.enforcers.begin(); it != s.enforcers.end(); ++it) {
+    if (!it->is_object()) continue;
+    if (auto ws = it->find("warnings"); ws != it->end() && ws->is_array())
+      for (const auto& x : *ws)
+        if (x.is_string()) w.push_back({it.key() + ": " + x.get<std::string>()});
+  }
+  return w;
+}
+
+nlohmann::json build_status(const AgentSnapshot& s) {
+  const auto& r = *s.refresh;
+  const auto& cfg = *s.config;
+  nlohmann::json j;
+  j["version"] = OG_VERSION;
+  j["agent"] = {{"pid", static_cast<long>(getpid())},
+                {"started_at", rfc3339(s.started_at)},
+                {"uptime_s", duration_cast<seconds>(s.now - s.started_at).count()},
+                {"config", cfg.path.empty() ? std::string("(built-in defaults)") : cfg.path.string()},
+                {"mode", to_string(cfg.protect.mode)},
+                {"ports", cfg.protect.ports}};
+
+  const auto effective = r.current.ranges.merged(cfg.ranges.extra_allow);
+  nlohmann::json rj;
+  rj["ipv4"] = effective.v4().size();
+  rj["ipv6"] = effective.v6().size();
+  rj["ipv4_cidrs"] = effective.strings(Family::v4);
+  rj["ipv6_cidrs"] = effective.strings(Family::v6);
+  rj["extra_allow"] = cfg.ranges.extra_allow.size();
+  rj["source"] = r.current.source;
+  rj["etag"] = r.current.etag.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.current.etag);
+  if (r.current.fetched_at) {
+    rj["fetched_at"] = rfc3339(*r.current.fetched_at);
+    rj["age_s"] = duration_cast<seconds>(s.now - *r.current.fetched_at).count();
+  } else {
+    rj["fetched_at"] = nullptr;
+    rj["age_s"] = nullptr;
+  }
+  rj["checked_at"] = r.checked_at ? nlohmann::json(rfc3339(*r.checked_at)) : nlohmann::json(nullptr);
+  rj["next_refresh_s"] = duration_cast<seconds>(s.next_refresh).count();
+  rj["refreshing"] = r.refreshing;
+  rj["last_error"] = r.last_error ? nlohmann::json(*r.last_error) : nlohmann::json(nullptr);
+  rj["last_error_at"] = r.last_error_at ? nlohmann::json(rfc3339(*r.last_error_at)) : nlohmann::json(nullptr);
+  rj["consecutive_failures"] = r.consecutive_failures;
+  rj["refresh_interval_s"] = cfg.ranges.refresh_interval.count();
+  j["ranges"] = std::move(rj);
+  j["enforcers"] = s.enforcers;
+
+  auto warnings = collect_warnings(s);
+  j["warnings"] = nlohmann::json::array();
+  bool degraded = false;
+  for (const auto& w : warnings) {
+    j["warnings"].push_back(w.text);
+    degraded |= w.needs_action;
+  }
+  j["health"] = degraded ? "degraded" : "healthy";
+  return j;
+}
+
+std::string build_metrics(const AgentSnapshot& s) {
+  const auto& r = *s.refresh;
+  std::ostringstream o;
+  auto metric = [&](const char* name, const char* type, const char* help) {
+    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  };
+  const auto effective = r.current.ranges.merged(s.config->ranges.extra_allow);
+  metric("originguard_ranges_prefixes", "gauge", "Prefixes allowed as edge, by family.");
+  o << "originguard_ranges_prefixes{family=\"ipv4\"} " << effective.v4().size() << '\n';
+  o << "originguard_ranges_prefixes{family=\"ipv6\"} " << effective.v6().size() << '\n';
+  metric("originguard_ranges_fetched_timestamp_seconds", "gauge",
+         "When the ranges in force were fetched (0 = embedded snapshot).");
+  o << "originguard_ranges_fetched_timestamp_seconds "
+    << (r.current.fetched_at ? duration_cast<seconds>(r.current.fetched_at->time_since_epoch()).count() : 0) << '\n';
+  metric("originguard_refresh_total", "counter", "Refresh attempts by result.");
+  o << "originguard_refresh_total{result=\"updated\"} " << r.updated << '\n';
+  o << "originguard_refresh_total{result=\"not_modified\"} " << r.not_modified << '\n';
+  o << "originguard_refresh_total{result=\"failed\"} " << r.failed << '\n';
+  metric("originguard_refresh_consecutive_failures", "gauge", "Failed refreshes since the last success.");
+  o << "originguard_refresh_consecutive_failures " << r.consecutive_failures << '\n';
+  metric("originguard_healthy", "gauge", "1 when agentctl status would exit 0.");
+  bool degraded = false;
+  for (const auto& w : collect_warnings(s)) degraded |= w.needs_action;
+  o << "originguard_healthy " << (degraded ? 0 : 1) << '\n';
+  for (auto it = s.enforcers.begin(); it != s.enforcers.end(); ++it) {
+    if (auto m = it->find("metrics"); m != it->end() && m->is_string()) o << m->get<std::string>();
+  }
+  return o.str();
+}
+
+}  // namespace og

@@ -1,0 +1,113 @@
+#include "render.hpp"
+
+#include <iomanip>
+#include <sstream>
+
+#include "originguard/duration.hpp"
+
+namespace og::ctl {
+namespace {
+
+struct Style {
+  bool on;
+  [[nodiscard]] std::string wrap(const char* code, const std::string& s) const {
+    return on ? std::string("\033[") + code + "m" + s + "\033[0m" : s;
+  }
+  [[nodiscard]] std::string bold(const std::string& s) const { return wrap("1", s); }
+  [[nodiscard]] std::string red(const std::string& s) const { return wrap("1;31", s); }
+  [[nodiscard]] std::string green(const std::string& s) const { return wrap("1;32", s); }
+  [[nodiscard]] std::string yellow(const std::string& s) const { return wrap("1;33", s); }
+  [[nodiscard]] std::string dim(const std::string& s) const { return wrap("2", s); }
+};
+
+std::string str(const nlohmann::json& j, const char* key, const std::string& dflt = "-") {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return dflt;
+  if (it->is_string()) return it->get<std::string>();
+  return it->dump();
+}
+
+std::string ago(const nlohmann::json& secs) {
+  if (!secs.is_number_integer()) return "";
+  return format_duration(Seconds(secs.get<long long>())) + " ago";
+}
+
+void row(std::ostringstream& o, const std::string& label, const std::string& value) {
+  o << "  " << std::left << std::setw(16) << label << value << '\n';
+}
+
+// Enforcer objects are rendered generically: scalars as rows, nested objects flattened.
+void render_enforcer(std::ostringstream& o, const std::string& name, const nlohmann::json& e, const Style& st) {
+  o << "  " << st.bold(name) << '\n';
+  for (auto it = e.begin(); it != e.end(); ++it) {
+    if (it.key() == "metrics" || it.key() == "warnings") continue;
+    std::string v = it->is_string() ? it->get<std::string>() : it->dump();
+    if (v.size() > 90) v = v.substr(0, 87) + "...";
+    o << "    " << std::left << std::setw(18) << it.key() << v << '\n';
+  }
+}
+
+}  // namespace
+
+std::string render_status(const nlohmann::json& s, bool color) {
+  Style st{color};
+  std::ostringstream o;
+  const auto& agent = s.value("agent", nlohmann::json::object());
+  const auto& r = s.value("ranges", nlohmann::json::object());
+  bool healthy = s.value("health", "") == "healthy";
+  std::string mode = str(agent, "mode");
+
+  o << st.bold("originguard-agent " + str(s, "version")) << "   pid " << str(agent, "pid") << "   up "
+    << format_duration(Seconds(agent.value("uptime_s", 0LL))) << "   "
+    << (healthy ? st.green("HEALTHY") : st.red("DEGRADED")) << "   mode "
+    << (mode == "audit" ? st.yellow("AUDIT (nothing is dropped)") : st.bold(mode)) << "\n\n";
+
+  o << st.bold("Ranges") << '\n';
+  row(o, "IPv4 prefixes", str(r, "ipv4"));
+  row(o, "IPv6 prefixes", str(r, "ipv6"));
+  if (r.value("extra_allow", 0) > 0) row(o, "extra_allow", str(r, "extra_allow") + " (included above)");
+  row(o, "Source", str(r, "source"));
+  row(o, "ETag", str(r, "etag"));
+  if (r.contains("fetched_at") && !r["fetched_at"].is_null())
+    row(o, "Fetched", str(r, "fetched_at") + "  (" + ago(r["age_s"]) + ")");
+  else
+    row(o, "Fetched", "never (embedded snapshot)");
+  if (r.value("refreshing", false))
+    row(o, "Next refresh", "running now");
+  else
+    row(o, "Next refresh", "in " + format_duration(Seconds(r.value("next_refresh_s", 0LL))) + "  (every " +
+                               format_duration(Seconds(r.value("refresh_interval_s", 0LL))) + " +-10%)");
+  if (r.contains("last_error") && !r["last_error"].is_null()) {
+    row(o, "Last error", st.red(str(r, "last_error")));
+    row(o, "", st.dim("at " + str(r, "last_error_at") + ", " + str(r, "consecutive_failures") + " failure(s) in a row"));
+  } else {
+    row(o, "Last error", "none");
+  }
+
+  o << '\n' << st.bold("Enforcers") << '\n';
+  const auto& enf = s.value("enforcers", nlohmann::json::object());
+  if (enf.empty()) o << "  " << st.dim("(none enabled)") << '\n';
+  for (auto it = enf.begin(); it != enf.end(); ++it) render_enforcer(o, it.key(), *it, st);
+
+  const auto& w = s.value("warnings", nlohmann::json::array());
+  o << '\n' << st.bold("Warnings") << '\n';
+  if (w.empty()) o << "  none\n";
+  for (const auto& x : w) o << "  " << st.yellow("!") << ' ' << (x.is_string() ? x.get<std::string>() : x.dump()) << '\n';
+  return o.str();
+}
+
+std::string render_explain(const nlohmann::json& j, bool color) {
+  Style st{color};
+  std::ostringstream o;
+  std::string verdict = str(j, "verdict");
+  std::string target = str(j, "ip") + (j.contains("port") && !j["port"].is_null() ? " -> port " + str(j, "port") : "");
+  o << target << ": " << (verdict == "drop" ? st.red("DROP") : st.green("ACCEPT")) << '\n';
+  row(o, "Why", str(j, "reason"));
+  row(o, "Matched", str(j, "matched", "nothing") + " (" + str(j, "list") + ")");
+  row(o, "Decided by", str(j, "layer"));
+  row(o, "Mode", str(j, "mode"));
+  if (j.contains("detail")) row(o, "Detail", j["detail"].is_string() ? j["detail"].get<std::string>() : j["detail"].dump());
+  return o.str();
+}
+
+}  // namespace og::ctl

@@ -181,7 +181,7 @@ Status read_ranges(const Reader& r, const toml::table& t, RangesConfig& c) {
   if (auto st = r.only_keys(t, s,
                             {"sources", "refresh_interval", "jitter", "retry_min", "retry_max", "stale_after",
                              "extra_allow", "state_dir", "include_china_network", "max_body_bytes",
-                             "connect_timeout", "total_timeout", "max_shrink", "min_ipv4", "min_ipv6", "ca_file"});
+                             "connect_timeout", "total_timeout", "max_shrink", "min_ipv4", "min_ipv6", "ca_file", "export_file"});
       !st)
     return st;
   Status st;
@@ -201,6 +201,11 @@ Status read_ranges(const Reader& r, const toml::table& t, RangesConfig& c) {
   if (!(st = r.count(t, s, "min_ipv4", c.min_ipv4, 0, 1'000'000))) return st;
   if (!(st = r.count(t, s, "min_ipv6", c.min_ipv6, 0, 1'000'000))) return st;
   if (!(st = r.string(t, s, "ca_file", c.ca_file))) return st;
+  if (const toml::node* n = t.get("export_file"); n && n->value<std::string>() == std::string()) {
+    c.export_file.clear();
+  } else if (!(st = r.path(t, s, "export_file", c.export_file))) {
+    return st;
+  }
   if (c.retry_min > c.retry_max) {
     return r.error_at(t.get("retry_min") ? t.get("retry_min")->source() : t.source(), s, "retry_min",
                       "must not exceed retry_max (" + format_duration(c.retry_max) + ")");

@@ -36,6 +36,8 @@ struct RangesConfig {
   std::size_t min_ipv4 = 1;
   std::size_t min_ipv6 = 1;
   std::string ca_file;                   // extra CA bundle for https sources (default: system)
+  // Snapshot of the ranges in force for the gatekeeper / nginx / HAProxy ("" = don't write).
+  std::filesystem::path export_file = "/run/originguard/edge-ranges.json";
 };
 
 enum class ProtectMode { enforce, audit };

@@ -1,0 +1,71 @@
+// originguard-agent: keeps the ranges fresh and the enforcers in line with them.
+// Single-threaded event loop (Boost.Asio); fetches run on one worker thread and post their
+// outcome back, so all state below is touched by the loop thread only.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "control_server.hpp"
+#include "originguard/enforcer.hpp"
+#include "ranges/refresher.hpp"
+#include "ranges/scheduler.hpp"
+#include "status.hpp"
+
+namespace og {
+
+struct AgentOptions {
+  std::filesystem::path config_path;
+  bool config_missing_ok = false;  // the default path may be absent: built-in defaults
+};
+
+class Agent {
+ public:
+  Agent(AgentOptions opts, AgentConfig cfg);
+  ~Agent();
+  int run();  // returns the process exit code
+
+ private:
+  void load_initial_ranges();
+  void apply_enforcers(const char* why);
+  void verify_enforcers();
+  void export_ranges();
+  void arm_refresh_timer();
+  void start_refresh(bool force, ControlServer::Reply waiter);
+  void finish_refresh(ranges::RefreshOutcome outcome);
+  void reload(ControlServer::Reply reply);
+  void handle(const ControlRequest& req, ControlServer::Reply reply);
+  nlohmann::json explain(const nlohmann::json& params) const;
+  AgentSnapshot snapshot() const;
+  DesiredState desired() const;
+  void rebuild_enforcers();
+  void wait_signals();
+  void arm_watchdog(std::chrono::microseconds period);
+
+  AgentOptions opts_;
+  AgentConfig cfg_;
+  boost::asio::io_context io_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer refresh_timer_;
+  boost::asio::steady_timer watchdog_timer_;
+  boost::asio::thread_pool worker_{1};
+  std::atomic<bool> stopping_{false};
+  ranges::SystemClock clock_;
+  ranges::RefreshScheduler scheduler_;
+  RefreshState state_;
+  std::unique_ptr<ControlServer> control_;
+  std::vector<std::unique_ptr<Enforcer>> enforcers_;
+  std::vector<Warning> warnings_;        // agent-level: state file, reload refusal, apply errors
+  std::optional<std::string> reload_error_;
+  std::vector<ControlServer::Reply> refresh_waiters_;
+  bool pending_force_ = false;
+  ranges::WallTime started_at_;
+};
+
+}  // namespace og

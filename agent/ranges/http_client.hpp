@@ -1,0 +1,45 @@
+// HTTP GET seam: the refresher talks to this interface, tests mock it, CurlHttpClient is the
+// real thing (TLS verification on, https only, timeouts, size cap, proxy env respected).
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "originguard/duration.hpp"
+#include "originguard/result.hpp"
+
+namespace og::ranges {
+
+struct HttpResponse {
+  long status = 0;
+  std::string content_type;
+  std::string etag;  // ETag header of the final response, verbatim (quotes included)
+  std::string body;
+};
+
+class HttpClient {
+ public:
+  virtual ~HttpClient() = default;
+  // `if_none_match` empty = unconditional. Transport failures, a body over the size cap and
+  // timeouts are errors; any HTTP status is a response.
+  virtual Result<HttpResponse> get(const std::string& url, const std::string& if_none_match) = 0;
+};
+
+struct HttpOptions {
+  Seconds connect_timeout{10};
+  Seconds total_timeout{30};
+  std::size_t max_body_bytes = 1 << 20;
+  std::string ca_file;                       // "" = system trust store
+  const std::atomic<bool>* abort = nullptr;  // set -> transfer aborted (agent shutdown)
+};
+
+class CurlHttpClient final : public HttpClient {
+ public:
+  explicit CurlHttpClient(HttpOptions opts) : opts_(std::move(opts)) {}
+  Result<HttpResponse> get(const std::string& url, const std::string& if_none_match) override;
+
+ private:
+  HttpOptions opts_;
+};
+
+}  // namespace og::ranges

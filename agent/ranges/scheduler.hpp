@@ -1,0 +1,66 @@
+// When to refresh next: the interval with +-jitter after a success (or a 304), jittered
+// exponential backoff after failures. Pure logic over a Clock so tests drive time.
+#pragma once
+
+#include <chrono>
+#include <functional>
+
+#include "originguard/config.hpp"
+
+namespace og::ranges {
+
+class Clock {
+ public:
+  using time_point = std::chrono::steady_clock::time_point;
+  virtual ~Clock() = default;
+  [[nodiscard]] virtual time_point now() const = 0;
+  [[nodiscard]] virtual std::chrono::system_clock::time_point wall() const = 0;
+};
+
+class SystemClock final : public Clock {
+ public:
+  [[nodiscard]] time_point now() const override { return std::chrono::steady_clock::now(); }
+  [[nodiscard]] std::chrono::system_clock::time_point wall() const override {
+    return std::chrono::system_clock::now();
+  }
+};
+
+struct ScheduleConfig {
+  Seconds interval{3600};
+  double jitter = 0.1;
+  Seconds retry_min{30};
+  Seconds retry_max{3600};
+  static ScheduleConfig from(const RangesConfig& c) { return {c.refresh_interval, c.jitter, c.retry_min, c.retry_max}; }
+};
+
+class RefreshScheduler {
+ public:
+  // `uniform01` returns values in [0, 1); the default is a seeded std::mt19937_64.
+  RefreshScheduler(ScheduleConfig cfg, const Clock& clock, std::function<double()> uniform01 = {});
+
+  void set_config(ScheduleConfig cfg) { cfg_ = cfg; }
+  void on_success();           // a 200 that validated, or a 304
+  void on_failure();           // fetch or validation failed
+  void schedule_in(std::chrono::milliseconds d) { next_ = clock_.now() + d; }
+
+  [[nodiscard]] Clock::time_point next_due() const { return next_; }
+  [[nodiscard]] std::chrono::milliseconds until_next() const;
+  [[nodiscard]] int consecutive_failures() const { return failures_; }
+
+  // Un-jittered backoff for the n-th consecutive failure (n >= 1): retry_min * 2^(n-1),
+  // capped at retry_max.
+  [[nodiscard]] std::chrono::milliseconds backoff_base(int n) const;
+  // Delay after a success: interval * (1 + jitter * u), u uniform in [-1, 1).
+  [[nodiscard]] std::chrono::milliseconds success_delay();
+  // Delay after the n-th failure: "equal jitter", uniform in [base/2, base).
+  [[nodiscard]] std::chrono::milliseconds failure_delay(int n);
+
+ private:
+  ScheduleConfig cfg_;
+  const Clock& clock_;
+  std::function<double()> rng_;
+  Clock::time_point next_{};
+  int failures_ = 0;
+};
+
+}  // namespace og::ranges

@@ -1,0 +1,48 @@
+// The agent's observable state and its two renderings: `status` JSON and Prometheus text.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "originguard/config.hpp"
+#include "ranges/store.hpp"
+
+namespace og {
+
+struct Warning {
+  std::string text;
+  bool needs_action = true;  // true -> status is degraded (exit code 1)
+};
+
+struct RefreshState {
+  ranges::StoredRanges current;                   // edge ranges in force (without extra_allow)
+  std::optional<ranges::WallTime> checked_at;     // last 200-that-validated or 304
+  std::optional<std::string> last_error;          // cleared by the next success
+  std::optional<ranges::WallTime> last_error_at;
+  int consecutive_failures = 0;
+  bool refreshing = false;
+  std::vector<std::string> notes;                 // non-fatal findings of the last refresh
+  std::uint64_t updated = 0, not_modified = 0, failed = 0;
+};
+
+struct AgentSnapshot {
+  const AgentConfig* config = nullptr;
+  const RefreshState* refresh = nullptr;
+  ranges::WallTime now;
+  ranges::WallTime started_at;
+  std::chrono::milliseconds next_refresh{0};  // 0 while a refresh runs
+  nlohmann::json enforcers = nlohmann::json::object();
+  std::vector<Warning> warnings;  // from the agent (reload failures, state file, enforcers)
+};
+
+// Full warning list: the agent's own plus those derived from refresh state (failed, stale).
+[[nodiscard]] std::vector<Warning> collect_warnings(const AgentSnapshot& s);
+[[nodiscard]] nlohmann::json build_status(const AgentSnapshot& s);
+[[nodiscard]] std::string build_metrics(const AgentSnapshot& s);
+[[nodiscard]] std::string rfc3339(ranges::WallTime t);
+
+}  // namespace og

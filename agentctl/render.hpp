@@ -1,0 +1,12 @@
+// Human renderings of agent replies.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace og::ctl {
+
+[[nodiscard]] std::string render_status(const nlohmann::json& status, bool color);
+[[nodiscard]] std::string render_explain(const nlohmann::json& reply, bool color);
+
+}  // namespace og::ctl
