@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# README command 2: install dependencies, build, and run every test:
+#   1. CTest, all tiers: unit, bpf, e2e (network namespaces; root)
+#   2. unit tests again under ASan + UBSan
+#   3. every libFuzzer target for a short bounded run
+# Set OG_QUICK=1 to run only step 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+START=$SECONDS
+scripts/install-deps.sh
+BUILD_DIR=${BUILD_DIR:-build}
+BUILD_DIR=$BUILD_DIR scripts/build.sh
+echo "== ctest (unit, bpf, e2e)"
+ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 900 -j1
+if [[ -z ${OG_QUICK:-} ]]; then
+  if [[ -x scripts/sanitize.sh ]]; then
+    echo "== unit tests under ASan + UBSan"
+    scripts/sanitize.sh
+  fi
+  if [[ -x scripts/fuzz.sh ]]; then
+    echo "== fuzz smoke"
+    scripts/fuzz.sh "${OG_FUZZ_SECONDS:-20}"
+  fi
+fi
+echo "== all tests passed in $((SECONDS - START)) s"
