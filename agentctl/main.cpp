@@ -1,5 +1,5 @@
 // agentctl: talks to originguard-agent over its control socket.
-// Exit codes: 0 ok/healthy, 1 degraded or the agent refused, 2 agent unreachable, 64 usage.
+// Exit codes: 0 ok/healthy, 1 degraded or the agent refused, 2 agent unreachable (usage errors: CLI11 codes > 100).
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
