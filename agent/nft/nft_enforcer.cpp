@@ -1,0 +1,204 @@
+#include "nft_enforcer.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <ctime>
+
+#include "kernel.hpp"
+#include "originguard/log.hpp"
+#include "ruleset.hpp"
+
+namespace og {
+namespace {
+
+constexpr std::uint16_t kSshPort = 22;
+
+std::string iso8601(std::chrono::system_clock::time_point t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : "; ") + s;
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::uint16_t> ssh_port_from_connection(std::string_view s) {
+  // Fourth whitespace-separated field.
+  std::size_t field = 0, i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && s[i] == ' ') ++i;
+    std::size_t j = i;
+    while (j < s.size() && s[j] != ' ') ++j;
+    if (j > i && field++ == 3) {
+      unsigned v = 0;
+      auto [p, ec] = std::from_chars(s.data() + i, s.data() + j, v);
+      if (ec != std::errc{} || p != s.data() + j || v == 0 || v > 65535) return std::nullopt;
+      return static_cast<std::uint16_t>(v);
+    }
+    i = j;
+  }
+  return std::nullopt;
+}
+
+Status check_lockout(const DesiredState& d, std::optional<std::uint16_t> ssh_port) {
+  if (!d.mgmt.empty()) return {};
+  auto has = [&](std::uint16_t p) { return std::find(d.ports.begin(), d.ports.end(), p) != d.ports.end(); };
+  if (has(kSshPort)) {
+    return fail("refusing to protect port 22 with an empty [protect] mgmt_allow: it would lock out SSH; "
+                "add your management prefixes to mgmt_allow or remove 22 from [protect] ports");
+  }
+  if (ssh_port && has(*ssh_port)) {
+    return fail("refusing to protect port " + std::to_string(*ssh_port) +
+                ", the port of the current SSH session (SSH_CONNECTION), with an empty [protect] mgmt_allow; "
+                "add your management prefixes to mgmt_allow or remove the port from [protect] ports");
+  }
+  return {};
+}
+
+NftEnforcer::NftEnforcer(std::unique_ptr<nft::NftKernel> kernel, NftEnforcerOptions opts)
+    : kernel_(std::move(kernel)), opts_(opts) {}
+
+NftEnforcer::~NftEnforcer() = default;
+
+Status NftEnforcer::commit_desired(const DesiredState& d, bool force_rebuild, bool table_present) {
+  using nft::BatchKind;
+  const std::uint32_t seq = kernel_->next_seq(d.edge.size() + d.mgmt.size() + 64);
+  if (!force_rebuild) {
+    auto batch = nft::build_apply_batch(d, BatchKind::update, table_present, {}, seq);
+    auto st = kernel_->commit(batch);
+    if (st) return st;
+    // EEXIST/EOPNOTSUPP/EBUSY: the table holds a set or chain with another definition (or
+    // a foreign object); rebuild the whole table in one transaction instead.
+    const int e = st.error().sys_errno;
+    if (e != EEXIST && e != EOPNOTSUPP && e != EBUSY && e != EINVAL) return st;
+    log::warn("nft.apply.rebuild", {{"reason", st.error().message}});
+  }
+  nft::CarriedCounters carry;
+  bool present = table_present;
+  if (auto cur = kernel_->read(false); cur) {
+    carry.values = cur->counters;
+    present = cur->present;
+  }
+  auto batch = nft::build_apply_batch(d, BatchKind::rebuild, present, carry, kernel_->next_seq(d.edge.size() + 64));
+  return kernel_->commit(batch);
+}
+
+Status NftEnforcer::apply(const DesiredState& desired) {
+  if (auto st = check_lockout(desired, opts_.ssh_port); !st) {
+    last_error_ = st.error().message;
+    log::error("nft.apply.refused", {{"error", st.error().message}});
+    return st;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  // Table presence only decides whether a rebuild needs a delete first; the update batch
+  // creates whatever is missing, so no read is needed on the hot path.
+  auto st = commit_desired(desired, false, true);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (!st) {
+    last_error_ = st.error().message;
+    log::error("nft.apply.failed", {{"error", st.error().message}, {"duration_ms", ms}});
+    return fail(st.error().context("nftables apply"));
+  }
+  applied_ = desired;
+  last_apply_ = std::chrono::system_clock::now();
+  last_apply_ms_ = ms;
+  last_error_.clear();
+  ++applies_;
+  log::info("nft.apply", {{"mode", to_string(desired.mode)},
+                          {"edge_v4", desired.edge.v4().size()},
+                          {"edge_v6", desired.edge.v6().size()},
+                          {"mgmt", desired.mgmt.size()},
+                          {"ports", desired.ports.size()},
+                          {"duration_ms", ms}});
+  return {};
+}
+
+Result<bool> NftEnforcer::verify() {
+  if (!applied_) return false;  // nothing to compare with yet
+  auto actual = kernel_->read(true);
+  if (!actual) return fail(actual.error().context("nftables verify"));
+  const auto desired = nft::desired_table(*applied_);
+  const auto drift = nft::diff(desired, *actual);
+  if (drift.empty()) return false;
+  log::warn("nft.drift", {{"reasons", join(drift.reasons)}, {"rebuild", drift.rebuild}});
+  const auto t0 = std::chrono::steady_clock::now();
+  auto st = commit_desired(*applied_, drift.rebuild, actual->present);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (!st) {
+    last_error_ = st.error().message;
+    log::error("nft.drift.repair_failed", {{"error", st.error().message}});
+    return fail(st.error().context("nftables drift repair"));
+  }
+  ++drift_repairs_;
+  last_drift_ = drift.reasons;
+  last_drift_at_ = std::chrono::system_clock::now();
+  last_apply_ = last_drift_at_;
+  last_apply_ms_ = ms;
+  log::info("nft.drift.repaired", {{"repairs", drift_repairs_}, {"duration_ms", ms}});
+  return true;
+}
+
+nlohmann::json NftEnforcer::status() const {
+  nlohmann::json j;
+  j["mode"] = applied_ ? to_string(applied_->mode) : "none";
+  j["table"] = std::string("inet ") + nft::kTable;
+  auto actual = kernel_->read(false);
+  if (actual) {
+    j["table_present"] = actual->present;
+    auto counter = [&](const char* name) {
+      const auto* c = actual->counter(name);
+      return nlohmann::json{{"packets", c ? c->packets : 0}, {"bytes", c ? c->bytes : 0}};
+    };
+    j["dropped"] = counter(nft::kDroppedCounter);
+    j["audit_would_drop"] = counter(nft::kAuditCounter);
+  } else {
+    j["table_present"] = nullptr;
+    j["read_error"] = actual.error().message;
+  }
+  if (applied_) {
+    j["elements"] = {{"edge_v4", applied_->edge.v4().size()},
+                     {"edge_v6", applied_->edge.v6().size()},
+                     {"mgmt_v4", applied_->mgmt.v4().size()},
+                     {"mgmt_v6", applied_->mgmt.v6().size()}};
+    j["ports"] = applied_->ports;
+    j["last_apply"] = {{"time", iso8601(last_apply_)}, {"duration_ms", last_apply_ms_}};
+  }
+  j["applies"] = applies_;
+  j["drift_repairs"] = drift_repairs_;
+  if (!last_drift_.empty()) j["last_drift"] = {{"time", iso8601(last_drift_at_)}, {"reasons", last_drift_}};
+  if (!last_error_.empty()) j["last_error"] = last_error_;
+  return j;
+}
+
+std::optional<nlohmann::json> NftEnforcer::control(std::string_view cmd, const nlohmann::json& /*params*/) {
+  if (cmd != "uninstall") return std::nullopt;
+  auto cur = kernel_->read(false);
+  if (!cur) return nlohmann::json{{"ok", false}, {"error", cur.error().message}};
+  if (!cur->present) {
+    applied_.reset();
+    return nlohmann::json{{"ok", true}, {"removed", false}, {"detail", "table inet originguard was not present"}};
+  }
+  auto st = kernel_->commit(nft::build_delete_batch(kernel_->next_seq(1)));
+  if (!st) return nlohmann::json{{"ok", false}, {"error", st.error().message}};
+  // Forget the applied state so verify() does not "repair" the removal.
+  applied_.reset();
+  log::info("nft.uninstall", {});
+  return nlohmann::json{{"ok", true}, {"removed", true}};
+}
+
+std::unique_ptr<Enforcer> make_nft_enforcer(const AgentConfig& /*cfg*/) {
+  NftEnforcerOptions opts;
+  if (const char* s = std::getenv("SSH_CONNECTION"); s != nullptr) opts.ssh_port = ssh_port_from_connection(s);
+  return std::make_unique<NftEnforcer>(nft::make_netlink_kernel(), opts);
+}
+
+}  // namespace og

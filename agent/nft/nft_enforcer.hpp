@@ -1,0 +1,65 @@
+// NftEnforcer: programs table `inet originguard` over netlink (libnftnl + libmnl).
+// Layout, lifecycle and drift repair: docs/NFTABLES.md.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "originguard/config.hpp"
+#include "originguard/enforcer.hpp"
+
+namespace og {
+
+namespace nft {
+class NftKernel;
+}
+
+struct NftEnforcerOptions {
+  // Local port of the operator's SSH session (from SSH_CONNECTION), protected only when
+  // mgmt_allow is non-empty, like port 22.
+  std::optional<std::uint16_t> ssh_port;
+};
+
+// The local (server) port in an SSH_CONNECTION value "client_ip client_port server_ip server_port".
+[[nodiscard]] std::optional<std::uint16_t> ssh_port_from_connection(std::string_view ssh_connection);
+
+// Refuses a desired state that would drop the operator's own SSH traffic.
+[[nodiscard]] Status check_lockout(const DesiredState& d, std::optional<std::uint16_t> ssh_port);
+
+class NftEnforcer final : public Enforcer {
+ public:
+  NftEnforcer(std::unique_ptr<nft::NftKernel> kernel, NftEnforcerOptions opts);
+  ~NftEnforcer() override;
+
+  [[nodiscard]] std::string name() const override { return "nftables"; }
+  Status apply(const DesiredState& desired) override;
+  Result<bool> verify() override;
+  [[nodiscard]] nlohmann::json status() const override;
+  std::optional<nlohmann::json> control(std::string_view cmd, const nlohmann::json& params) override;
+
+  [[nodiscard]] std::uint64_t drift_repairs() const { return drift_repairs_; }
+
+ private:
+  Status commit_desired(const DesiredState& d, bool force_rebuild, bool table_present);
+
+  std::unique_ptr<nft::NftKernel> kernel_;
+  NftEnforcerOptions opts_;
+  std::optional<DesiredState> applied_;  // last state committed successfully
+  std::chrono::system_clock::time_point last_apply_{};
+  double last_apply_ms_ = 0;
+  std::string last_error_;
+  std::uint64_t applies_ = 0;
+  std::uint64_t drift_repairs_ = 0;
+  std::vector<std::string> last_drift_;
+  std::chrono::system_clock::time_point last_drift_at_{};
+};
+
+// Factory used by the agent (when [nftables] enabled = true). Reads SSH_CONNECTION.
+[[nodiscard]] std::unique_ptr<Enforcer> make_nft_enforcer(const AgentConfig& cfg);
+
+}  // namespace og

@@ -1,0 +1,127 @@
+// Thin RAII layer over libmnl + libnftnl: owned nftnl_* objects, a netfilter netlink socket,
+// and a batch buffer that holds one nf_tables transaction (BATCH_BEGIN .. BATCH_END).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/object.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+
+#include "originguard/result.hpp"
+
+namespace og::nft {
+
+// Calls a C free function; libnftnl's free functions take const or non-const pointers.
+template <auto Free>
+struct FreeWith {
+  template <class T>
+  void operator()(T* p) const noexcept {
+    Free(p);
+  }
+};
+
+using TablePtr = std::unique_ptr<nftnl_table, FreeWith<nftnl_table_free>>;
+using ChainPtr = std::unique_ptr<nftnl_chain, FreeWith<nftnl_chain_free>>;
+using RulePtr = std::unique_ptr<nftnl_rule, FreeWith<nftnl_rule_free>>;
+using ExprPtr = std::unique_ptr<nftnl_expr, FreeWith<nftnl_expr_free>>;
+using SetPtr = std::unique_ptr<nftnl_set, FreeWith<nftnl_set_free>>;
+using SetElemPtr = std::unique_ptr<nftnl_set_elem, FreeWith<nftnl_set_elem_free>>;
+using ObjPtr = std::unique_ptr<nftnl_obj, FreeWith<nftnl_obj_free>>;
+using UdataPtr = std::unique_ptr<nftnl_udata_buf, FreeWith<nftnl_udata_buf_free>>;
+using SetElemsIterPtr = std::unique_ptr<nftnl_set_elems_iter, FreeWith<nftnl_set_elems_iter_destroy>>;
+using ExprIterPtr = std::unique_ptr<nftnl_expr_iter, FreeWith<nftnl_expr_iter_destroy>>;
+
+// Allocation failures are out-of-memory, not recoverable errors: they throw std::bad_alloc.
+TablePtr make_table();
+ChainPtr make_chain();
+RulePtr make_rule();
+ExprPtr make_expr(const char* name);
+SetPtr make_set();
+SetElemPtr make_set_elem();
+ObjPtr make_obj();
+
+// Userdata holding one NUL-terminated comment TLV (what `nft` prints as `comment "..."`).
+// `type` is the NFTNL_UDATA_*_COMMENT value of the object kind.
+std::vector<std::uint8_t> comment_udata(std::uint8_t type, std::string_view comment);
+// Reads the comment TLV back ("" when absent).
+std::string parse_comment_udata(const void* data, std::uint32_t len, std::uint8_t type);
+
+// One nf_tables transaction. Every message between BEGIN and END asks for an ACK so a
+// failure can be traced to the message that caused it (see describe()).
+class Batch {
+ public:
+  explicit Batch(std::uint32_t first_seq);
+  Batch(Batch&&) noexcept = default;
+  Batch& operator=(Batch&&) noexcept = default;
+
+  void add_table(std::uint16_t type, std::uint16_t flags, nftnl_table* t, std::string what);
+  void add_chain(std::uint16_t type, std::uint16_t flags, nftnl_chain* c, std::string what);
+  void add_rule(std::uint16_t type, std::uint16_t flags, nftnl_rule* r, std::string what);
+  void add_set(std::uint16_t type, std::uint16_t flags, nftnl_set* s, std::string what);
+  void add_obj(std::uint16_t type, std::uint16_t flags, nftnl_obj* o, std::string what);
+  // NEWSETELEM / DELSETELEM; splits the elements over as many messages as the 16-bit
+  // attribute length requires (still one transaction). With no elements: one message
+  // naming only the set, i.e. a flush for DELSETELEM.
+  void add_set_elems(std::uint16_t type, std::uint16_t flags, nftnl_set* s, const std::string& what);
+  // Appends BATCH_END; no message may be added afterwards.
+  void finish();
+
+  [[nodiscard]] std::span<const std::byte> bytes() const { return {buf_.data(), used_}; }
+  [[nodiscard]] std::uint32_t first_seq() const { return first_seq_; }
+  // Number of messages that will be acknowledged (all but BEGIN/END).
+  [[nodiscard]] std::size_t ack_count() const { return what_.size(); }
+  // What the message with sequence number `seq` does, for error messages.
+  [[nodiscard]] std::string describe(std::uint32_t seq) const;
+
+ private:
+  nlmsghdr* start(std::uint16_t type, std::uint16_t flags, std::string what);
+  void commit(const nlmsghdr* nlh);
+
+  std::vector<std::byte> buf_;
+  std::size_t used_ = 0;
+  std::uint32_t first_seq_;
+  std::uint32_t next_seq_;
+  std::vector<std::string> what_;  // index: seq - first_seq_ - 1
+  bool finished_ = false;
+};
+
+// A NETLINK_NETFILTER socket in the caller's network namespace.
+class Socket {
+ public:
+  static Result<Socket> open();
+
+  // Sends a finished batch and waits for every ACK. The first error (with the message it
+  // refers to and the kernel's extended ACK text, if any) fails the whole call; the kernel
+  // has then rolled the transaction back.
+  Status commit(const Batch& batch);
+
+  // Sends one GET request (built by `fill` into the header) and feeds every reply message
+  // to `on_msg`. With dump=false a single object is requested; ENOENT is returned as an
+  // error with sys_errno == ENOENT.
+  Status request(std::uint16_t type, bool dump, const std::function<void(nlmsghdr*)>& fill,
+                 const std::function<Status(const nlmsghdr*)>& on_msg);
+
+ private:
+  using MnlPtr = std::unique_ptr<mnl_socket, FreeWith<mnl_socket_close>>;
+  explicit Socket(MnlPtr s) : sock_(std::move(s)) {}
+  Status set_buffers(std::size_t send_bytes);
+
+  MnlPtr sock_;
+  std::uint32_t portid_ = 0;
+  std::uint32_t seq_ = 0;
+};
+
+}  // namespace og::nft

@@ -1,0 +1,207 @@
+// NftEnforcer logic against a mocked kernel seam: lock-out guard, batch kinds, fallback to a
+// rebuild, drift repair accounting, uninstall, status.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+
+#include "batch_walk.hpp"
+#include "kernel.hpp"
+#include "nft_enforcer.hpp"
+
+namespace og {
+namespace {
+
+using ::testing::_;
+using ::testing::Invoke;
+using ::testing::Return;
+
+class MockKernel : public nft::NftKernel {
+ public:
+  MOCK_METHOD(Status, commit, (const nft::Batch&), (override));
+  MOCK_METHOD(Result<nft::TableState>, read, (bool), (override));
+  std::uint32_t next_seq(std::size_t) override { return seq_ += 1000; }
+
+ private:
+  std::uint32_t seq_ = 0;
+};
+
+Prefix P(const char* s) { return *parse_prefix(s); }
+
+DesiredState sample() {
+  DesiredState d;
+  d.edge = RangeSet::from({P("198.51.100.0/24"), P("2001:db8:cf::/48")});
+  d.ports = {80, 443};
+  return d;
+}
+
+struct Fixture : ::testing::Test {
+  Fixture() {
+    auto k = std::make_unique<MockKernel>();
+    kernel = k.get();
+    enforcer = std::make_unique<NftEnforcer>(std::move(k), NftEnforcerOptions{});
+  }
+  MockKernel* kernel;
+  std::unique_ptr<NftEnforcer> enforcer;
+  std::vector<std::vector<std::uint16_t>> committed;
+  auto record(Status result = {}) {
+    return Invoke([this, result](const nft::Batch& b) {
+      committed.push_back(nft::test::types(b));
+      return result;
+    });
+  }
+};
+
+TEST(SshConnection, ServerPortIsTheFourthField) {
+  EXPECT_EQ(ssh_port_from_connection("203.0.113.9 51234 192.0.2.1 2222"), 2222);
+  EXPECT_EQ(ssh_port_from_connection("2001:db8::9 51234 2001:db8::1 22"), 22);
+  EXPECT_EQ(ssh_port_from_connection("203.0.113.9 51234 192.0.2.1"), std::nullopt);
+  EXPECT_EQ(ssh_port_from_connection("a b c 99999"), std::nullopt);
+  EXPECT_EQ(ssh_port_from_connection(""), std::nullopt);
+}
+
+TEST(Lockout, Port22NeedsAManagementAllowList) {
+  auto d = sample();
+  d.ports = {22, 443};
+  auto st = check_lockout(d, std::nullopt);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("port 22"), std::string::npos);
+  EXPECT_NE(st.error().message.find("mgmt_allow"), std::string::npos);
+  d.mgmt = RangeSet::from({P("192.0.2.0/24")});
+  EXPECT_TRUE(check_lockout(d, std::nullopt));
+}
+
+TEST(Lockout, CurrentSshSessionPortToo) {
+  auto d = sample();
+  d.ports = {443, 2222};
+  EXPECT_FALSE(check_lockout(d, 2222));
+  EXPECT_TRUE(check_lockout(d, 2200));
+  EXPECT_TRUE(check_lockout(sample(), 2222));
+}
+
+TEST_F(Fixture, RefusedApplyTouchesNothing) {
+  EXPECT_CALL(*kernel, commit(_)).Times(0);
+  EXPECT_CALL(*kernel, read(false)).WillOnce(Return(nft::TableState{}));
+  auto d = sample();
+  d.ports = {22};
+  EXPECT_FALSE(enforcer->apply(d));
+  EXPECT_NE(enforcer->status().dump().find("refusing"), std::string::npos);
+}
+
+TEST_F(Fixture, ApplyIsOneUpdateBatch) {
+  EXPECT_CALL(*kernel, commit(_)).WillOnce(record());
+  EXPECT_CALL(*kernel, read(_)).Times(0);
+  ASSERT_TRUE(enforcer->apply(sample()));
+  ASSERT_EQ(committed.size(), 1U);
+  EXPECT_EQ(committed[0][1], NFT_MSG_NEWTABLE);
+}
+
+TEST_F(Fixture, IncompatibleExistingTableIsRebuiltInOneTransaction) {
+  nft::TableState present;
+  present.present = true;
+  present.counters = {nft::CounterDef{"dropped", 3, 180}};
+  EXPECT_CALL(*kernel, commit(_))
+      .WillOnce(record(fail(Error{"add set edge_v4: File exists", EEXIST})))
+      .WillOnce(record());
+  EXPECT_CALL(*kernel, read(false)).WillOnce(Return(present));
+  ASSERT_TRUE(enforcer->apply(sample()));
+  ASSERT_EQ(committed.size(), 2U);
+  EXPECT_EQ(committed[1][1], NFT_MSG_DELTABLE);
+  EXPECT_EQ(committed[1][2], NFT_MSG_NEWTABLE);
+}
+
+TEST_F(Fixture, OtherErrorsAreReportedNotRetried) {
+  EXPECT_CALL(*kernel, commit(_)).WillOnce(record(fail(Error{"send: No buffer space", ENOBUFS})));
+  auto st = enforcer->apply(sample());
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("nftables apply"), std::string::npos);
+}
+
+TEST_F(Fixture, VerifyBeforeApplyHasNothingToCompare) {
+  EXPECT_CALL(*kernel, read(_)).Times(0);
+  auto r = enforcer->verify();
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(*r);
+}
+
+TEST_F(Fixture, VerifyWithoutDriftCommitsNothing) {
+  EXPECT_CALL(*kernel, commit(_)).WillOnce(record());
+  ASSERT_TRUE(enforcer->apply(sample()));
+  EXPECT_CALL(*kernel, read(true)).WillOnce(Return(nft::desired_table(sample())));
+  auto r = enforcer->verify();
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(*r);
+  EXPECT_EQ(enforcer->drift_repairs(), 0U);
+}
+
+TEST_F(Fixture, DeletedTableIsRepairedAndCounted) {
+  EXPECT_CALL(*kernel, commit(_)).WillRepeatedly(record());
+  ASSERT_TRUE(enforcer->apply(sample()));
+  EXPECT_CALL(*kernel, read(true)).WillOnce(Return(nft::TableState{}));
+  auto r = enforcer->verify();
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(*r);
+  EXPECT_EQ(enforcer->drift_repairs(), 1U);
+  ASSERT_EQ(committed.size(), 2U);
+  EXPECT_EQ(committed[1][1], NFT_MSG_NEWTABLE);
+  EXPECT_CALL(*kernel, read(false)).WillOnce(Return(nft::desired_table(sample())));
+  const auto s = enforcer->status();
+  EXPECT_EQ(s["drift_repairs"], 1);
+  EXPECT_EQ(s["last_drift"]["reasons"][0], "table inet originguard is missing");
+}
+
+TEST_F(Fixture, ForeignChainInOurTableTriggersARebuild) {
+  EXPECT_CALL(*kernel, commit(_)).WillRepeatedly(record());
+  ASSERT_TRUE(enforcer->apply(sample()));
+  auto have = nft::desired_table(sample());
+  have.chains.push_back(nft::ChainDef{"extra", false, 0, 0, "", 0, {}});
+  EXPECT_CALL(*kernel, read(true)).WillOnce(Return(have));
+  EXPECT_CALL(*kernel, read(false)).WillOnce(Return(have));
+  auto r = enforcer->verify();
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(*r);
+  ASSERT_EQ(committed.size(), 2U);
+  EXPECT_EQ(committed[1][1], NFT_MSG_DELTABLE);
+}
+
+TEST_F(Fixture, UninstallDeletesTheTableAndStopsRepairs) {
+  EXPECT_CALL(*kernel, commit(_)).WillRepeatedly(record());
+  ASSERT_TRUE(enforcer->apply(sample()));
+  EXPECT_CALL(*kernel, read(false)).WillOnce(Return(nft::desired_table(sample())));
+  auto reply = enforcer->control("uninstall", nlohmann::json::object());
+  ASSERT_TRUE(reply);
+  EXPECT_EQ((*reply)["ok"], true);
+  EXPECT_EQ((*reply)["removed"], true);
+  EXPECT_EQ(committed.back(), (std::vector<std::uint16_t>{NFNL_MSG_BATCH_BEGIN, NFT_MSG_DELTABLE, NFNL_MSG_BATCH_END}));
+  EXPECT_CALL(*kernel, read(true)).Times(0);
+  auto r = enforcer->verify();
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(*r);
+}
+
+TEST_F(Fixture, UnknownControlCommandIsNotOurs) {
+  EXPECT_EQ(enforcer->control("explain", nlohmann::json::object()), std::nullopt);
+}
+
+TEST_F(Fixture, StatusShowsModeCountersAndLastApply) {
+  EXPECT_CALL(*kernel, commit(_)).WillOnce(record());
+  auto d = sample();
+  d.mode = ProtectMode::audit;
+  ASSERT_TRUE(enforcer->apply(d));
+  auto have = nft::desired_table(d);
+  for (auto& c : have.counters) c = nft::CounterDef{c.name, 5, 300};
+  EXPECT_CALL(*kernel, read(false)).WillOnce(Return(have));
+  const auto s = enforcer->status();
+  EXPECT_EQ(s["mode"], "audit");
+  EXPECT_EQ(s["table_present"], true);
+  EXPECT_EQ(s["dropped"]["packets"], 5);
+  EXPECT_EQ(s["audit_would_drop"]["bytes"], 300);
+  EXPECT_EQ(s["elements"]["edge_v4"], 1);
+  EXPECT_EQ(s["elements"]["edge_v6"], 1);
+  EXPECT_TRUE(s["last_apply"].contains("duration_ms"));
+  EXPECT_TRUE(s["last_apply"].contains("time"));
+}
+
+}  // namespace
+}  // namespace og
