@@ -12,6 +12,7 @@
 
 #include "nft_enforcer.hpp"
 #include "originguard/cidr.hpp"
+#include "originguard/log.hpp"
 
 namespace {
 
@@ -59,7 +60,7 @@ int main(int argc, char** argv) {
   app.add_flag("--status", status_only, "print status and exit");
   app.add_flag("--quiet", quiet, "no per-apply log lines");
   CLI11_PARSE(app, argc, argv);
-  (void)quiet;
+  if (quiet) og::log::set_min_level(og::log::Level::warn);
 
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
