@@ -42,7 +42,9 @@ std::string RangeStore::serialise(const StoredRanges& s) {
 Result<StoredRanges> RangeStore::deserialise(std::string_view text) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return fail("not a JSON object");
-  if (j.value("version", 0) != 1) return fail("unknown version");
+  // Never j.value(): it throws on a wrong type, and this file is input like any other.
+  if (auto v = j.find("version"); v == j.end() || !v->is_number_integer() || v->get<long long>() != 1)
+    return fail("unknown version");
   StoredRanges s;
   std::vector<Prefix> ps;
   for (const char* key : {"ipv4", "ipv6"}) {
@@ -62,8 +64,14 @@ Result<StoredRanges> RangeStore::deserialise(std::string_view text) {
   if (auto it = j.find("etags"); it != j.end() && it->is_object())
     for (auto& [k, v] : it->items())
       if (v.is_string()) s.etags[k] = v.get<std::string>();
-  if (auto it = j.find("fetched_at"); it != j.end() && it->is_number_integer())
+  if (auto it = j.find("fetched_at"); it != j.end() && it->is_number_integer()) {
+    // Bounded so the conversion to system_clock's nanoseconds cannot overflow.
+    constexpr long long kMaxEpoch = 1LL << 34;  // year ~2514
+    bool in_range = it->is_number_unsigned() ? it->get<unsigned long long>() <= kMaxEpoch
+                                             : it->get<long long>() >= 0 && it->get<long long>() <= kMaxEpoch;
+    if (!in_range) return fail("fetched_at out of range");
     s.fetched_at = WallTime(std::chrono::seconds(it->get<long long>()));
+  }
   return s;
 }
 

@@ -32,9 +32,12 @@ Result<Validated> validate(const ParsedRanges& candidate, const ValidationPolicy
     if (!last_good || force) continue;
     std::size_t old_n = last_good->of(fam.f).size();
     if (old_n == 0) continue;
-    double kept = static_cast<double>(n) / static_cast<double>(old_n);
-    if (kept < 1.0 - policy.max_shrink) {
-      int pct = static_cast<int>(std::lround((1.0 - kept) * 100));
+    if (n >= old_n) continue;
+    // Compare the lost fraction itself: `kept < 1 - max_shrink` refused a shrink of exactly
+    // the limit when 1 - max_shrink is inexact (1 - 0.7 = 0.30000000000000004).
+    double lost = static_cast<double>(old_n - n) / static_cast<double>(old_n);
+    if (lost > policy.max_shrink) {
+      int pct = static_cast<int>(std::lround(lost * 100));
       return fail(std::string(fam.name) + " set would shrink from " + std::to_string(old_n) + " to " +
                   std::to_string(n) + " prefixes (-" + std::to_string(pct) + "%, limit " +
                   std::to_string(static_cast<int>(std::lround(policy.max_shrink * 100))) +

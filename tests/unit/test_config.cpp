@@ -1,0 +1,331 @@
+// parse_agent_config: defaults, every key, and errors that name file, line, section and key.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "originguard/config.hpp"
+#include "test_support.hpp"
+
+namespace og {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using test::ok;
+using test::refused;
+
+Result<AgentConfig> parse(std::string_view text) { return parse_agent_config(text, "agent.toml"); }
+
+TEST(Config, EmptyFileGivesDefaults) {
+  auto c = parse("");
+  ASSERT_TRUE(ok(c));
+  EXPECT_EQ(c->path, "agent.toml");
+  const auto& r = c->ranges;
+  ASSERT_EQ(r.sources.size(), 1u);
+  EXPECT_THAT(r.sources[0], ElementsAre("https://api.cloudflare.com/client/v4/ips"));
+  EXPECT_EQ(r.refresh_interval, 3600s);
+  EXPECT_DOUBLE_EQ(r.jitter, 0.10);
+  EXPECT_EQ(r.retry_min, 30s);
+  EXPECT_EQ(r.retry_max, 3600s);
+  EXPECT_EQ(r.stale_after, 3 * 86400s);
+  EXPECT_TRUE(r.extra_allow.empty());
+  EXPECT_EQ(r.state_dir, "/var/lib/originguard");
+  EXPECT_FALSE(r.include_china_network);
+  EXPECT_EQ(r.max_body_bytes, 1u << 20);
+  EXPECT_EQ(r.connect_timeout, 10s);
+  EXPECT_EQ(r.total_timeout, 30s);
+  EXPECT_DOUBLE_EQ(r.max_shrink, 0.5);
+  EXPECT_EQ(r.min_ipv4, 1u);
+  EXPECT_EQ(r.min_ipv6, 1u);
+  EXPECT_EQ(r.ca_file, "");
+  EXPECT_EQ(r.export_file, "/run/originguard/edge-ranges.json");
+  EXPECT_THAT(c->protect.ports, ElementsAre(80, 443));
+  EXPECT_TRUE(c->protect.mgmt_allow.empty());
+  EXPECT_EQ(c->protect.mode, ProtectMode::enforce);
+  EXPECT_EQ(c->control.socket, "/run/originguard/agent.sock");
+  EXPECT_EQ(c->control.group, "");
+  EXPECT_TRUE(c->nftables.enabled);
+  EXPECT_STREQ(to_string(ProtectMode::enforce), "enforce");
+  EXPECT_STREQ(to_string(ProtectMode::audit), "audit");
+}
+
+TEST(Config, EveryKey) {
+  constexpr std::string_view text = R"(
+[ranges]
+sources = [
+  "https://api.cloudflare.com/client/v4/ips",
+  ["https://www.cloudflare.com/ips-v4", "https://www.cloudflare.com/ips-v6"],
+  "file:///etc/originguard/ranges.json",
+]
+refresh_interval = "2h"
+jitter = 0.2
+retry_min = "1m"
+retry_max = 1800
+stale_after = "2d"
+extra_allow = ["192.0.2.7", "198.51.100.0/24", "2001:db8::/32"]
+state_dir = "/srv/og"
+include_china_network = true
+max_body_bytes = 65536
+connect_timeout = "5s"
+total_timeout = "1m30s"
+max_shrink = 0.25
+min_ipv4 = 10
+min_ipv6 = 0
+ca_file = "/etc/ssl/test-ca.pem"
+export_file = "/run/og/ranges.json"
+
+[protect]
+ports = [443, 8443, 443]
+mgmt_allow = ["203.0.113.5", "2001:db8:bad::/48"]
+mode = "audit"
+
+[control]
+socket = "/run/og.sock"
+group = "adm"
+
+[nftables]
+enabled = false
+)";
+  auto c = parse(text);
+  ASSERT_TRUE(ok(c));
+  const auto& r = c->ranges;
+  ASSERT_EQ(r.sources.size(), 3u);
+  EXPECT_THAT(r.sources[0], ElementsAre("https://api.cloudflare.com/client/v4/ips"));
+  EXPECT_THAT(r.sources[1], ElementsAre("https://www.cloudflare.com/ips-v4", "https://www.cloudflare.com/ips-v6"));
+  EXPECT_THAT(r.sources[2], ElementsAre("file:///etc/originguard/ranges.json"));
+  EXPECT_EQ(r.refresh_interval, 2h);
+  EXPECT_DOUBLE_EQ(r.jitter, 0.2);
+  EXPECT_EQ(r.retry_min, 60s);
+  EXPECT_EQ(r.retry_max, 1800s);
+  EXPECT_EQ(r.stale_after, 48h);
+  EXPECT_THAT(r.extra_allow.strings(Family::v4), ElementsAre("192.0.2.7/32", "198.51.100.0/24"));
+  EXPECT_THAT(r.extra_allow.strings(Family::v6), ElementsAre("2001:db8::/32"));
+  EXPECT_EQ(r.state_dir, "/srv/og");
+  EXPECT_TRUE(r.include_china_network);
+  EXPECT_EQ(r.max_body_bytes, 65536u);
+  EXPECT_EQ(r.connect_timeout, 5s);
+  EXPECT_EQ(r.total_timeout, 90s);
+  EXPECT_DOUBLE_EQ(r.max_shrink, 0.25);
+  EXPECT_EQ(r.min_ipv4, 10u);
+  EXPECT_EQ(r.min_ipv6, 0u);
+  EXPECT_EQ(r.ca_file, "/etc/ssl/test-ca.pem");
+  EXPECT_EQ(r.export_file, "/run/og/ranges.json");
+  EXPECT_THAT(c->protect.ports, ElementsAre(443, 8443)) << "duplicates dropped, order kept";
+  EXPECT_THAT(c->protect.mgmt_allow.strings(Family::v4), ElementsAre("203.0.113.5/32"));
+  EXPECT_THAT(c->protect.mgmt_allow.strings(Family::v6), ElementsAre("2001:db8:bad::/48"));
+  EXPECT_EQ(c->protect.mode, ProtectMode::audit);
+  EXPECT_EQ(c->control.socket, "/run/og.sock");
+  EXPECT_EQ(c->control.group, "adm");
+  EXPECT_FALSE(c->nftables.enabled);
+}
+
+struct ErrorCase {
+  std::string_view name;
+  std::string_view text;
+  std::string_view prefix;  // the message starts with this ("file:LINE: [section] key: ")
+  std::string_view why;     // and contains this
+};
+
+TEST(Config, ErrorsNameFileLineSectionAndKey) {
+  const ErrorCase cases[] = {
+      {"unknown key", "[ranges]\nrefresh_interval = \"1h\"\nrefresh_intervall = \"2h\"\n",
+       "agent.toml:3: [ranges] refresh_intervall: ", "unknown key"},
+      {"unknown key in protect", "\n\n[protect]\nports = [443]\nallow = []\n", "agent.toml:5: [protect] allow: ",
+       "unknown key (expected one of: ports, mgmt_allow, mode"},
+      {"unknown key in control", "[control]\nsokcet = \"/x\"\n", "agent.toml:2: [control] sokcet: ", "unknown key"},
+      {"unknown key in nftables", "[nftables]\nenable = true\n", "agent.toml:2: [nftables] enable: ", "unknown key"},
+      {"unknown section", "[ranges]\n\n[protection]\nports = [80]\n", "agent.toml:3: protection: ", "unknown section"},
+      {"unknown top-level key", "debug = true\n", "agent.toml:1: debug: ", "unknown section"},
+      {"section not a table", "ranges = 5\n", "agent.toml:1: ranges: ", "must be a table"},
+      {"syntax error", "[ranges]\nrefresh_interval = \n", "agent.toml:2: syntax: ", ""},
+      {"unterminated string", "[control]\ngroup = \"adm\n", "agent.toml:2: syntax: ", ""},
+      // types
+      {"interval bool", "[ranges]\nrefresh_interval = true\n", "agent.toml:2: [ranges] refresh_interval: ",
+       "expected a duration"},
+      {"interval float", "[ranges]\nrefresh_interval = 1.5\n", "agent.toml:2: [ranges] refresh_interval: ",
+       "expected a duration"},
+      {"jitter string", "[ranges]\njitter = \"10%\"\n", "agent.toml:2: [ranges] jitter: ", "expected a number"},
+      {"jitter range", "[ranges]\njitter = 0.6\n", "agent.toml:2: [ranges] jitter: ", "between 0 and 0.5"},
+      {"max_shrink range", "[ranges]\nmax_shrink = 1.5\n", "agent.toml:2: [ranges] max_shrink: ", "between 0 and 1"},
+      {"china string", "[ranges]\ninclude_china_network = \"yes\"\n", "agent.toml:2: [ranges] include_china_network: ",
+       "expected true or false"},
+      {"state_dir relative", "[ranges]\nstate_dir = \"var/lib\"\n", "agent.toml:2: [ranges] state_dir: ",
+       "absolute path"},
+      {"state_dir number", "[ranges]\nstate_dir = 1\n", "agent.toml:2: [ranges] state_dir: ", "expected a string"},
+      {"max_body_bytes small", "[ranges]\nmax_body_bytes = 100\n", "agent.toml:2: [ranges] max_body_bytes: ",
+       "between 1024 and"},
+      {"min_ipv4 negative", "[ranges]\nmin_ipv4 = -1\n", "agent.toml:2: [ranges] min_ipv4: ", "between 0 and"},
+      {"min_ipv6 float", "[ranges]\nmin_ipv6 = 1.0\n", "agent.toml:2: [ranges] min_ipv6: ", "expected an integer"},
+      {"extra_allow string", "[ranges]\nextra_allow = \"192.0.2.0/24\"\n", "agent.toml:2: [ranges] extra_allow: ",
+       "expected a list of prefixes"},
+      {"extra_allow host bits", "[ranges]\nextra_allow = [\n  \"192.0.2.0/24\",\n  \"198.51.100.1/24\",\n]\n",
+       "agent.toml:4: [ranges] extra_allow: ", "canonical form is 198.51.100.0/24"},
+      {"extra_allow number", "[ranges]\nextra_allow = [1]\n", "agent.toml:2: [ranges] extra_allow: ",
+       "expected a string prefix"},
+      {"mgmt_allow scoped", "[protect]\nmgmt_allow = [\"fe80::1%eth0\"]\n", "agent.toml:2: [protect] mgmt_allow: ",
+       "scoped address"},
+      {"retry_min above retry_max", "[ranges]\nretry_max = \"1m\"\nretry_min = \"2m\"\n",
+       "agent.toml:3: [ranges] retry_min: ", "must not exceed retry_max (1m)"},
+      // sources
+      {"http source", "[ranges]\nsources = [\"http://api.cloudflare.com/client/v4/ips\"]\n",
+       "agent.toml:2: [ranges] sources: ", "plain http is refused"},
+      {"http in a union", "[ranges]\nsources = [[\"https://a.example/v4\", \"http://a.example/v6\"]]\n",
+       "agent.toml:2: [ranges] sources: ", "\"http://a.example/v6\" is not an https://"},
+      {"bare https scheme", "[ranges]\nsources = [\"https://\"]\n", "agent.toml:2: [ranges] sources: ", "not an https://"},
+      {"relative file url", "[ranges]\nsources = [\"file://ranges.json\"]\n", "agent.toml:2: [ranges] sources: ",
+       "not an https:// or file:///"},
+      {"ftp", "[ranges]\nsources = [\"ftp://x/y\"]\n", "agent.toml:2: [ranges] sources: ", "not an https://"},
+      {"sources string", "[ranges]\nsources = \"https://a.example/\"\n", "agent.toml:2: [ranges] sources: ",
+       "non-empty list"},
+      {"sources empty", "[ranges]\nsources = []\n", "agent.toml:2: [ranges] sources: ", "non-empty list"},
+      {"empty union", "[ranges]\nsources = [[]]\n", "agent.toml:2: [ranges] sources: ", "non-empty list of URLs"},
+      {"number in union", "[ranges]\nsources = [[\"https://a.example/\", 5]]\n", "agent.toml:2: [ranges] sources: ",
+       "expected a URL string"},
+      // protect
+      {"port zero", "[protect]\nports = [0]\n", "agent.toml:2: [protect] ports: ", "1..65535"},
+      {"port too big", "[protect]\nports = [443, 65536]\n", "agent.toml:2: [protect] ports: ", "1..65535"},
+      {"port negative", "[protect]\nports = [-80]\n", "agent.toml:2: [protect] ports: ", "1..65535"},
+      {"port string", "[protect]\nports = [\"443\"]\n", "agent.toml:2: [protect] ports: ", "1..65535"},
+      {"ports not a list", "[protect]\nports = 443\n", "agent.toml:2: [protect] ports: ", "expected a list"},
+      {"mode typo", "[protect]\nmode = \"enforcing\"\n", "agent.toml:2: [protect] mode: ", "\"enforce\" or \"audit\""},
+      {"mode case", "[protect]\nmode = \"Audit\"\n", "agent.toml:2: [protect] mode: ", "\"enforce\" or \"audit\""},
+      // control / nftables
+      {"socket relative", "[control]\nsocket = \"agent.sock\"\n", "agent.toml:2: [control] socket: ", "absolute path"},
+      {"group number", "[control]\ngroup = 4\n", "agent.toml:2: [control] group: ", "expected a string"},
+      {"nftables enabled string", "[nftables]\nenabled = \"no\"\n", "agent.toml:2: [nftables] enabled: ",
+       "expected true or false"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(c.name));
+    auto r = parse(c.text);
+    ASSERT_TRUE(refused(r));
+    EXPECT_THAT(r.error().message, StartsWith(std::string(c.prefix)));
+    EXPECT_THAT(r.error().message, HasSubstr(std::string(c.why)));
+  }
+}
+
+TEST(Config, Durations) {
+  struct Case {
+    std::string_view value;  // TOML value text
+    std::optional<std::chrono::seconds> want;
+    std::string_view why = "";
+  };
+  const Case cases[] = {
+      {"\"1h\"", 3600s},
+      {"\"90s\"", 90s},
+      {"\"1h30m\"", 5400s},
+      {"\"2d\"", 172800s},
+      {"\"1d12h\"", 129600s},
+      {"600", 600s},
+      {"\"1\"", std::nullopt, "missing unit"},
+      {"\"1x\"", std::nullopt, "unknown unit 'x'"},
+      {"\"1H\"", std::nullopt, "unknown unit 'H'"},
+      {"\"1.5h\"", std::nullopt, "unknown unit '.'"},
+      {"\"h\"", std::nullopt, "expected a number"},
+      {"\"\"", std::nullopt, "empty duration"},
+      {"\"-1h\"", std::nullopt, "expected a number"},
+      {"\"1h 30m\"", std::nullopt, "expected a number"},
+      {"\"0s\"", std::nullopt, "must be at least 1s"},
+      {"0", std::nullopt, "must be at least 1s"},
+      {"-5", std::nullopt, "must be at least 1s"},
+      {"\"99999999999d\"", std::nullopt, "too large"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(c.value));
+    auto r = parse("[ranges]\nstale_after = " + std::string(c.value) + "\n");
+    if (c.want) {
+      ASSERT_TRUE(ok(r));
+      EXPECT_EQ(r->ranges.stale_after, *c.want);
+    } else {
+      ASSERT_TRUE(refused(r));
+      EXPECT_THAT(r.error().message, StartsWith("agent.toml:2: [ranges] stale_after: "));
+      EXPECT_THAT(r.error().message, HasSubstr(std::string(c.why)));
+    }
+  }
+}
+
+TEST(Config, RetryMaxIsCappedAtTheInterval) {
+  auto c = parse("[ranges]\nrefresh_interval = \"10m\"\nretry_min = \"20m\"\nretry_max = \"2h\"\n");
+  ASSERT_TRUE(ok(c));
+  EXPECT_EQ(c->ranges.retry_max, 600s);
+  EXPECT_EQ(c->ranges.retry_min, 600s);
+}
+
+TEST(Config, EmptyExportFileDisablesIt) {
+  auto c = parse("[ranges]\nexport_file = \"\"\n");
+  ASSERT_TRUE(ok(c));
+  EXPECT_TRUE(c->ranges.export_file.empty());
+  auto rel = parse("[ranges]\nexport_file = \"x.json\"\n");
+  ASSERT_TRUE(refused(rel));
+  EXPECT_THAT(rel.error().message, StartsWith("agent.toml:2: [ranges] export_file: "));
+}
+
+TEST(Config, PortBoundaries) {
+  auto c = parse("[protect]\nports = [1, 65535]\n");
+  ASSERT_TRUE(ok(c));
+  EXPECT_THAT(c->protect.ports, ElementsAre(1, 65535));
+  auto empty = parse("[protect]\nports = []\n");
+  ASSERT_TRUE(ok(empty));
+  EXPECT_TRUE(empty->protect.ports.empty());
+}
+
+TEST(Config, LoadFromFile) {
+  test::TempDir dir;
+  auto missing_ok = load_agent_config(dir / "none.toml", true);
+  ASSERT_TRUE(ok(missing_ok));
+  EXPECT_EQ(missing_ok->ranges.refresh_interval, 3600s);
+  EXPECT_TRUE(missing_ok->path.empty()) << "built-in defaults have no path";
+
+  auto missing = load_agent_config(dir / "none.toml", false);
+  ASSERT_TRUE(refused(missing));
+  EXPECT_THAT(missing.error().message, HasSubstr((dir / "none.toml").string()));
+  EXPECT_EQ(missing.error().sys_errno, ENOENT);
+
+  test::write_file(dir / "a.toml", "[protect]\nmode = \"audit\"\n");
+  auto a = load_agent_config(dir / "a.toml", false);
+  ASSERT_TRUE(ok(a));
+  EXPECT_EQ(a->protect.mode, ProtectMode::audit);
+  EXPECT_EQ(a->path, dir / "a.toml");
+
+  test::write_file(dir / "b.toml", "[protect]\n\nmode = \"block\"\n");
+  auto b = load_agent_config(dir / "b.toml", true);
+  ASSERT_TRUE(refused(b));
+  EXPECT_THAT(b.error().message, StartsWith((dir / "b.toml").string() + ":3: [protect] mode: "));
+}
+
+TEST(Config, ShippedExampleIsValidAndShowsTheDefaults) {
+  // packaging/agent.toml says "the values shown are the defaults": hold it to that.
+  auto shipped = parse(test::read_file(std::filesystem::path(OG_SOURCE_DIR) / "packaging" / "agent.toml"));
+  ASSERT_TRUE(ok(shipped));
+  auto defaults = parse("");
+  ASSERT_TRUE(ok(defaults));
+  const auto& s = shipped->ranges;
+  const auto& d = defaults->ranges;
+  EXPECT_EQ(s.sources, d.sources);
+  EXPECT_EQ(s.refresh_interval, d.refresh_interval);
+  EXPECT_DOUBLE_EQ(s.jitter, d.jitter);
+  EXPECT_EQ(s.retry_min, d.retry_min);
+  EXPECT_EQ(s.retry_max, d.retry_max);
+  EXPECT_EQ(s.stale_after, d.stale_after);
+  EXPECT_EQ(s.extra_allow, d.extra_allow);
+  EXPECT_EQ(s.state_dir, d.state_dir);
+  EXPECT_EQ(s.include_china_network, d.include_china_network);
+  EXPECT_EQ(s.max_body_bytes, d.max_body_bytes);
+  EXPECT_EQ(s.connect_timeout, d.connect_timeout);
+  EXPECT_EQ(s.total_timeout, d.total_timeout);
+  EXPECT_DOUBLE_EQ(s.max_shrink, d.max_shrink);
+  EXPECT_EQ(s.min_ipv4, d.min_ipv4);
+  EXPECT_EQ(s.min_ipv6, d.min_ipv6);
+  EXPECT_EQ(s.ca_file, d.ca_file);
+  EXPECT_EQ(s.export_file, d.export_file);
+  EXPECT_EQ(shipped->protect.ports, defaults->protect.ports);
+  EXPECT_EQ(shipped->protect.mgmt_allow, defaults->protect.mgmt_allow);
+  EXPECT_EQ(shipped->protect.mode, defaults->protect.mode);
+  EXPECT_EQ(shipped->control.socket, defaults->control.socket);
+  EXPECT_EQ(shipped->control.group, defaults->control.group);
+  EXPECT_EQ(shipped->nftables.enabled, defaults->nftables.enabled);
+}
+
+}  // namespace
+}  // namespace og

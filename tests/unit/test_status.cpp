@@ -1,0 +1,178 @@
+// `agentctl status --json` content and health, built from a snapshot of agent state.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "status.hpp"
+#include "test_support.hpp"
+
+namespace og {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::AnyOf;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using nlohmann::json;
+
+const ranges::WallTime kNow = ranges::WallTime(std::chrono::seconds(1'790'000'000));  // 2026-09-21T...
+
+class StatusTest : public ::testing::Test {
+ protected:
+  StatusTest() {
+    auto b = ranges::bootstrap_ranges();
+    EXPECT_TRUE(test::ok(b));
+    state_.current = *b;
+    state_.current.source = "https://api.cloudflare.com/client/v4/ips";
+    state_.current.etag = "abc";
+    state_.current.fetched_at = kNow - 1h;
+    state_.checked_at = kNow - 10min;
+    snap_.config = &cfg_;
+    snap_.refresh = &state_;
+    snap_.now = kNow;
+    snap_.started_at = kNow - 2h;
+    snap_.next_refresh = 1800s;
+  }
+  std::vector<std::string> warning_texts() {
+    std::vector<std::string> out;
+    for (const auto& w : collect_warnings(snap_)) out.push_back(w.text);
+    return out;
+  }
+
+  AgentConfig cfg_;
+  RefreshState state_;
+  AgentSnapshot snap_;
+};
+
+TEST_F(StatusTest, HealthyHasEveryRequiredField) {
+  auto j = build_status(snap_);
+  ASSERT_TRUE(j.contains("ranges"));
+  const auto& r = j["ranges"];
+  for (const char* key : {"ipv4", "ipv6", "source", "etag", "fetched_at", "age_s", "next_refresh_s", "last_error"})
+    EXPECT_TRUE(r.contains(key)) << "ranges." << key;
+  EXPECT_EQ(r["ipv4"], 15);
+  EXPECT_EQ(r["ipv6"], 7);
+  EXPECT_EQ(r["source"], "https://api.cloudflare.com/client/v4/ips");
+  EXPECT_EQ(r["etag"], "abc");
+  EXPECT_EQ(r["fetched_at"], rfc3339(kNow - 1h));
+  EXPECT_EQ(r["age_s"], 3600);
+  EXPECT_EQ(r["next_refresh_s"], 1800);
+  EXPECT_TRUE(r["last_error"].is_null());
+  EXPECT_EQ(r["ipv4_cidrs"].size(), 15u);
+  EXPECT_EQ(r["ipv6_cidrs"].size(), 7u);
+  ASSERT_TRUE(j["enforcers"].is_object());
+  EXPECT_TRUE(j["enforcers"].empty());
+  ASSERT_TRUE(j["warnings"].is_array());
+  EXPECT_TRUE(j["warnings"].empty()) << j["warnings"].dump();
+  EXPECT_EQ(j["health"], "healthy");
+  EXPECT_EQ(j["version"], OG_VERSION);
+  EXPECT_EQ(j["agent"]["uptime_s"], 7200);
+  EXPECT_EQ(j["agent"]["mode"], "enforce");
+  EXPECT_EQ(j["agent"]["config"], "(built-in defaults)");
+}
+
+TEST_F(StatusTest, Rfc3339) {
+  EXPECT_EQ(rfc3339(ranges::WallTime{}), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(rfc3339(ranges::WallTime(std::chrono::seconds(1'790'000'000))), "2026-09-21T14:13:20Z");
+}
+
+TEST_F(StatusTest, LastErrorMakesItDegraded) {
+  state_.last_error = "https://api.cloudflare.com/client/v4/ips: HTTP 403 (HTML page: challenge or error page?)";
+  state_.last_error_at = kNow - 5min;
+  state_.consecutive_failures = 3;
+  auto j = build_status(snap_);
+  EXPECT_EQ(j["health"], "degraded");
+  EXPECT_EQ(j["ranges"]["last_error"], *state_.last_error);
+  EXPECT_EQ(j["ranges"]["consecutive_failures"], 3);
+  EXPECT_EQ(j["ranges"]["ipv4"], 15) << "the last good ranges stay in force";
+  ASSERT_EQ(j["warnings"].size(), 1u);
+  EXPECT_THAT(j["warnings"][0].get<std::string>(), HasSubstr("3 in a row"));
+  EXPECT_THAT(j["warnings"][0].get<std::string>(), HasSubstr("HTTP 403"));
+  EXPECT_THAT(build_metrics(snap_), HasSubstr("originguard_healthy 0\n"));
+}
+
+TEST_F(StatusTest, StaleRangesMakeItDegraded) {
+  struct Case {
+    std::chrono::seconds age;
+    bool stale;
+  };
+  for (auto [age, stale] : {Case{1h, false}, Case{3 * 86400s, false}, Case{3 * 86400s + 1s, true}, Case{30 * 86400s, true}}) {
+    SCOPED_TRACE(age.count());
+    state_.current.fetched_at = kNow - age;
+    auto j = build_status(snap_);
+    EXPECT_EQ(j["health"], stale ? "degraded" : "healthy");
+    EXPECT_EQ(j["ranges"]["age_s"], age.count());
+    if (stale) {
+      ASSERT_EQ(j["warnings"].size(), 1u);
+      EXPECT_THAT(j["warnings"][0].get<std::string>(), HasSubstr("stale"));
+      EXPECT_THAT(j["warnings"][0].get<std::string>(), HasSubstr("stale_after 3d"));
+    }
+  }
+}
+
+TEST_F(StatusTest, BootstrapSnapshotIsAnInformationalWarning) {
+  auto b = ranges::bootstrap_ranges();
+  ASSERT_TRUE(test::ok(b));
+  state_.current = *b;
+  auto j = build_status(snap_);
+  EXPECT_EQ(j["health"], "healthy");
+  EXPECT_TRUE(j["ranges"]["fetched_at"].is_null());
+  EXPECT_TRUE(j["ranges"]["age_s"].is_null());
+  EXPECT_EQ(j["ranges"]["source"], "embedded bootstrap snapshot");
+  EXPECT_THAT(j["warnings"], Contains(HasSubstr("embedded bootstrap snapshot")));
+}
+
+TEST_F(StatusTest, AuditModeAndNotesDoNotDegrade) {
+  cfg_.protect.mode = ProtectMode::audit;
+  state_.notes = {"2 duplicate or covered prefix(es) removed"};
+  auto j = build_status(snap_);
+  EXPECT_EQ(j["health"], "healthy");
+  EXPECT_EQ(j["agent"]["mode"], "audit");
+  EXPECT_THAT(warning_texts(), Contains(HasSubstr("AUDIT")));
+  EXPECT_THAT(warning_texts(), Contains("2 duplicate or covered prefix(es) removed"));
+}
+
+TEST_F(StatusTest, AgentAndEnforcerWarnings) {
+  snap_.warnings.push_back({"config reload refused: agent.toml:3: [ranges] x: unknown key", true});
+  snap_.enforcers = json{{"nftables", {{"applied", true}, {"warnings", {"drift repaired", 7}}}}, {"xdp", "bogus"}};
+  auto j = build_status(snap_);
+  EXPECT_EQ(j["health"], "degraded");
+  EXPECT_EQ(j["enforcers"]["nftables"]["applied"], true);
+  EXPECT_THAT(warning_texts(), Contains(HasSubstr("config reload refused")));
+  EXPECT_THAT(warning_texts(), Contains("nftables: drift repaired"));
+  EXPECT_EQ(warning_texts().size(), 2u) << "non-string warnings and non-object enforcers are skipped";
+}
+
+TEST_F(StatusTest, InformationalAgentWarningStaysHealthy) {
+  snap_.warnings.push_back({"state file unreadable, started from the bootstrap snapshot", false});
+  EXPECT_EQ(build_status(snap_)["health"], "healthy");
+}
+
+TEST_F(StatusTest, ExtraAllowIsCountedInTheEffectiveSet) {
+  cfg_.ranges.extra_allow = RangeSet::from({*parse_prefix("203.0.113.0/24"), *parse_prefix("104.16.1.0/24")});
+  auto j = build_status(snap_);
+  EXPECT_EQ(j["ranges"]["ipv4"], 16) << "104.16.1.0/24 is inside 104.16.0.0/13; 203.0.113.0/24 is new";
+  EXPECT_EQ(j["ranges"]["extra_allow"], 2);
+}
+
+TEST_F(StatusTest, EmptyEtagIsNull) {
+  state_.current.etag.clear();
+  EXPECT_TRUE(build_status(snap_)["ranges"]["etag"].is_null());
+}
+
+TEST_F(StatusTest, Metrics) {
+  state_.updated = 4;
+  state_.failed = 2;
+  auto m = build_metrics(snap_);
+  EXPECT_THAT(m, HasSubstr("originguard_ranges_prefixes{family=\"ipv4\"} 15\n"));
+  EXPECT_THAT(m, HasSubstr("originguard_ranges_prefixes{family=\"ipv6\"} 7\n"));
+  EXPECT_THAT(m, HasSubstr("originguard_refresh_total{result=\"updated\"} 4\n"));
+  EXPECT_THAT(m, HasSubstr("originguard_refresh_total{result=\"failed\"} 2\n"));
+  EXPECT_THAT(m, HasSubstr("originguard_healthy 1\n"));
+  EXPECT_THAT(m, HasSubstr("originguard_ranges_fetched_timestamp_seconds " +
+                           std::to_string(1'790'000'000 - 3600) + "\n"));
+}
+
+}  // namespace
+}  // namespace og
