@@ -80,16 +80,13 @@ bool Prefix::contains(const Prefix& p) const { return p.len >= len && contains(p
 
 Result<Address> parse_address(std::string_view text) {
   if (text.empty()) return fail("empty address");
-  // Untrusted input: echo at most 64 bytes of it into the message (it ends up in logs/status).
-  std::string what(text.substr(0, 64));
-  if (text.size() > 64) what += "...";
   auto r = text.find(':') != std::string_view::npos ? parse_v6(text) : parse_v4(text);
-  if (!r) return fail("invalid address \"" + what + "\": " + r.error().message);
+  if (!r) return fail("invalid address " + quote_untrusted(text) + ": " + r.error().message);
   return r;
 }
 
 Result<Prefix> parse_prefix(std::string_view text, BareAddress bare) {
-  auto quoted = [&] { return "\"" + std::string(text.substr(0, 64)) + (text.size() > 64 ? "...\"" : "\""); };
+  auto quoted = [&] { return quote_untrusted(text); };
   if (text.empty()) return fail("empty prefix");
   auto slash = text.find('/');
   std::string_view addr_part = text.substr(0, slash);

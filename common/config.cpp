@@ -97,7 +97,7 @@ class Reader {
     auto v = n->value<double>();
     if (!v || !(n->is_floating_point() || n->is_integer()))
       return error_at(n->source(), sec, key, "expected a number");
-    if (*v < lo || *v > hi)
+    if (!(*v >= lo && *v <= hi))  // also refuses nan
       return error_at(n->source(), sec, key, "must be between " + fmt(lo) + " and " + fmt(hi));
     out = *v;
     return {};

@@ -45,7 +45,11 @@ std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
       auto v = h.substr(key.size());
       while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
       while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
-      t->resp.etag = std::string(v.substr(0, 256));
+      // ETags are ASCII in practice; anything else is dropped (the next request is then
+      // unconditional) rather than carried into the state file and status JSON.
+      bool printable = !v.empty() && v.size() <= 256;
+      for (char ch : v) printable = printable && ch > 0x20 && ch < 0x7f;
+      t->resp.etag = printable ? std::string(v) : std::string();
     }
   }
   return size * n;

@@ -1,5 +1,6 @@
 #include "ranges/parse.hpp"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 namespace og::ranges {
@@ -81,7 +82,11 @@ Result<ParsedRanges> parse_api_json(std::string_view body, bool include_china) {
       return fail(st.error().context("China network requested"));
   if (auto e = r->find("etag"); e != r->end()) {
     if (!e->is_string()) return fail("result.etag is not a string");
-    out.etag = e->get<std::string>().substr(0, 256);
+    const auto& etag = e->get_ref<const std::string&>();
+    std::size_t cut = std::min<std::size_t>(etag.size(), 256);
+    // Cut on a UTF-8 character boundary: a split character makes status JSON unencodable.
+    while (cut < etag.size() && cut > 0 && (static_cast<unsigned char>(etag[cut]) & 0xC0) == 0x80) --cut;
+    out.etag = etag.substr(0, cut);
   }
   return out;
 }
@@ -117,7 +122,7 @@ Result<ParsedRanges> parse_body(std::string_view body, std::string_view content_
   } else if (ct == "text/plain") {
     json = false;
   } else {
-    return fail("unexpected Content-Type \"" + ct + "\" (want application/json or text/plain)");
+    return fail("unexpected Content-Type " + quote_untrusted(ct) + " (want application/json or text/plain)");
   }
   auto r = json ? parse_api_json(t, include_china) : parse_text_list(t);
   if (r && r->prefixes.empty()) return fail("answer lists no prefixes");

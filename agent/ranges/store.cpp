@@ -36,7 +36,8 @@ std::string RangeStore::serialise(const StoredRanges& s) {
                                                       s.fetched_at->time_since_epoch())
                                                       .count())
                                  : nlohmann::json(nullptr);
-  return j.dump(2) + "\n";
+  // replace: an invalid UTF-8 byte in a string must not make saving throw.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 Result<StoredRanges> RangeStore::deserialise(std::string_view text) {

@@ -30,6 +30,27 @@ struct Failure {
 
 [[nodiscard]] inline Failure fail(std::string message) { return Failure{Error{std::move(message), 0}}; }
 [[nodiscard]] inline Failure fail(Error e) { return Failure{std::move(e)}; }
+// Untrusted bytes (a line of a range list, a header value) quoted for an error message: at most
+// `max` bytes, anything but printable ASCII as \xNN. Messages end up in logs and in status JSON,
+// whose encoder throws on invalid UTF-8, so raw input must never be pasted into them.
+[[nodiscard]] inline std::string quote_untrusted(std::string_view text, std::size_t max = 64) {
+  constexpr char hex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (std::size_t i = 0; i < text.size() && i < max; ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  if (text.size() > max) out += "...";
+  out += '"';
+  return out;
+}
+
 // "open /x: No such file or directory", carrying errno.
 [[nodiscard]] Failure fail_errno(std::string_view what, int err = errno);
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "ranges/parse.hpp"
 #include "test_support.hpp"
@@ -279,6 +280,44 @@ TEST(ParseApiJson, LongEtagIsCut) {
   auto r = parse_api_json(body, false);
   ASSERT_TRUE(ok(r));
   EXPECT_EQ(r->etag.size(), 256u);
+}
+
+TEST(ParseApiJson, LongEtagIsCutOnACharacterBoundary) {
+  // 255 ASCII bytes then a 2-byte character: a cut at 256 would split it.
+  std::string body = R"({"success":true,"result":{"ipv4_cidrs":["192.0.2.0/24"],"ipv6_cidrs":[],"etag":")" +
+                     std::string(255, 'e') + "\xc3\xa9" + R"("}})";
+  auto r = parse_api_json(body, false);
+  ASSERT_TRUE(ok(r));
+  EXPECT_EQ(r->etag, std::string(255, 'e'));
+  EXPECT_NO_THROW((void)nlohmann::json(r->etag).dump()) << "status JSON must be able to show it";
+}
+
+// Error messages quote untrusted input; they end up in logs and in status JSON, whose encoder
+// throws on invalid UTF-8. Raw bytes are shown escaped.
+TEST(ParseErrors, UntrustedBytesAreEscapedInMessages) {
+  struct Case {
+    std::string_view name;
+    Result<ParsedRanges> r;
+    std::string_view shows;
+  };
+  const std::string long_utf8 = "1.2.3.4/" + [] {
+    std::string s;
+    for (int i = 0; i < 60; ++i) s += "\xc3\xa9";
+    return s;
+  }();
+  const Case cases[] = {
+      {"byte 0xff in a text line", parse_text_list("192.0.2.0/24\n192.0.2.\xff/24\n"), "192.0.2.\\xff/24"},
+      {"control byte", parse_text_list("192.0.2.0/2\x01"), "192.0.2.0/2\\x01"},
+      {"cut inside a UTF-8 character", parse_text_list(long_utf8), "1.2.3.4/\\xc3\\xa9"},
+      {"content type", parse_body("192.0.2.0/24", "text/\xc3", false), "text/\\xc3"},
+      {"address part", parse_text_list("\xfe\xff::/32"), "\\xfe\\xff::/32"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(c.name));
+    ASSERT_TRUE(refused(c.r));
+    EXPECT_THAT(c.r.error().message, HasSubstr(std::string(c.shows)));
+    EXPECT_NO_THROW((void)nlohmann::json(c.r.error().message).dump()) << c.r.error().message;
+  }
 }
 
 // Every strict prefix of a valid answer is what a cut connection delivers: none may be taken

@@ -180,6 +180,21 @@ TEST(RangeStore, ToleratesOddOptionalFields) {
   EXPECT_FALSE(r->fetched());
 }
 
+TEST(RangeStore, NonUtf8EtagDoesNotMakeSavingThrow) {
+  // ETag headers are bytes from the network; the state file must still be writable.
+  TempDir dir;
+  RangeStore store(dir.path());
+  StoredRanges s = sample();
+  s.etag = "\xff\xfe";
+  s.etags = {{"https://a.example/", "W/\"\xc3\""}};
+  Status st;
+  EXPECT_NO_THROW(st = store.save(s));
+  ASSERT_TRUE(ok(st));
+  auto back = store.load();
+  ASSERT_TRUE(ok(back) && back->has_value());
+  EXPECT_EQ((*back)->ranges, s.ranges);
+}
+
 TEST(RangeStore, UnwritableDirectoryIsAnError) {
   TempDir dir;
   test::write_file(dir / "file", "x");
