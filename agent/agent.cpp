@@ -23,6 +23,7 @@ Agent::Agent(AgentOptions opts, AgentConfig cfg)
       signals_(io_, SIGTERM, SIGINT, SIGHUP),
       refresh_timer_(io_),
       watchdog_timer_(io_),
+      verify_timer_(io_),
       scheduler_(ranges::ScheduleConfig::from(cfg_.ranges), clock_) {}
 
 Agent::~Agent() {
@@ -92,6 +93,15 @@ void Agent::verify_enforcers() {
       log::warn("enforcer.drift_repaired", {{"enforcer", e->name()}});
     }
   }
+}
+
+void Agent::arm_verify_timer() {
+  verify_timer_.expires_after(cfg_.protect.verify_interval);
+  verify_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    verify_enforcers();
+    arm_verify_timer();
+  });
 }
 
 void Agent::export_ranges() {
@@ -236,6 +246,8 @@ void Agent::reload(ControlServer::Reply reply) {
   export_ranges();
   apply_enforcers("config reloaded");
   verify_enforcers();
+  verify_timer_.cancel();
+  arm_verify_timer();
   log::info("config.reloaded", {{"file", cfg_.path.string()}});
   bool sources_changed = cfg_.ranges.sources != old.ranges.sources ||
                          cfg_.ranges.include_china_network != old.ranges.include_china_network;
@@ -378,6 +390,7 @@ int Agent::run() {
     scheduler_.schedule_in(milliseconds(0));
   }
   arm_refresh_timer();
+  arm_verify_timer();
 
   sd_notifyf(0, "READY=1\nSTATUS=%zu IPv4 + %zu IPv6 prefixes from %s", state_.current.ranges.v4().size(),
              state_.current.ranges.v6().size(), state_.current.source.c_str());

@@ -47,6 +47,7 @@ class Agent {
   void rebuild_enforcers();
   void wait_signals();
   void arm_watchdog(std::chrono::microseconds period);
+  void arm_verify_timer();
 
   AgentOptions opts_;
   AgentConfig cfg_;
@@ -54,6 +55,7 @@ class Agent {
   boost::asio::signal_set signals_;
   boost::asio::steady_timer refresh_timer_;
   boost::asio::steady_timer watchdog_timer_;
+  boost::asio::steady_timer verify_timer_;
   boost::asio::thread_pool worker_{1};
   std::atomic<bool> stopping_{false};
   ranges::SystemClock clock_;

@@ -215,7 +215,7 @@ Status read_ranges(const Reader& r, const toml::table& t, RangesConfig& c) {
 
 Status read_protect(const Reader& r, const toml::table& t, ProtectConfig& c) {
   constexpr std::string_view s = "protect";
-  if (auto st = r.only_keys(t, s, {"ports", "mgmt_allow", "mode"}); !st) return st;
+  if (auto st = r.only_keys(t, s, {"ports", "mgmt_allow", "mode", "verify_interval"}); !st) return st;
   if (const toml::node* n = t.get("ports")) {
     const toml::array* arr = n->as_array();
     if (!arr) return r.error_at(n->source(), s, "ports", "expected a list of port numbers like [80, 443]");
@@ -229,6 +229,7 @@ Status read_protect(const Reader& r, const toml::table& t, ProtectConfig& c) {
     }
   }
   if (auto st = r.prefixes(t, s, "mgmt_allow", c.mgmt_allow); !st) return st;
+  if (auto st = r.duration(t, s, "verify_interval", c.verify_interval); !st) return st;
   if (const toml::node* n = t.get("mode")) {
     auto m = n->value<std::string>();
     if (m && *m == "enforce") c.mode = ProtectMode::enforce;

@@ -1,5 +1,7 @@
 #include "nl.hpp"
 
+#include <arpa/inet.h>
+
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nf_tables.h>
@@ -129,6 +131,33 @@ void Batch::add_set_elems(std::uint16_t type, std::uint16_t flags, nftnl_set* s,
     const int more = nftnl_set_elems_nlmsg_build_payload_iter(nlh, iter.get());
     commit(nlh);
     if (more <= 0) break;
+  }
+}
+
+void Batch::add_set_elems_raw(std::uint16_t type, std::uint16_t flags, const char* table, const char* set,
+                              std::span<const RawElem> elems, const std::string& what) {
+  // Worst case per element: LIST_ELEM nest + KEY nest + DATA_VALUE (16 bytes) + FLAGS.
+  constexpr std::size_t kMaxElemBytes = 4 + 4 + 4 + 16 + 8;
+  std::size_t i = 0;
+  int part = 0;
+  while (i < elems.size()) {
+    nlmsghdr* nlh = start(type, flags, what + " (part " + std::to_string(++part) + ")");
+    mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, table);
+    mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set);
+    nlattr* list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
+    const std::size_t list_start = nlh->nlmsg_len;
+    for (; i < elems.size(); ++i) {
+      // A nested attribute's length is 16 bits: start a new message before it overflows.
+      if (nlh->nlmsg_len - list_start + kMaxElemBytes + sizeof(nlattr) > UINT16_MAX) break;
+      nlattr* elem = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
+      nlattr* key = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
+      mnl_attr_put(nlh, NFTA_DATA_VALUE, elems[i].len, elems[i].key);
+      mnl_attr_nest_end(nlh, key);
+      if (elems[i].interval_end) mnl_attr_put_u32(nlh, NFTA_SET_ELEM_FLAGS, htonl(NFT_SET_ELEM_INTERVAL_END));
+      mnl_attr_nest_end(nlh, elem);
+    }
+    mnl_attr_nest_end(nlh, list);
+    commit(nlh);
   }
 }
 

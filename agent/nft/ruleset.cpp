@@ -161,15 +161,6 @@ SetPtr make_set_definition(const SetSpec& s, std::uint32_t id) {
   return set;
 }
 
-void add_elems(nftnl_set* set, const std::vector<SetElem>& elems) {
-  for (const auto& el : elems) {
-    auto e = make_set_elem();
-    nftnl_set_elem_set(e.get(), NFTNL_SET_ELEM_KEY, el.key.data(), static_cast<std::uint32_t>(el.key.size()));
-    if (el.interval_end) nftnl_set_elem_set_u32(e.get(), NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
-    nftnl_set_elem_add(set, e.release());  // set owns it now
-  }
-}
-
 // ---- chains and counters --------------------------------------------------------------
 
 struct ChainSpec {
@@ -530,10 +521,13 @@ Batch build_apply_batch(const DesiredState& d, BatchKind kind, bool table_presen
     }
     const auto elems = elems_for(s, d);
     if (elems.empty()) continue;
-    auto set = make_set_object(s);
-    add_elems(set.get(), elems);
-    b.add_set_elems(NFT_MSG_NEWSETELEM, create, set.get(),
-                    std::string("add ") + std::to_string(elems.size()) + " elements to set " + s.name);
+    std::vector<Batch::RawElem> raw;
+    raw.reserve(elems.size());
+    for (const auto& e : elems) {
+      raw.push_back({e.key.data(), static_cast<std::uint32_t>(e.key.size()), e.interval_end});
+    }
+    b.add_set_elems_raw(NFT_MSG_NEWSETELEM, create, kTable, s.name, raw,
+                        std::string("add ") + std::to_string(elems.size()) + " elements to set " + s.name);
   }
   b.finish();
   return b;

@@ -46,6 +46,9 @@ struct ProtectConfig {
   std::vector<std::uint16_t> ports{80, 443};
   RangeSet mgmt_allow;
   ProtectMode mode = ProtectMode::enforce;
+  // How often enforcers compare the kernel with the desired state and repair drift (also
+  // done after every refresh and on reload).
+  Seconds verify_interval{30};
 };
 
 struct ControlConfig {

@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   app.add_option("--interval-ms", interval_ms, "pause between verify cycles");
   app.add_flag("--uninstall", uninstall, "delete table inet originguard and exit");
   app.add_flag("--status", status_only, "print status and exit");
-  app.add_flag("--quiet", quiet, "no per-apply log lines");
+  app.add_flag("--quiet", quiet, "warnings and errors only; no final status unless --cycles");
   CLI11_PARSE(app, argc, argv);
   if (quiet) og::log::set_min_level(og::log::Level::warn);
 
@@ -144,6 +144,6 @@ int main(int argc, char** argv) {
     }
     if (cycles < 0 || c + 1 < cycles) std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
   }
-  std::cout << enforcer->status().dump() << std::endl;
+  if (!quiet || cycles != 0) std::cout << enforcer->status().dump() << std::endl;
   return 0;
 }

@@ -18,8 +18,10 @@ for i in 1 2; do
   og_bg ip netns exec "$EDGE" python3 "$OG_NFT_DIR/prober.py" loop "$stop" $PROTECTED_PORT 2 \
     $ORIGIN_E4 $ORIGIN_E6 >"$OG_TMP/edge$i.json"
 done
-og_bg ip netns exec "$ATTACKER" python3 "$OG_NFT_DIR/prober.py" loop "$stop" $PROTECTED_PORT 0.3 \
-  $ORIGIN_A4 $ORIGIN_A6 >"$OG_TMP/attacker.json"
+for i in 1 2; do
+  og_bg ip netns exec "$ATTACKER" python3 "$OG_NFT_DIR/prober.py" loop "$stop" $PROTECTED_PORT 0.3 \
+    $ORIGIN_A4 $ORIGIN_A6 >"$OG_TMP/attacker$i.json"
+done
 sleep 1
 
 start=$SECONDS
@@ -32,7 +34,7 @@ for pid in "${OG_PIDS[@]:1}"; do wait "$pid" 2>/dev/null || true; done
 
 og_log "churn: $(head -1 "$OG_TMP/churn.json") in ${elapsed}s"
 og_log "edge: $(cat "$OG_TMP/edge1.json") $(cat "$OG_TMP/edge2.json")"
-og_log "attacker: $(cat "$OG_TMP/attacker.json")"
+og_log "attacker: $(cat "$OG_TMP/attacker1.json") $(cat "$OG_TMP/attacker2.json")"
 applies=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["applies"])' "$OG_TMP/churn.json")
 og_check "$applies set replacements (>= $COUNT)" test "$applies" -ge "$COUNT"
 read -r edge_ok edge_failed < <(python3 -c '
@@ -41,7 +43,8 @@ t = [json.load(open(f)) for f in sys.argv[1:]]
 print(sum(x["ok"] for x in t), sum(x["failed"] for x in t))' "$OG_TMP/edge1.json" "$OG_TMP/edge2.json")
 read -r atk_ok atk_failed < <(python3 -c '
 import json, sys
-x = json.load(open(sys.argv[1])); print(x["ok"], x["failed"])' "$OG_TMP/attacker.json")
+t = [json.load(open(f)) for f in sys.argv[1:]]
+print(sum(x["ok"] for x in t), sum(x["failed"] for x in t))' "$OG_TMP/attacker1.json" "$OG_TMP/attacker2.json")
 og_check "edge connections: $edge_ok ok, $edge_failed failed (want 0 failed)" test "$edge_failed" -eq 0
 og_check "edge connections happened during churn ($edge_ok >= 200)" test "$edge_ok" -ge 200
 og_check "attacker connections: $atk_ok succeeded (want 0), $atk_failed dropped" test "$atk_ok" -eq 0

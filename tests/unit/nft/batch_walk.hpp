@@ -57,8 +57,6 @@ inline std::vector<const nlattr*> nested(const nlattr* a) {
 }
 
 // Set name and elements of a NEWSETELEM message, decoded from the raw attributes.
-// (libnftnl's own parser insists on NFTA_LIST_ELEM as the element attribute type, while its
-// builder numbers elements 1, 2, 3...; the kernel accepts any type, and so do we.)
 struct RawElems {
   std::string set;
   std::vector<SetElem> elems;

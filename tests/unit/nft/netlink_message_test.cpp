@@ -201,6 +201,7 @@ TEST(ApplyBatch, ElementsUseIntervalEndFlagAndRawAttributeLayout) {
     int n = 0, with_end_flag = 0;
     for (const nlattr* elem : test::nested(elements)) {
       ++n;
+      EXPECT_EQ(mnl_attr_get_type(elem), NFTA_LIST_ELEM);
       for (const nlattr* a : test::nested(elem)) {
         if (mnl_attr_get_type(a) == NFTA_SET_ELEM_FLAGS) {
           EXPECT_EQ(be32toh(mnl_attr_get_u32(a)), static_cast<std::uint32_t>(NFT_SET_ELEM_INTERVAL_END));
@@ -215,6 +216,10 @@ TEST(ApplyBatch, ElementsUseIntervalEndFlagAndRawAttributeLayout) {
     }
     EXPECT_EQ(n, 2);
     EXPECT_EQ(with_end_flag, 1);
+    // libnftnl's parser (strict about NFTA_LIST_ELEM) reads the same.
+    SetPtr s = make_set();
+    ASSERT_EQ(nftnl_set_elems_nlmsg_parse(m, s.get()), 0);
+    EXPECT_EQ(set_def_from(s.get()).elems, raw.elems);
     return;
   }
   FAIL() << "no NEWSETELEM for edge_v4";
