@@ -303,7 +303,10 @@ nlohmann::json Agent::explain(const nlohmann::json& params) const {
   } else {
     decide("drop", "none", nullptr, "not Cloudflare, not management, not extra_allow: dropped on protected ports");
   }
-  if (protected_port && enforcers_.empty() && j["verdict"] == "drop") j["verdict"] = "accept";
+  if (enforcers_.empty() && j["verdict"] == "drop") {
+    j["verdict"] = "accept";
+    j["reason"] = "would be dropped (not Cloudflare, not management), but no enforcer is enabled";
+  }
   return j;
 }
 

@@ -157,7 +157,16 @@ og_wait_for 10 bash -c "[[ \$(ip netns exec $NS $CTL -s $SOCK status --json | jq
 og_check "text endpoints: union source" bash -c "ip netns exec $NS $CTL -s $SOCK status --json | jq -r .ranges.source | grep -q 'ips-v4 + '"
 og_check "text endpoints: 2+1 prefixes, no merged garbage" [ "$(st '.ranges.ipv4,.ranges.ipv6' | tr '\n' ' ')" = "2 1 " ]
 
-# --- 8. systemd manners: READY=1 and WATCHDOG=1 reach $NOTIFY_SOCKET ----------------------
+# --- 8. explain ----------------------------------------------------------------------------
+og_check "explain: edge host accepted by its prefix" bash -c \
+  "ip netns exec $NS $CTL -s $SOCK explain 198.51.100.7 443 --json | jq -e '.verdict==\"accept\" and .list==\"edge\" and .matched==\"198.51.100.0/24\"'"
+og_check "explain: unprotected port is accepted" bash -c \
+  "ip netns exec $NS $CTL -s $SOCK explain 203.0.113.9 8080 --json | jq -e '.verdict==\"accept\" and (.reason|test(\"not protected\"))'"
+og_check "explain: attacker without enforcer says so" bash -c \
+  "ip netns exec $NS $CTL -s $SOCK explain 2001:db8:bad::1 443 --json | jq -e '.list==\"none\" and (.reason|test(\"no enforcer\"))'"
+og_check "explain: bad address refused (exit 1)" bash -c "! ip netns exec $NS $CTL -s $SOCK explain 300.1.1.1 443"
+
+# --- 9. systemd manners: READY=1 and WATCHDOG=1 reach $NOTIFY_SOCKET ----------------------
 kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null || true
 og_bg socat -u UNIX-RECV:"$OG_TMP/notify.sock" OPEN:"$OG_TMP/notify.log",creat,append
 og_wait_for 5 test -S "$OG_TMP/notify.sock"
@@ -168,7 +177,7 @@ og_wait_for 10 ctl version
 og_check "sd_notify READY=1 sent" og_wait_for 5 grep -q 'READY=1' "$OG_TMP/notify.log"
 og_check "sd_notify WATCHDOG=1 sent every WATCHDOG_USEC/2" og_wait_for 5 grep -q 'WATCHDOG=1' "$OG_TMP/notify.log"
 
-# --- 9. access control and unreachable agent ---------------------------------------------
+# --- 10. access control and unreachable agent ---------------------------------------------
 rc=0; ip netns exec "$NS" setpriv --reuid=65534 --regid=65534 --clear-groups "$CTL" -s "$SOCK" status >/dev/null 2>&1 || rc=$?
 og_check "an unprivileged user cannot use the socket" [ "$rc" = 2 ]
 og_check "metrics are Prometheus text" bash -c "ip netns exec $NS $CTL -s $SOCK metrics | grep -q '^originguard_ranges_prefixes{family=\"ipv4\"} 2'"
