@@ -44,7 +44,8 @@ void Agent::load_initial_ranges() {
   ranges::RangeStore store(cfg_.ranges.state_dir);
   auto loaded = store.load();
   if (!loaded) {
-    warnings_.push_back({"last-known-good file unusable (" + loaded.error().message + "); using the embedded snapshot"});
+    warnings_.push_back(
+        {"last-known-good file unusable (" + loaded.error().message + "); using the embedded snapshot"});
     log::error("store.load_failed", {{"error", loaded.error().message}});
   } else if (*loaded) {
     state_.current = std::move(**loaded);
@@ -57,8 +58,8 @@ void Agent::load_initial_ranges() {
   auto boot = ranges::bootstrap_ranges();
   if (!boot) throw std::logic_error("embedded snapshot does not parse: " + boot.error().message);
   state_.current = std::move(*boot);
-  log::info("store.bootstrap", {{"ipv4", state_.current.ranges.v4().size()},
-                                {"ipv6", state_.current.ranges.v6().size()}});
+  log::info("store.bootstrap",
+            {{"ipv4", state_.current.ranges.v4().size()}, {"ipv6", state_.current.ranges.v6().size()}});
 }
 
 void Agent::rebuild_enforcers() {
@@ -286,16 +287,17 @@ nlohmann::json Agent::explain(const nlohmann::json& params) const {
     j["matched"] = m ? nlohmann::json(m->to_string()) : nlohmann::json(nullptr);
     j["reason"] = std::move(reason);
   };
-  bool protected_port = !port || std::find(cfg_.protect.ports.begin(), cfg_.protect.ports.end(), *port) !=
-                                     cfg_.protect.ports.end();
+  bool protected_port =
+      !port || std::find(cfg_.protect.ports.begin(), cfg_.protect.ports.end(), *port) != cfg_.protect.ports.end();
   if (!protected_port) {
     decide("accept", "none", nullptr, "port " + std::to_string(*port) + " is not protected");
   } else if (const Prefix* m = cfg_.protect.mgmt_allow.match(*addr)) {
     decide("accept", "mgmt_allow", m, "management allow-list [protect] mgmt_allow");
   } else if (const Prefix* e = state_.current.ranges.match(*addr)) {
-    decide("accept", "edge", e, "Cloudflare edge range from " + state_.current.source +
-                                    " (edge IPs are shared by every Cloudflare customer: the gatekeeper's mTLS "
-                                    "decides whether the request came through your zone)");
+    decide("accept", "edge", e,
+           "Cloudflare edge range from " + state_.current.source +
+               " (edge IPs are shared by every Cloudflare customer: the gatekeeper's mTLS "
+               "decides whether the request came through your zone)");
   } else if (const Prefix* x = cfg_.ranges.extra_allow.match(*addr)) {
     decide("accept", "extra_allow", x, "static allow-list [ranges] extra_allow");
   } else if (cfg_.protect.mode == ProtectMode::audit) {
@@ -364,17 +366,15 @@ void Agent::arm_watchdog(std::chrono::microseconds period) {
 
 int Agent::run() {
   started_at_ = clock_.wall();
-  log::info("agent.starting", {{"version", OG_VERSION},
-                               {"config", cfg_.path.empty() ? "(built-in defaults)" : cfg_.path.string()}});
+  log::info("agent.starting",
+            {{"version", OG_VERSION}, {"config", cfg_.path.empty() ? "(built-in defaults)" : cfg_.path.string()}});
   load_initial_ranges();
   export_ranges();
   rebuild_enforcers();
   apply_enforcers("start");
 
-  control_ = std::make_unique<ControlServer>(io_, cfg_.control,
-                                             [this](const ControlRequest& r, ControlServer::Reply rep) {
-                                               handle(r, std::move(rep));
-                                             });
+  control_ = std::make_unique<ControlServer>(
+      io_, cfg_.control, [this](const ControlRequest& r, ControlServer::Reply rep) { handle(r, std::move(rep)); });
   if (auto st = control_->start(); !st) {
     log::error("control.failed", {{"error", st.error().message}});
     return 1;

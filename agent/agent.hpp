@@ -63,7 +63,7 @@ class Agent {
   RefreshState state_;
   std::unique_ptr<ControlServer> control_;
   std::vector<std::unique_ptr<Enforcer>> enforcers_;
-  std::vector<Warning> warnings_;        // agent-level: state file, reload refusal, apply errors
+  std::vector<Warning> warnings_;  // agent-level: state file, reload refusal, apply errors
   std::optional<std::string> reload_error_;
   std::vector<ControlServer::Reply> refresh_waiters_;
   bool pending_force_ = false;

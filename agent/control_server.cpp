@@ -138,7 +138,8 @@ void ControlServer::accept() {
             return;
           }
           s->timer.cancel();  // the reply may legitimately take longer (refresh)
-          std::string line(asio::buffers_begin(s->buf.data()), asio::buffers_begin(s->buf.data()) + static_cast<long>(n));
+          std::string line(asio::buffers_begin(s->buf.data()),
+                           asio::buffers_begin(s->buf.data()) + static_cast<long>(n));
           auto req = parse_control_request(line);
           if (!req) {
             s->send({{"ok", false}, {"error", req.error().message}});

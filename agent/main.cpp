@@ -34,8 +34,9 @@ int daemonize() {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  CLI::App app{"originguard-agent: keeps Cloudflare's IP ranges fresh and enforces them in the kernel.\n"
-               "Logs go to stderr (journald under systemd). See docs/CONFIG.md for every key."};
+  CLI::App app{
+      "originguard-agent: keeps Cloudflare's IP ranges fresh and enforces them in the kernel.\n"
+      "Logs go to stderr (journald under systemd). See docs/CONFIG.md for every key."};
   std::string config_path(og::kDefaultConfigPath);
   bool check_only = false, foreground = false, verbose = false;
   app.add_option("-c,--config", config_path, "TOML config file")->capture_default_str();

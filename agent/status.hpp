@@ -19,13 +19,13 @@ struct Warning {
 };
 
 struct RefreshState {
-  ranges::StoredRanges current;                   // edge ranges in force (without extra_allow)
-  std::optional<ranges::WallTime> checked_at;     // last 200-that-validated or 304
-  std::optional<std::string> last_error;          // cleared by the next success
+  ranges::StoredRanges current;                // edge ranges in force (without extra_allow)
+  std::optional<ranges::WallTime> checked_at;  // last 200-that-validated or 304
+  std::optional<std::string> last_error;       // cleared by the next success
   std::optional<ranges::WallTime> last_error_at;
   int consecutive_failures = 0;
   bool refreshing = false;
-  std::vector<std::string> notes;                 // non-fatal findings of the last refresh
+  std::vector<std::string> notes;  // non-fatal findings of the last refresh
   std::uint64_t updated = 0, not_modified = 0, failed = 0;
 };
 

@@ -21,8 +21,9 @@ std::string default_socket() {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  CLI::App app{"agentctl: control and inspect originguard-agent.\n"
-               "Exit codes: 0 healthy/ok, 1 degraded or command refused, 2 agent unreachable."};
+  CLI::App app{
+      "agentctl: control and inspect originguard-agent.\n"
+      "Exit codes: 0 healthy/ok, 1 degraded or command refused, 2 agent unreachable."};
   app.require_subcommand(1);
   std::string socket = default_socket();
   app.add_option("-s,--socket", socket, "agent control socket (env ORIGINGUARD_SOCKET)")->capture_default_str();

@@ -75,11 +75,13 @@ std::string render_status(const nlohmann::json& s, bool color) {
   if (r.value("refreshing", false))
     row(o, "Next refresh", "running now");
   else
-    row(o, "Next refresh", "in " + format_duration(Seconds(r.value("next_refresh_s", 0LL))) + "  (every " +
-                               format_duration(Seconds(r.value("refresh_interval_s", 0LL))) + " +-10%)");
+    row(o, "Next refresh",
+        "in " + format_duration(Seconds(r.value("next_refresh_s", 0LL))) + "  (every " +
+            format_duration(Seconds(r.value("refresh_interval_s", 0LL))) + " +-10%)");
   if (r.contains("last_error") && !r["last_error"].is_null()) {
     row(o, "Last error", st.red(str(r, "last_error")));
-    row(o, "", st.dim("at " + str(r, "last_error_at") + ", " + str(r, "consecutive_failures") + " failure(s) in a row"));
+    row(o, "",
+        st.dim("at " + str(r, "last_error_at") + ", " + str(r, "consecutive_failures") + " failure(s) in a row"));
   } else {
     row(o, "Last error", "none");
   }
@@ -92,7 +94,8 @@ std::string render_status(const nlohmann::json& s, bool color) {
   const auto& w = s.value("warnings", nlohmann::json::array());
   o << '\n' << st.bold("Warnings") << '\n';
   if (w.empty()) o << "  none\n";
-  for (const auto& x : w) o << "  " << st.yellow("!") << ' ' << (x.is_string() ? x.get<std::string>() : x.dump()) << '\n';
+  for (const auto& x : w)
+    o << "  " << st.yellow("!") << ' ' << (x.is_string() ? x.get<std::string>() : x.dump()) << '\n';
   return o.str();
 }
 
@@ -106,7 +109,8 @@ std::string render_explain(const nlohmann::json& j, bool color) {
   row(o, "Matched", str(j, "matched", "nothing") + " (" + str(j, "list") + ")");
   row(o, "Decided by", str(j, "layer"));
   row(o, "Mode", str(j, "mode"));
-  if (j.contains("detail")) row(o, "Detail", j["detail"].is_string() ? j["detail"].get<std::string>() : j["detail"].dump());
+  if (j.contains("detail"))
+    row(o, "Detail", j["detail"].is_string() ? j["detail"].get<std::string>() : j["detail"].dump());
   return o.str();
 }
 

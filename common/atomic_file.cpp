@@ -52,7 +52,8 @@ Status AtomicFileWriter::commit() {
   int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0) return fail_errno("close " + temp_.string());
-  if (::rename(temp_.c_str(), target_.c_str()) != 0) return fail_errno("rename " + temp_.string() + " -> " + target_.string());
+  if (::rename(temp_.c_str(), target_.c_str()) != 0)
+    return fail_errno("rename " + temp_.string() + " -> " + target_.string());
   temp_.clear();
   auto dir = target_.parent_path();
   if (dir.empty()) dir = ".";

@@ -108,7 +108,8 @@ Result<Prefix> parse_prefix(std::string_view text, BareAddress bare) {
     if (!is_digit(c)) return fail("invalid prefix " + quoted() + ": non-numeric length");
     len = len * 10 + (c - '0');
   }
-  if (len_part.size() > 1 && len_part[0] == '0') return fail("invalid prefix " + quoted() + ": length with leading zero");
+  if (len_part.size() > 1 && len_part[0] == '0')
+    return fail("invalid prefix " + quoted() + ": length with leading zero");
   if (len > maxl) return fail("invalid prefix " + quoted() + ": length > " + std::to_string(maxl));
   p.len = static_cast<std::uint8_t>(len);
 

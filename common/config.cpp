@@ -25,7 +25,8 @@ class Reader {
     return fail(loc + ": " + k + ": " + std::string(reason));
   }
 
-  Status only_keys(const toml::table& t, std::string_view section, std::initializer_list<std::string_view> allowed) const {
+  Status only_keys(const toml::table& t, std::string_view section,
+                   std::initializer_list<std::string_view> allowed) const {
     std::set<std::string_view> ok(allowed);
     for (auto&& [k, v] : t) {
       if (!ok.contains(k.str())) {
@@ -95,16 +96,15 @@ class Reader {
     const toml::node* n = t.get(key);
     if (!n) return {};
     auto v = n->value<double>();
-    if (!v || !(n->is_floating_point() || n->is_integer()))
-      return error_at(n->source(), sec, key, "expected a number");
+    if (!v || !(n->is_floating_point() || n->is_integer())) return error_at(n->source(), sec, key, "expected a number");
     if (!(*v >= lo && *v <= hi))  // also refuses nan
       return error_at(n->source(), sec, key, "must be between " + fmt(lo) + " and " + fmt(hi));
     out = *v;
     return {};
   }
 
-  Status count(const toml::table& t, std::string_view sec, std::string_view key, std::size_t& out,
-               std::int64_t lo, std::int64_t hi) const {
+  Status count(const toml::table& t, std::string_view sec, std::string_view key, std::size_t& out, std::int64_t lo,
+               std::int64_t hi) const {
     const toml::node* n = t.get(key);
     if (!n) return {};
     if (!n->is_integer()) return error_at(n->source(), sec, key, "expected an integer");
@@ -152,8 +152,7 @@ Status read_sources(const Reader& r, const toml::table& t, RangesConfig& out) {
   const toml::node* n = t.get("sources");
   if (!n) return {};
   const toml::array* arr = n->as_array();
-  if (!arr || arr->empty())
-    return r.error_at(n->source(), "ranges", "sources", "expected a non-empty list of URLs");
+  if (!arr || arr->empty()) return r.error_at(n->source(), "ranges", "sources", "expected a non-empty list of URLs");
   out.sources.clear();
   for (const auto& e : *arr) {
     std::vector<std::string> group;
@@ -180,8 +179,8 @@ Status read_ranges(const Reader& r, const toml::table& t, RangesConfig& c) {
   constexpr std::string_view s = "ranges";
   if (auto st = r.only_keys(t, s,
                             {"sources", "refresh_interval", "jitter", "retry_min", "retry_max", "stale_after",
-                             "extra_allow", "state_dir", "include_china_network", "max_body_bytes",
-                             "connect_timeout", "total_timeout", "max_shrink", "min_ipv4", "min_ipv6", "ca_file", "export_file"});
+                             "extra_allow", "state_dir", "include_china_network", "max_body_bytes", "connect_timeout",
+                             "total_timeout", "max_shrink", "min_ipv4", "min_ipv6", "ca_file", "export_file"});
       !st)
     return st;
   Status st;
@@ -232,9 +231,12 @@ Status read_protect(const Reader& r, const toml::table& t, ProtectConfig& c) {
   if (auto st = r.duration(t, s, "verify_interval", c.verify_interval); !st) return st;
   if (const toml::node* n = t.get("mode")) {
     auto m = n->value<std::string>();
-    if (m && *m == "enforce") c.mode = ProtectMode::enforce;
-    else if (m && *m == "audit") c.mode = ProtectMode::audit;
-    else return r.error_at(n->source(), s, "mode", "expected \"enforce\" or \"audit\"");
+    if (m && *m == "enforce")
+      c.mode = ProtectMode::enforce;
+    else if (m && *m == "audit")
+      c.mode = ProtectMode::audit;
+    else
+      return r.error_at(n->source(), s, "mode", "expected \"enforce\" or \"audit\"");
   }
   return {};
 }
@@ -271,9 +273,12 @@ Result<AgentConfig> parse_agent_config(std::string_view text, std::string_view o
   };
   const Sec sections[] = {
       {"ranges", [](const Reader& rr, const toml::table& t, AgentConfig& c) { return read_ranges(rr, t, c.ranges); }},
-      {"protect", [](const Reader& rr, const toml::table& t, AgentConfig& c) { return read_protect(rr, t, c.protect); }},
-      {"control", [](const Reader& rr, const toml::table& t, AgentConfig& c) { return read_control(rr, t, c.control); }},
-      {"nftables", [](const Reader& rr, const toml::table& t, AgentConfig& c) { return read_nftables(rr, t, c.nftables); }},
+      {"protect",
+       [](const Reader& rr, const toml::table& t, AgentConfig& c) { return read_protect(rr, t, c.protect); }},
+      {"control",
+       [](const Reader& rr, const toml::table& t, AgentConfig& c) { return read_control(rr, t, c.control); }},
+      {"nftables",
+       [](const Reader& rr, const toml::table& t, AgentConfig& c) { return read_nftables(rr, t, c.nftables); }},
   };
   for (const auto& sec : sections) {
     auto t = r.section(root, sec.name);

@@ -20,11 +20,20 @@ Result<Seconds> parse_duration(std::string_view text) {
     if (i == text.size()) return fail("missing unit (s, m, h, d) in duration \"" + std::string(text) + "\"");
     std::int64_t unit = 0;
     switch (text[i]) {
-      case 's': unit = 1; break;
-      case 'm': unit = 60; break;
-      case 'h': unit = 3600; break;
-      case 'd': unit = 86400; break;
-      default: return fail("unknown unit '" + std::string(1, text[i]) + "' in duration \"" + std::string(text) + "\"");
+      case 's':
+        unit = 1;
+        break;
+      case 'm':
+        unit = 60;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      default:
+        return fail("unknown unit '" + std::string(1, text[i]) + "' in duration \"" + std::string(text) + "\"");
     }
     ++i;
     total += n * unit;

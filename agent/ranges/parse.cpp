@@ -21,8 +21,7 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-Status read_list(const nlohmann::json& result, const char* key, Family want, bool mixed,
-                 std::vector<Prefix>& out) {
+Status read_list(const nlohmann::json& result, const char* key, Family want, bool mixed, std::vector<Prefix>& out) {
   auto it = result.find(key);
   if (it == result.end()) return fail(std::string("answer has no result.") + key);
   if (!it->is_array()) return fail(std::string("result.") + key + " is not a list");
@@ -32,8 +31,8 @@ Status read_list(const nlohmann::json& result, const char* key, Family want, boo
     auto p = parse_prefix(e.get_ref<const std::string&>());
     if (!p) return fail(std::string("result.") + key + "[" + std::to_string(i) + "]: " + p.error().message);
     if (!mixed && p->family() != want) {
-      return fail(std::string("result.") + key + "[" + std::to_string(i) + "]: " + p->to_string() +
-                  " is not an " + (want == Family::v4 ? "IPv4" : "IPv6") + " prefix");
+      return fail(std::string("result.") + key + "[" + std::to_string(i) + "]: " + p->to_string() + " is not an " +
+                  (want == Family::v4 ? "IPv4" : "IPv6") + " prefix");
     }
     out.push_back(*p);
     ++i;
@@ -48,7 +47,8 @@ std::string api_errors(const nlohmann::json& j) {
   for (const auto& e : *it) {
     if (!out.empty()) out += "; ";
     if (e.is_object()) {
-      if (auto c = e.find("code"); c != e.end() && c->is_number_integer()) out += std::to_string(c->get<long long>()) + " ";
+      if (auto c = e.find("code"); c != e.end() && c->is_number_integer())
+        out += std::to_string(c->get<long long>()) + " ";
       if (auto m = e.find("message"); m != e.end() && m->is_string()) out += m->get<std::string>();
     } else {
       out += e.dump();

@@ -25,7 +25,6 @@ struct ParsedRanges {
 
 // Picks the parser from the Content-Type ("" = local file: sniffed) and refuses what is
 // clearly not a range list: empty bodies, HTML (challenge or error pages), other types.
-[[nodiscard]] Result<ParsedRanges> parse_body(std::string_view body, std::string_view content_type,
-                                              bool include_china);
+[[nodiscard]] Result<ParsedRanges> parse_body(std::string_view body, std::string_view content_type, bool include_china);
 
 }  // namespace og::ranges

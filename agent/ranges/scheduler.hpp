@@ -20,9 +20,7 @@ class Clock {
 class SystemClock final : public Clock {
  public:
   [[nodiscard]] time_point now() const override { return std::chrono::steady_clock::now(); }
-  [[nodiscard]] std::chrono::system_clock::time_point wall() const override {
-    return std::chrono::system_clock::now();
-  }
+  [[nodiscard]] std::chrono::system_clock::time_point wall() const override { return std::chrono::system_clock::now(); }
 };
 
 struct ScheduleConfig {
@@ -39,8 +37,8 @@ class RefreshScheduler {
   RefreshScheduler(ScheduleConfig cfg, const Clock& clock, std::function<double()> uniform01 = {});
 
   void set_config(ScheduleConfig cfg) { cfg_ = cfg; }
-  void on_success();           // a 200 that validated, or a 304
-  void on_failure();           // fetch or validation failed
+  void on_success();  // a 200 that validated, or a 304
+  void on_failure();  // fetch or validation failed
   void schedule_in(std::chrono::milliseconds d) { next_ = clock_.now() + d; }
 
   [[nodiscard]] Clock::time_point next_due() const { return next_; }

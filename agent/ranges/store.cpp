@@ -32,10 +32,10 @@ std::string RangeStore::serialise(const StoredRanges& s) {
   j["source"] = s.source;
   j["etag"] = s.etag;
   j["etags"] = s.etags;
-  j["fetched_at"] = s.fetched_at ? nlohmann::json(std::chrono::duration_cast<std::chrono::seconds>(
-                                                      s.fetched_at->time_since_epoch())
-                                                      .count())
-                                 : nlohmann::json(nullptr);
+  j["fetched_at"] =
+      s.fetched_at
+          ? nlohmann::json(std::chrono::duration_cast<std::chrono::seconds>(s.fetched_at->time_since_epoch()).count())
+          : nlohmann::json(nullptr);
   // replace: an invalid UTF-8 byte in a string must not make saving throw.
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
@@ -67,7 +67,8 @@ Result<StoredRanges> RangeStore::deserialise(std::string_view text) {
       if (v.is_string()) s.etags[k] = v.get<std::string>();
   if (auto it = j.find("fetched_at"); it != j.end() && it->is_number_integer()) {
     // Bounded so the conversion to system_clock's nanoseconds cannot overflow.
-    constexpr long long kMaxEpoch = 1LL << 34;  // year ~2514
+    // (system_clock counts int64 nanoseconds: it ends in 2262.)
+    constexpr long long kMaxEpoch = 1LL << 32;  // year 2106
     bool in_range = it->is_number_unsigned() ? it->get<unsigned long long>() <= kMaxEpoch
                                              : it->get<long long>() >= 0 && it->get<long long>() <= kMaxEpoch;
     if (!in_range) return fail("fetched_at out of range");

@@ -16,7 +16,7 @@ using WallTime = std::chrono::system_clock::time_point;
 
 struct StoredRanges {
   RangeSet ranges;
-  std::string source;   // URL(s) it came from, or "embedded bootstrap snapshot"
+  std::string source;  // URL(s) it came from, or "embedded bootstrap snapshot"
   std::string etag;
   EtagMap etags;
   std::optional<WallTime> fetched_at;  // nullopt for the embedded snapshot

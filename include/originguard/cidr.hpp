@@ -46,7 +46,6 @@ enum class BareAddress : bool { refuse, as_host_prefix };
 
 // Parses "a.b.c.d/len" or "x:y::/len". With BareAddress::as_host_prefix a plain address is
 // taken as /32 or /128 (used for operator-written config lists, never for range sources).
-[[nodiscard]] Result<Prefix> parse_prefix(std::string_view text,
-                                          BareAddress bare = BareAddress::refuse);
+[[nodiscard]] Result<Prefix> parse_prefix(std::string_view text, BareAddress bare = BareAddress::refuse);
 
 }  // namespace og

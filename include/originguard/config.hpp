@@ -22,20 +22,20 @@ struct RangesConfig {
   // or several whose union forms the candidate (e.g. the ips-v4 and ips-v6 text endpoints).
   std::vector<std::vector<std::string>> sources{{std::string(kCloudflareApiUrl)}};
   Seconds refresh_interval{3600};
-  double jitter = 0.10;                  // +-10% of refresh_interval
-  Seconds retry_min{30};                 // first backoff after a failed refresh
-  Seconds retry_max{3600};               // backoff cap (never above refresh_interval)
-  Seconds stale_after{86400 * 3};        // ranges older than this make status degraded
-  RangeSet extra_allow;                  // static prefixes always allowed (monitoring, ...)
+  double jitter = 0.10;            // +-10% of refresh_interval
+  Seconds retry_min{30};           // first backoff after a failed refresh
+  Seconds retry_max{3600};         // backoff cap (never above refresh_interval)
+  Seconds stale_after{86400 * 3};  // ranges older than this make status degraded
+  RangeSet extra_allow;            // static prefixes always allowed (monitoring, ...)
   std::filesystem::path state_dir = "/var/lib/originguard";
   bool include_china_network = false;
   std::size_t max_body_bytes = 1 << 20;  // a real answer is ~1 KiB
   Seconds connect_timeout{10};
   Seconds total_timeout{30};
-  double max_shrink = 0.5;               // refuse a set that lost more than this fraction
+  double max_shrink = 0.5;  // refuse a set that lost more than this fraction
   std::size_t min_ipv4 = 1;
   std::size_t min_ipv6 = 1;
-  std::string ca_file;                   // extra CA bundle for https sources (default: system)
+  std::string ca_file;  // extra CA bundle for https sources (default: system)
   // Snapshot of the ranges in force for the gatekeeper / nginx / HAProxy ("" = don't write).
   std::filesystem::path export_file = "/run/originguard/edge-ranges.json";
 };

@@ -3,10 +3,10 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
-#include <string_view>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "originguard/config.hpp"
@@ -17,9 +17,9 @@ namespace og {
 
 // Everything an enforcer needs to program the kernel; built by the agent on every change.
 struct DesiredState {
-  RangeSet edge;                        // validated ranges + extra_allow
-  RangeSet mgmt;                        // [protect] mgmt_allow
-  std::vector<std::uint16_t> ports;     // [protect] ports
+  RangeSet edge;                     // validated ranges + extra_allow
+  RangeSet mgmt;                     // [protect] mgmt_allow
+  std::vector<std::uint16_t> ports;  // [protect] ports
   ProtectMode mode = ProtectMode::enforce;
 };
 
