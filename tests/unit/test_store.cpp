@@ -154,6 +154,7 @@ TEST(RangeStore, CorruptFileIsAnErrorNamingTheFile) {
       {R"({"version":1,"ipv4":[],"ipv6":[]})", "no prefixes"},
       {R"({"version":1,"ipv4":["192.0.2.0/24"],"ipv6":[],"fetched_at":-1})", "fetched_at out of range"},
       {R"({"version":1,"ipv4":["192.0.2.0/24"],"ipv6":[],"fetched_at":9223372036854775807})", "fetched_at out of range"},
+      {R"({"version":1,"ipv4":["192.0.2.0/24"],"ipv6":[],"fetched_at":10895000000})", "fetched_at out of range"},
       {R"({"version":1,"ipv4":["192.0.2.0/24"],"ipv6":[],"fetched_at":18446744073709551615})", "fetched_at out of range"},
   };
   for (const auto& [text, why] : cases) {

@@ -1,0 +1,41 @@
+// parse_agent_config on arbitrary TOML-ish bytes: never crashes, errors name the file.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "fuzz_check.hpp"
+#include "originguard/config.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  auto c = og::parse_agent_config(text, "fuzz.toml");
+  if (!c) {
+    FUZZ_CHECK(c.error().message.starts_with("fuzz.toml"));
+    // A refused reload is shown in status JSON, which must stay encodable.
+    bool threw = false;
+    try {
+      (void)nlohmann::json(c.error().message).dump();
+    } catch (const nlohmann::json::exception&) {
+      threw = true;
+    }
+    FUZZ_CHECK(!threw);
+    return 0;
+  }
+  const auto& r = c->ranges;
+  FUZZ_CHECK(!r.sources.empty());
+  for (const auto& group : r.sources) {
+    FUZZ_CHECK(!group.empty());
+    for (const auto& u : group) FUZZ_CHECK(u.starts_with("https://") || u.starts_with("file:///"));
+  }
+  FUZZ_CHECK(r.refresh_interval.count() >= 1);
+  FUZZ_CHECK(r.retry_min <= r.retry_max);
+  FUZZ_CHECK(r.retry_max <= r.refresh_interval);
+  FUZZ_CHECK(r.jitter >= 0.0 && r.jitter <= 0.5);
+  FUZZ_CHECK(r.max_shrink >= 0.0 && r.max_shrink <= 1.0);
+  for (auto port : c->protect.ports) FUZZ_CHECK(port >= 1);
+  FUZZ_CHECK(r.state_dir.is_absolute());
+  FUZZ_CHECK(c->control.socket.is_absolute());
+  return 0;
+}
