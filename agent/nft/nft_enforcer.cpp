@@ -53,8 +53,9 @@ Status check_lockout(const DesiredState& d, std::optional<std::uint16_t> ssh_por
   if (!d.mgmt.empty()) return {};
   auto has = [&](std::uint16_t p) { return std::find(d.ports.begin(), d.ports.end(), p) != d.ports.end(); };
   if (has(kSshPort)) {
-    return fail("refusing to protect port 22 with an empty [protect] mgmt_allow: it would lock out SSH; "
-                "add your management prefixes to mgmt_allow or remove 22 from [protect] ports");
+    return fail(
+        "refusing to protect port 22 with an empty [protect] mgmt_allow: it would lock out SSH; "
+        "add your management prefixes to mgmt_allow or remove 22 from [protect] ports");
   }
   if (ssh_port && has(*ssh_port)) {
     return fail("refusing to protect port " + std::to_string(*ssh_port) +

@@ -3,8 +3,8 @@
 #include <arpa/inet.h>
 
 #include <linux/netfilter.h>
-#include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -250,8 +250,8 @@ Status Socket::commit(const Batch& batch) {
     if (pr < 0) return fail_errno("poll netlink socket");
     if (pr == 0) {
       if (first_error) break;
-      return fail("nf_tables batch: timed out waiting for kernel acknowledgements (" +
-                  std::to_string(acks) + " of " + std::to_string(batch.ack_count()) + ")");
+      return fail("nf_tables batch: timed out waiting for kernel acknowledgements (" + std::to_string(acks) + " of " +
+                  std::to_string(batch.ack_count()) + ")");
     }
     const ssize_t n = recv(fd, buf.data(), buf.size(), 0);
     if (n < 0 && errno == EINTR) continue;

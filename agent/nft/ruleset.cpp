@@ -97,18 +97,17 @@ std::vector<ExprPtr> exprs(E... e) {
 // `meta l4proto <proto> th dport @ports jump protected`
 Rule protected_port_jump(std::uint8_t proto, const char* comment) {
   return Rule{kInputChain, comment,
-              exprs(meta_load(NFT_META_L4PROTO), cmp_u8(proto),
-                    payload_load(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2), lookup("ports"),
-                    verdict(NFT_JUMP, kProtectedChain))};
+              exprs(meta_load(NFT_META_L4PROTO), cmp_u8(proto), payload_load(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2),
+                    lookup("ports"), verdict(NFT_JUMP, kProtectedChain))};
 }
 
 // `ip saddr @set accept` / `ip6 saddr @set accept`
 Rule saddr_accept(Family f, const char* set, const char* comment) {
   const bool v4 = f == Family::v4;
-  return Rule{kProtectedChain, comment,
-              exprs(meta_load(NFT_META_NFPROTO), cmp_u8(v4 ? NFPROTO_IPV4 : NFPROTO_IPV6),
-                    payload_load(NFT_PAYLOAD_NETWORK_HEADER, v4 ? 12 : 8, v4 ? 4 : 16), lookup(set),
-                    verdict(NF_ACCEPT))};
+  return Rule{
+      kProtectedChain, comment,
+      exprs(meta_load(NFT_META_NFPROTO), cmp_u8(v4 ? NFPROTO_IPV4 : NFPROTO_IPV6),
+            payload_load(NFT_PAYLOAD_NETWORK_HEADER, v4 ? 12 : 8, v4 ? 4 : 16), lookup(set), verdict(NF_ACCEPT))};
 }
 
 // ---- set definitions ------------------------------------------------------------------
@@ -323,13 +322,13 @@ std::vector<RuleSpec> build_rules(ProtectMode mode) {
     nftnl_expr_set_u32(bw.get(), NFTNL_EXPR_BITWISE_LEN, sizeof mask);
     nftnl_expr_set(bw.get(), NFTNL_EXPR_BITWISE_MASK, &mask, sizeof mask);
     nftnl_expr_set(bw.get(), NFTNL_EXPR_BITWISE_XOR, &zero, sizeof zero);
-    rules.push_back(Rule{kInputChain, "replies and established connections",
-                         exprs(std::move(ct), std::move(bw), cmp(NFT_CMP_NEQ, &zero, sizeof zero),
-                               verdict(NF_ACCEPT))});
+    rules.push_back(
+        Rule{kInputChain, "replies and established connections",
+             exprs(std::move(ct), std::move(bw), cmp(NFT_CMP_NEQ, &zero, sizeof zero), verdict(NF_ACCEPT))});
   }
-  rules.push_back(Rule{kInputChain, "loopback",
-                       exprs(meta_load(NFT_META_IIF), cmp(NFT_CMP_EQ, &kLoopbackIfindex, sizeof kLoopbackIfindex),
-                             verdict(NF_ACCEPT))});
+  rules.push_back(Rule{
+      kInputChain, "loopback",
+      exprs(meta_load(NFT_META_IIF), cmp(NFT_CMP_EQ, &kLoopbackIfindex, sizeof kLoopbackIfindex), verdict(NF_ACCEPT))});
   rules.push_back(protected_port_jump(IPPROTO_TCP, "TCP to a protected port: check the source"));
   rules.push_back(protected_port_jump(IPPROTO_UDP, "UDP to a protected port: check the source"));
   rules.push_back(saddr_accept(Family::v4, "mgmt_v4", "management allow-list (IPv4)"));
@@ -427,8 +426,8 @@ Drift diff(const TableState& desired, const TableState& actual) {
       d.reasons.push_back("chain " + want.name + " has a different policy");
     }
     if (have->rules != want.rules) {
-      d.reasons.push_back("chain " + want.name + " rules differ (" + std::to_string(want.rules.size()) +
-                          " expected, " + std::to_string(have->rules.size()) + " found)");
+      d.reasons.push_back("chain " + want.name + " rules differ (" + std::to_string(want.rules.size()) + " expected, " +
+                          std::to_string(have->rules.size()) + " found)");
     }
   }
   for (const auto& have : actual.chains) {
@@ -454,8 +453,8 @@ Drift diff(const TableState& desired, const TableState& actual) {
                           std::back_inserter(missing));
       std::set_difference(have->elems.begin(), have->elems.end(), want.elems.begin(), want.elems.end(),
                           std::back_inserter(extra));
-      d.reasons.push_back("set " + want.name + " elements differ (" + std::to_string(missing.size()) +
-                          " missing, " + std::to_string(extra.size()) + " unexpected)");
+      d.reasons.push_back("set " + want.name + " elements differ (" + std::to_string(missing.size()) + " missing, " +
+                          std::to_string(extra.size()) + " unexpected)");
     }
   }
   for (const auto& have : actual.sets) {
@@ -476,8 +475,8 @@ Drift diff(const TableState& desired, const TableState& actual) {
   return d;
 }
 
-Batch build_apply_batch(const DesiredState& d, BatchKind kind, bool table_present,
-                        const CarriedCounters& carry, std::uint32_t first_seq) {
+Batch build_apply_batch(const DesiredState& d, BatchKind kind, bool table_present, const CarriedCounters& carry,
+                        std::uint32_t first_seq) {
   Batch b(first_seq);
   const auto create = static_cast<std::uint16_t>(NLM_F_CREATE);
   if (kind == BatchKind::rebuild && table_present) {

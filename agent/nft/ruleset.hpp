@@ -19,7 +19,7 @@ inline constexpr const char* kInputChain = "input";
 inline constexpr const char* kProtectedChain = "protected";
 inline constexpr const char* kDroppedCounter = "dropped";
 inline constexpr const char* kAuditCounter = "audit_would_drop";
-inline constexpr int kInputPriority = -10;  // NF_IP_PRI_FILTER - 10: before "filter" chains
+inline constexpr int kInputPriority = -10;          // NF_IP_PRI_FILTER - 10: before "filter" chains
 inline constexpr std::uint32_t kAuditLogRate = 10;  // log lines per second in audit mode
 
 // One kernel set element: an interval start, or (interval_end) the first key after it.

@@ -129,7 +129,9 @@ int main(int argc, char** argv) {
     max_ms = std::max(max_ms, ms);
     ++done;
   }
-  std::cout << nlohmann::json{{"applies", done}, {"total_ms", total_ms}, {"max_ms", max_ms},
+  std::cout << nlohmann::json{{"applies", done},
+                              {"total_ms", total_ms},
+                              {"max_ms", max_ms},
                               {"avg_ms", done ? total_ms / done : 0.0}}
                    .dump()
             << std::endl;

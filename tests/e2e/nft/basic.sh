@@ -65,6 +65,16 @@ og_check "port 22 with mgmt_allow is accepted" \
   nft_apply --ranges "$OG_TMP/edge.txt" --ports 22,443 --mgmt-prefix 192.0.2.0/24
 og_check "mgmt set holds the allow-list" bash -c "ip netns exec $ORIGIN nft list set inet originguard mgmt_v4 | grep -q 192.0.2.0/24"
 
+# Edges of the address space: a range ending at the last address has no interval-end element,
+# /0 is a single start element. Both must apply and read back without drift.
+printf '198.51.100.0/24\n255.255.255.0/24\nffff::/16\n2001:db8:cf::/48\n' >"$OG_TMP/extremes.txt"
+og_check "ranges reaching the last address and /0 apply and verify without drift" bash -c "
+  out=\$(ip netns exec $ORIGIN $NFT_APPLY --ranges $OG_TMP/extremes.txt --mgmt-prefix 0.0.0.0/0 \
+        --mgmt-prefix ::/0 --ports $PROTECTED_PORT --quiet --cycles 2 --interval-ms 100) &&
+  ! grep -q repaired <<<\"\$out\""
+og_check "mgmt_allow 0.0.0.0/0 admits the attacker" reach "$ATTACKER" $ORIGIN_A4 $PROTECTED_PORT
+og_check "mgmt_allow ::/0 admits the attacker over IPv6" reach "$ATTACKER" $ORIGIN_A6 $PROTECTED_PORT
+
 # Uninstall removes exactly our table.
 og_check "uninstall succeeds" nft_apply --uninstall
 og_check "table is gone" test -z "$(nft_origin list ruleset)"

@@ -35,18 +35,15 @@ DesiredState sample(ProtectMode mode = ProtectMode::enforce) {
 TEST(ApplyBatch, IsOneTransactionInTheExpectedOrder) {
   const auto b = build_apply_batch(sample(), BatchKind::update, true, {}, 1000);
   const std::vector<std::uint16_t> want = {
-      NFNL_MSG_BATCH_BEGIN, NFT_MSG_NEWTABLE,
-      NFT_MSG_NEWSET, NFT_MSG_NEWSET, NFT_MSG_NEWSET, NFT_MSG_NEWSET, NFT_MSG_NEWSET,
-      NFT_MSG_NEWOBJ, NFT_MSG_NEWOBJ,
-      NFT_MSG_NEWCHAIN, NFT_MSG_NEWCHAIN,
-      NFT_MSG_DELRULE, NFT_MSG_DELRULE,
-      NFT_MSG_NEWRULE, NFT_MSG_NEWRULE, NFT_MSG_NEWRULE, NFT_MSG_NEWRULE, NFT_MSG_NEWRULE,
-      NFT_MSG_NEWRULE, NFT_MSG_NEWRULE, NFT_MSG_NEWRULE, NFT_MSG_NEWRULE,
-      NFT_MSG_DELSETELEM, NFT_MSG_NEWSETELEM,  // edge_v4
-      NFT_MSG_DELSETELEM, NFT_MSG_NEWSETELEM,  // edge_v6
-      NFT_MSG_DELSETELEM, NFT_MSG_NEWSETELEM,  // mgmt_v4
-      NFT_MSG_DELSETELEM,                      // mgmt_v6: flushed, nothing to add
-      NFT_MSG_DELSETELEM, NFT_MSG_NEWSETELEM,  // ports
+      NFNL_MSG_BATCH_BEGIN, NFT_MSG_NEWTABLE,   NFT_MSG_NEWSET,     NFT_MSG_NEWSET,     NFT_MSG_NEWSET,
+      NFT_MSG_NEWSET,       NFT_MSG_NEWSET,     NFT_MSG_NEWOBJ,     NFT_MSG_NEWOBJ,     NFT_MSG_NEWCHAIN,
+      NFT_MSG_NEWCHAIN,     NFT_MSG_DELRULE,    NFT_MSG_DELRULE,    NFT_MSG_NEWRULE,    NFT_MSG_NEWRULE,
+      NFT_MSG_NEWRULE,      NFT_MSG_NEWRULE,    NFT_MSG_NEWRULE,    NFT_MSG_NEWRULE,    NFT_MSG_NEWRULE,
+      NFT_MSG_NEWRULE,      NFT_MSG_NEWRULE,    NFT_MSG_DELSETELEM, NFT_MSG_NEWSETELEM,  // edge_v4
+      NFT_MSG_DELSETELEM,   NFT_MSG_NEWSETELEM,                                          // edge_v6
+      NFT_MSG_DELSETELEM,   NFT_MSG_NEWSETELEM,                                          // mgmt_v4
+      NFT_MSG_DELSETELEM,                        // mgmt_v6: flushed, nothing to add
+      NFT_MSG_DELSETELEM,   NFT_MSG_NEWSETELEM,  // ports
       NFNL_MSG_BATCH_END};
   EXPECT_EQ(types(b), want);
 }
@@ -170,7 +167,7 @@ TEST(ApplyBatch, RulesRoundTripWithCommentsAndExpressionLayout) {
   EXPECT_EQ(got["protected"], want.chain("protected")->rules);
   using V = std::vector<std::string>;
   ASSERT_EQ(expr_names.size(), 9U);
-  EXPECT_EQ(expr_names[0], (V{"ct", "bitwise", "cmp", "immediate"}));             // ct state est,rel accept
+  EXPECT_EQ(expr_names[0], (V{"ct", "bitwise", "cmp", "immediate"}));              // ct state est,rel accept
   EXPECT_EQ(expr_names[1], (V{"meta", "cmp", "immediate"}));                       // iif lo accept
   EXPECT_EQ(expr_names[2], (V{"meta", "cmp", "payload", "lookup", "immediate"}));  // tcp dport @ports jump
   EXPECT_EQ(expr_names[4], (V{"meta", "cmp", "payload", "lookup", "immediate"}));  // ip saddr @mgmt_v4 accept
@@ -186,8 +183,7 @@ TEST(ApplyBatch, ElementsUseIntervalEndFlagAndRawAttributeLayout) {
     if (nft_type(m) != NFT_MSG_NEWSETELEM) continue;
     const auto raw = test::raw_elems(m);
     if (raw.set != "edge_v4") continue;
-    EXPECT_EQ(raw.elems,
-              (std::vector<SetElem>{{{198, 51, 100, 0}, false}, {{198, 51, 101, 0}, true}}));
+    EXPECT_EQ(raw.elems, (std::vector<SetElem>{{{198, 51, 100, 0}, false}, {{198, 51, 101, 0}, true}}));
     // Raw layout: LIST_TABLE, LIST_SET, LIST_ELEMENTS { ELEM { KEY { DATA_VALUE }, FLAGS? } }.
     std::set<std::uint16_t> top;
     const nlattr* elements = nullptr;
@@ -250,7 +246,8 @@ TEST(ApplyBatch, HundredThousandPrefixesSplitIntoMessagesOfOneTransaction) {
   for (std::uint32_t i = 0; i < 30000; ++i) {
     Prefix p;
     p.addr.family = Family::v6;
-    p.addr.bytes = {0x20, 0x01, 0x0d, 0xb8, static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i & 0xff), 0, 0x10};
+    p.addr.bytes = {0x20, 0x01, 0x0d, 0xb8, static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i & 0xff),
+                    0,    0x10};
     p.len = 64;
     v.push_back(p);
   }

@@ -34,8 +34,8 @@ TEST(IntervalElems, AdjacentPrefixesMergeSoEndAndStartNeverCollide) {
 
 TEST(IntervalElems, DisjointPrefixesStaySeparateAndSorted) {
   EXPECT_EQ(interval_elems({P("203.0.113.0/24"), P("198.51.100.0/24")}),
-            (std::vector<SetElem>{E({198, 51, 100, 0}, false), E({198, 51, 101, 0}, true),
-                                  E({203, 0, 113, 0}, false), E({203, 0, 114, 0}, true)}));
+            (std::vector<SetElem>{E({198, 51, 100, 0}, false), E({198, 51, 101, 0}, true), E({203, 0, 113, 0}, false),
+                                  E({203, 0, 114, 0}, true)}));
 }
 
 TEST(IntervalElems, RangeReachingTheLastAddressHasNoEndElement) {
