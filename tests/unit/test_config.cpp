@@ -9,11 +9,11 @@ namespace og {
 namespace {
 
 using namespace std::chrono_literals;
+using test::ok;
+using test::refused;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-using test::ok;
-using test::refused;
 
 Result<AgentConfig> parse(std::string_view text) { return parse_agent_config(text, "agent.toml"); }
 
@@ -131,8 +131,8 @@ TEST(Config, ErrorsNameFileLineSectionAndKey) {
   const ErrorCase cases[] = {
       {"unknown key", "[ranges]\nrefresh_interval = \"1h\"\nrefresh_intervall = \"2h\"\n",
        "agent.toml:3: [ranges] refresh_intervall: ", "unknown key"},
-      {"unknown key in protect", "\n\n[protect]\nports = [443]\nallow = []\n", "agent.toml:5: [protect] allow: ",
-       "unknown key (expected one of: ports, mgmt_allow, mode"},
+      {"unknown key in protect", "\n\n[protect]\nports = [443]\nallow = []\n",
+       "agent.toml:5: [protect] allow: ", "unknown key (expected one of: ports, mgmt_allow, mode"},
       {"unknown key in control", "[control]\nsokcet = \"/x\"\n", "agent.toml:2: [control] sokcet: ", "unknown key"},
       {"unknown key in nftables", "[nftables]\nenable = true\n", "agent.toml:2: [nftables] enable: ", "unknown key"},
       {"unknown section", "[ranges]\n\n[protection]\nports = [80]\n", "agent.toml:3: protection: ", "unknown section"},
@@ -141,33 +141,33 @@ TEST(Config, ErrorsNameFileLineSectionAndKey) {
       {"syntax error", "[ranges]\nrefresh_interval = \n", "agent.toml:2: syntax: ", ""},
       {"unterminated string", "[control]\ngroup = \"adm\n", "agent.toml:2: syntax: ", ""},
       // types
-      {"interval bool", "[ranges]\nrefresh_interval = true\n", "agent.toml:2: [ranges] refresh_interval: ",
-       "expected a duration"},
-      {"interval float", "[ranges]\nrefresh_interval = 1.5\n", "agent.toml:2: [ranges] refresh_interval: ",
-       "expected a duration"},
+      {"interval bool", "[ranges]\nrefresh_interval = true\n",
+       "agent.toml:2: [ranges] refresh_interval: ", "expected a duration"},
+      {"interval float", "[ranges]\nrefresh_interval = 1.5\n",
+       "agent.toml:2: [ranges] refresh_interval: ", "expected a duration"},
       {"jitter string", "[ranges]\njitter = \"10%\"\n", "agent.toml:2: [ranges] jitter: ", "expected a number"},
       {"jitter range", "[ranges]\njitter = 0.6\n", "agent.toml:2: [ranges] jitter: ", "between 0 and 0.5"},
       {"max_shrink range", "[ranges]\nmax_shrink = 1.5\n", "agent.toml:2: [ranges] max_shrink: ", "between 0 and 1"},
       {"jitter nan", "[ranges]\njitter = nan\n", "agent.toml:2: [ranges] jitter: ", "between 0 and 0.5"},
       {"max_shrink nan", "[ranges]\nmax_shrink = -nan\n", "agent.toml:2: [ranges] max_shrink: ", "between 0 and 1"},
       {"max_shrink inf", "[ranges]\nmax_shrink = inf\n", "agent.toml:2: [ranges] max_shrink: ", "between 0 and 1"},
-      {"china string", "[ranges]\ninclude_china_network = \"yes\"\n", "agent.toml:2: [ranges] include_china_network: ",
-       "expected true or false"},
-      {"state_dir relative", "[ranges]\nstate_dir = \"var/lib\"\n", "agent.toml:2: [ranges] state_dir: ",
-       "absolute path"},
+      {"china string", "[ranges]\ninclude_china_network = \"yes\"\n",
+       "agent.toml:2: [ranges] include_china_network: ", "expected true or false"},
+      {"state_dir relative", "[ranges]\nstate_dir = \"var/lib\"\n",
+       "agent.toml:2: [ranges] state_dir: ", "absolute path"},
       {"state_dir number", "[ranges]\nstate_dir = 1\n", "agent.toml:2: [ranges] state_dir: ", "expected a string"},
-      {"max_body_bytes small", "[ranges]\nmax_body_bytes = 100\n", "agent.toml:2: [ranges] max_body_bytes: ",
-       "between 1024 and"},
+      {"max_body_bytes small", "[ranges]\nmax_body_bytes = 100\n",
+       "agent.toml:2: [ranges] max_body_bytes: ", "between 1024 and"},
       {"min_ipv4 negative", "[ranges]\nmin_ipv4 = -1\n", "agent.toml:2: [ranges] min_ipv4: ", "between 0 and"},
       {"min_ipv6 float", "[ranges]\nmin_ipv6 = 1.0\n", "agent.toml:2: [ranges] min_ipv6: ", "expected an integer"},
-      {"extra_allow string", "[ranges]\nextra_allow = \"192.0.2.0/24\"\n", "agent.toml:2: [ranges] extra_allow: ",
-       "expected a list of prefixes"},
+      {"extra_allow string", "[ranges]\nextra_allow = \"192.0.2.0/24\"\n",
+       "agent.toml:2: [ranges] extra_allow: ", "expected a list of prefixes"},
       {"extra_allow host bits", "[ranges]\nextra_allow = [\n  \"192.0.2.0/24\",\n  \"198.51.100.1/24\",\n]\n",
        "agent.toml:4: [ranges] extra_allow: ", "canonical form is 198.51.100.0/24"},
-      {"extra_allow number", "[ranges]\nextra_allow = [1]\n", "agent.toml:2: [ranges] extra_allow: ",
-       "expected a string prefix"},
-      {"mgmt_allow scoped", "[protect]\nmgmt_allow = [\"fe80::1%eth0\"]\n", "agent.toml:2: [protect] mgmt_allow: ",
-       "scoped address"},
+      {"extra_allow number", "[ranges]\nextra_allow = [1]\n",
+       "agent.toml:2: [ranges] extra_allow: ", "expected a string prefix"},
+      {"mgmt_allow scoped", "[protect]\nmgmt_allow = [\"fe80::1%eth0\"]\n",
+       "agent.toml:2: [protect] mgmt_allow: ", "scoped address"},
       {"retry_min above retry_max", "[ranges]\nretry_max = \"1m\"\nretry_min = \"2m\"\n",
        "agent.toml:3: [ranges] retry_min: ", "must not exceed retry_max (1m)"},
       // sources
@@ -175,16 +175,17 @@ TEST(Config, ErrorsNameFileLineSectionAndKey) {
        "agent.toml:2: [ranges] sources: ", "plain http is refused"},
       {"http in a union", "[ranges]\nsources = [[\"https://a.example/v4\", \"http://a.example/v6\"]]\n",
        "agent.toml:2: [ranges] sources: ", "\"http://a.example/v6\" is not an https://"},
-      {"bare https scheme", "[ranges]\nsources = [\"https://\"]\n", "agent.toml:2: [ranges] sources: ", "not an https://"},
-      {"relative file url", "[ranges]\nsources = [\"file://ranges.json\"]\n", "agent.toml:2: [ranges] sources: ",
-       "not an https:// or file:///"},
+      {"bare https scheme", "[ranges]\nsources = [\"https://\"]\n",
+       "agent.toml:2: [ranges] sources: ", "not an https://"},
+      {"relative file url", "[ranges]\nsources = [\"file://ranges.json\"]\n",
+       "agent.toml:2: [ranges] sources: ", "not an https:// or file:///"},
       {"ftp", "[ranges]\nsources = [\"ftp://x/y\"]\n", "agent.toml:2: [ranges] sources: ", "not an https://"},
-      {"sources string", "[ranges]\nsources = \"https://a.example/\"\n", "agent.toml:2: [ranges] sources: ",
-       "non-empty list"},
+      {"sources string", "[ranges]\nsources = \"https://a.example/\"\n",
+       "agent.toml:2: [ranges] sources: ", "non-empty list"},
       {"sources empty", "[ranges]\nsources = []\n", "agent.toml:2: [ranges] sources: ", "non-empty list"},
       {"empty union", "[ranges]\nsources = [[]]\n", "agent.toml:2: [ranges] sources: ", "non-empty list of URLs"},
-      {"number in union", "[ranges]\nsources = [[\"https://a.example/\", 5]]\n", "agent.toml:2: [ranges] sources: ",
-       "expected a URL string"},
+      {"number in union", "[ranges]\nsources = [[\"https://a.example/\", 5]]\n",
+       "agent.toml:2: [ranges] sources: ", "expected a URL string"},
       // protect
       {"port zero", "[protect]\nports = [0]\n", "agent.toml:2: [protect] ports: ", "1..65535"},
       {"port too big", "[protect]\nports = [443, 65536]\n", "agent.toml:2: [protect] ports: ", "1..65535"},
@@ -196,8 +197,8 @@ TEST(Config, ErrorsNameFileLineSectionAndKey) {
       // control / nftables
       {"socket relative", "[control]\nsocket = \"agent.sock\"\n", "agent.toml:2: [control] socket: ", "absolute path"},
       {"group number", "[control]\ngroup = 4\n", "agent.toml:2: [control] group: ", "expected a string"},
-      {"nftables enabled string", "[nftables]\nenabled = \"no\"\n", "agent.toml:2: [nftables] enabled: ",
-       "expected true or false"},
+      {"nftables enabled string", "[nftables]\nenabled = \"no\"\n",
+       "agent.toml:2: [nftables] enabled: ", "expected true or false"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(std::string(c.name));

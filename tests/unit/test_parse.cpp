@@ -11,12 +11,12 @@
 namespace og::ranges {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::Not;
 using test::ok;
 using test::read_file;
 using test::refused;
 using test::shared_data;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::size_t count(const ParsedRanges& r, Family f) {
   std::size_t n = 0;
@@ -162,7 +162,8 @@ TEST(ParseBody, RefusesWhatIsNotARangeList) {
 
 TEST(ParseBody, PicksTheParserFromContentTypeOrSniffs) {
   const std::string json = read_file(shared_data("cloudflare-ips-v4v6.json"));
-  for (std::string_view ct : {"application/json", "application/json; charset=utf-8", "Application/JSON", " application/json ;x=y", ""}) {
+  for (std::string_view ct :
+       {"application/json", "application/json; charset=utf-8", "Application/JSON", " application/json ;x=y", ""}) {
     SCOPED_TRACE(std::string(ct));
     auto r = parse_body(json, ct, false);
     ASSERT_TRUE(ok(r));
@@ -187,7 +188,8 @@ TEST(ParseApiJson, SharedSnapshot) {
 }
 
 TEST(ParseApiJson, EmbeddedCopyMatchesSharedSnapshot) {
-  EXPECT_EQ(read_file(test::agent_data("cloudflare-ips-v4v6.json")), read_file(shared_data("cloudflare-ips-v4v6.json")));
+  EXPECT_EQ(read_file(test::agent_data("cloudflare-ips-v4v6.json")),
+            read_file(shared_data("cloudflare-ips-v4v6.json")));
 }
 
 TEST(ParseApiJson, TestEdgeRanges) {
@@ -210,8 +212,8 @@ TEST(ParseApiJson, RefusedAnswers) {
       {"success false with errors",
        R"({"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"messages":[],"result":null})",
        "success:false (10000 Authentication error)"},
-      {"success false, two errors",
-       R"({"success":false,"errors":[{"code":1,"message":"a"},{"code":2,"message":"b"}]})", "1 a; 2 b"},
+      {"success false, two errors", R"({"success":false,"errors":[{"code":1,"message":"a"},{"code":2,"message":"b"}]})",
+       "1 a; 2 b"},
       {"success false, no errors", R"({"success":false,"errors":[]})", "success:false"},
       {"success true with errors",
        R"({"success":true,"errors":[{"code":9109,"message":"Rate limited"}],"result":{"ipv4_cidrs":["192.0.2.0/24"],"ipv6_cidrs":["2001:db8::/32"]}})",
@@ -226,13 +228,15 @@ TEST(ParseApiJson, RefusedAnswers) {
        "result.ipv4_cidrs is not a list"},
       {"number in list", R"({"success":true,"result":{"ipv4_cidrs":[3232235520],"ipv6_cidrs":[]}})",
        "result.ipv4_cidrs[0] is not a string"},
-      {"v6 in the v4 list", R"({"success":true,"result":{"ipv4_cidrs":["192.0.2.0/24","2400:cb00::/32"],"ipv6_cidrs":[]}})",
+      {"v6 in the v4 list",
+       R"({"success":true,"result":{"ipv4_cidrs":["192.0.2.0/24","2400:cb00::/32"],"ipv6_cidrs":[]}})",
        "result.ipv4_cidrs[1]: 2400:cb00::/32 is not an IPv4 prefix"},
       {"v4 in the v6 list", R"({"success":true,"result":{"ipv4_cidrs":[],"ipv6_cidrs":["192.0.2.0/24"]}})",
        "result.ipv6_cidrs[0]: 192.0.2.0/24 is not an IPv6 prefix"},
       {"host bits", R"({"success":true,"result":{"ipv4_cidrs":["104.16.0.1/13"],"ipv6_cidrs":[]}})",
        "canonical form is 104.16.0.0/13"},
-      {"concatenated inside JSON", R"({"success":true,"result":{"ipv4_cidrs":["1.2.3.4/22103.21.244.0/22"],"ipv6_cidrs":[]}})",
+      {"concatenated inside JSON",
+       R"({"success":true,"result":{"ipv4_cidrs":["1.2.3.4/22103.21.244.0/22"],"ipv6_cidrs":[]}})",
        "result.ipv4_cidrs[0]"},
       {"etag not a string", R"({"success":true,"result":{"ipv4_cidrs":[],"ipv6_cidrs":[],"etag":7}})",
        "result.etag is not a string"},
@@ -269,7 +273,8 @@ TEST(ParseApiJson, ChinaNetworkRequiresJdcloudList) {
   ASSERT_TRUE(ok(no_china));
   EXPECT_EQ(no_china->prefixes.size(), 2u);
 
-  auto bad = parse_api_json(R"({"success":true,"result":{"ipv4_cidrs":[],"ipv6_cidrs":[],"jdcloud_cidrs":["1.2.3.4/8"]}})", true);
+  auto bad = parse_api_json(
+      R"({"success":true,"result":{"ipv4_cidrs":[],"ipv6_cidrs":[],"jdcloud_cidrs":["1.2.3.4/8"]}})", true);
   ASSERT_TRUE(refused(bad));
   EXPECT_THAT(bad.error().message, HasSubstr("jdcloud_cidrs[0]"));
 }

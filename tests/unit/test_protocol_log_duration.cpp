@@ -13,30 +13,50 @@ namespace og {
 namespace {
 
 using namespace std::chrono_literals;
-using ::testing::HasSubstr;
-using ::testing::Not;
 using test::ok;
 using test::refused;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 // ---- durations --------------------------------------------------------------------------
 
 TEST(Duration, Format) {
   const std::pair<std::chrono::seconds, std::string_view> cases[] = {
-      {0s, "0s"},        {1s, "1s"},          {59s, "59s"},        {60s, "1m"},          {61s, "1m 1s"},
-      {192s, "3m 12s"},  {3599s, "59m 59s"},  {3600s, "1h"},       {3660s, "1h 1m"},     {7500s, "2h 5m"},
-      {7501s, "2h 5m"},  {86399s, "23h 59m"}, {86400s, "1d"},      {277200s, "3d 5h"},   {90000s, "1d 1h"},
-      {-90s, "-1m 30s"}, {-5s, "-5s"},        {-86400s, "-1d"},    {365 * 86400s, "365d"},
+      {0s, "0s"},       {1s, "1s"},         {59s, "59s"},           {60s, "1m"},
+      {61s, "1m 1s"},   {192s, "3m 12s"},   {3599s, "59m 59s"},     {3600s, "1h"},
+      {3660s, "1h 1m"}, {7500s, "2h 5m"},   {7501s, "2h 5m"},       {86399s, "23h 59m"},
+      {86400s, "1d"},   {277200s, "3d 5h"}, {90000s, "1d 1h"},      {-90s, "-1m 30s"},
+      {-5s, "-5s"},     {-86400s, "-1d"},   {365 * 86400s, "365d"},
   };
   for (const auto& [d, want] : cases) EXPECT_EQ(format_duration(d), want) << d.count();
 }
 
 TEST(Duration, Parse) {
   const std::pair<std::string_view, std::optional<std::chrono::seconds>> cases[] = {
-      {"0s", 0s},          {"45s", 45s},       {"30m", 1800s},    {"1h", 3600s},     {"1h30m", 5400s},
-      {"2d", 172800s},     {"1d1h1m1s", 90061s}, {"90m", 5400s},  {"1m1m", 120s},    {"007s", 7s},
-      {"", std::nullopt},  {"1", std::nullopt}, {"s", std::nullopt}, {"1y", std::nullopt}, {"1 h", std::nullopt},
-      {" 1h", std::nullopt}, {"1h ", std::nullopt}, {"-1s", std::nullopt}, {"+1s", std::nullopt}, {"1.5h", std::nullopt},
-      {"1S", std::nullopt}, {"100000001s", std::nullopt}, {"1158d", std::nullopt}, {"99999999999999999999s", std::nullopt},
+      {"0s", 0s},
+      {"45s", 45s},
+      {"30m", 1800s},
+      {"1h", 3600s},
+      {"1h30m", 5400s},
+      {"2d", 172800s},
+      {"1d1h1m1s", 90061s},
+      {"90m", 5400s},
+      {"1m1m", 120s},
+      {"007s", 7s},
+      {"", std::nullopt},
+      {"1", std::nullopt},
+      {"s", std::nullopt},
+      {"1y", std::nullopt},
+      {"1 h", std::nullopt},
+      {" 1h", std::nullopt},
+      {"1h ", std::nullopt},
+      {"-1s", std::nullopt},
+      {"+1s", std::nullopt},
+      {"1.5h", std::nullopt},
+      {"1S", std::nullopt},
+      {"100000001s", std::nullopt},
+      {"1158d", std::nullopt},
+      {"99999999999999999999s", std::nullopt},
   };
   for (const auto& [text, want] : cases) {
     SCOPED_TRACE(std::string(text));
@@ -162,7 +182,8 @@ TEST(LogFormat, QuotingTable) {
   const Case cases[] = {
       {log::format(Level::info, "start", {}), "level=info event=start"},
       {log::format(Level::debug, "x", {{"k", "v"}}), "level=debug event=x k=v"},
-      {log::format(Level::warn, "x", {{"url", "https://a.example/p?q=1"}}), "level=warn event=x url=\"https://a.example/p?q=1\""},
+      {log::format(Level::warn, "x", {{"url", "https://a.example/p?q=1"}}),
+       "level=warn event=x url=\"https://a.example/p?q=1\""},
       {log::format(Level::error, "x", {{"msg", "two words"}}), "level=error event=x msg=\"two words\""},
       {log::format(Level::info, "x", {{"q", "say \"hi\""}}), R"(level=info event=x q="say \"hi\"")"},
       {log::format(Level::info, "x", {{"p", "C:\\dir"}}), R"(level=info event=x p="C:\\dir")"},

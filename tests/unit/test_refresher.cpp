@@ -9,6 +9,10 @@
 namespace og::ranges {
 namespace {
 
+using og::test::read_file;
+using og::test::shared_data;
+using test::MockHttpClient;
+using test::response;
 using ::testing::_;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
@@ -18,10 +22,6 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::Return;
 using ::testing::StrictMock;
-using test::MockHttpClient;
-using test::response;
-using og::test::read_file;
-using og::test::shared_data;
 
 using Kind = RefreshOutcome::Kind;
 
@@ -107,22 +107,25 @@ struct BadAnswer {
 };
 
 TEST_F(RefresherTest, BadAnswersFailNamingUrlAndReason) {
-  const std::string html = "<!DOCTYPE html><html><head><title>Attention Required!</title></head><body>blocked</body></html>";
+  const std::string html =
+      "<!DOCTYPE html><html><head><title>Attention Required!</title></head><body>blocked</body></html>";
   const BadAnswer cases[] = {
       {"500", response(500, "text/plain", "internal error"), "HTTP 500"},
       {"403 challenge page", response(403, "text/html; charset=UTF-8", html), "HTTP 403 (HTML page"},
       {"200 challenge page", response(200, "text/html", html), "HTML"},
       {"200 HTML labelled json", response(200, "application/json", html), "HTML"},
       {"success false",
-       response(200, "application/json", R"({"success":false,"errors":[{"code":10000,"message":"Authentication error"}]})"),
+       response(200, "application/json",
+                R"({"success":false,"errors":[{"code":10000,"message":"Authentication error"}]})"),
        "success:false (10000 Authentication error)"},
       {"truncated", response(200, "application/json", snapshot().substr(0, 300)), "not valid JSON"},
       {"empty", response(200, "application/json", ""), "empty body"},
       {"wrong content type", response(200, "image/png", "\x89PNG"), "unexpected Content-Type"},
       {"oversize", fail("body exceeds 1048576 bytes (max_body_bytes)"), "body exceeds 1048576 bytes"},
       {"timeout", fail("timed out: Operation timed out after 30000 milliseconds"), "timed out"},
-      {"broad prefix", response(200, "application/json",
-                                R"({"success":true,"errors":[],"result":{"ipv4_cidrs":["0.0.0.0/0"],"ipv6_cidrs":["2001:db8::/32"]}})"),
+      {"broad prefix",
+       response(200, "application/json",
+                R"({"success":true,"errors":[],"result":{"ipv4_cidrs":["0.0.0.0/0"],"ipv6_cidrs":["2001:db8::/32"]}})"),
        "refused: prefix 0.0.0.0/0 is broader than /8"},
   };
   for (const auto& c : cases) {
@@ -170,7 +173,8 @@ TEST_F(RefresherTest, UnionGroupMergesBothFamilies) {
 
 TEST_F(RefresherTest, UnionGroupFailsIfOnePartFails) {
   cfg_.sources = {{kTextV4, kTextV6}};
-  EXPECT_CALL(http_, get(kTextV4, "")).WillOnce(Return(response(200, "text/plain", read_file(shared_data("ips-v4.txt")))));
+  EXPECT_CALL(http_, get(kTextV4, ""))
+      .WillOnce(Return(response(200, "text/plain", read_file(shared_data("ips-v4.txt")))));
   EXPECT_CALL(http_, get(kTextV6, "")).WillOnce(Return(response(403, "text/html", "<html>challenge</html>")));
   auto out = run();
   EXPECT_EQ(out.kind, Kind::failed);
@@ -196,7 +200,8 @@ TEST_F(RefresherTest, UnionPartlyChangedRefetchesTheUnchangedPart) {
   InSequence seq;
   EXPECT_CALL(http_, get(kTextV4, "\"v4\"")).WillOnce(Return(response(304, "", "")));
   EXPECT_CALL(http_, get(kTextV6, "\"v6\""))
-      .WillOnce(Return(response(200, "text/plain", read_file(shared_data("ips-v6.txt")) + "\n2001:db8:cf::/48\n", "\"v6b\"")));
+      .WillOnce(Return(
+          response(200, "text/plain", read_file(shared_data("ips-v6.txt")) + "\n2001:db8:cf::/48\n", "\"v6b\"")));
   EXPECT_CALL(http_, get(kTextV4, ""))
       .WillOnce(Return(response(200, "text/plain", read_file(shared_data("ips-v4.txt")), "\"v4\"")));
   auto out = run(in);
@@ -211,7 +216,8 @@ TEST_F(RefresherTest, ChinaNetworkAddsQueryToTheApiOnly) {
   cfg_.sources = {{kApi}, {kTextV4, kTextV6}};
   const std::string china_body = R"({"success":true,"errors":[],"result":{
       "ipv4_cidrs":["198.51.100.0/24"],"ipv6_cidrs":["2001:db8:cf::/48"],"jdcloud_cidrs":["192.0.2.0/25"],"etag":"cn"}})";
-  EXPECT_CALL(http_, get(kApi + "?networks=jdcloud", "")).WillOnce(Return(response(200, "application/json", china_body)));
+  EXPECT_CALL(http_, get(kApi + "?networks=jdcloud", ""))
+      .WillOnce(Return(response(200, "application/json", china_body)));
   auto out = run();
   ASSERT_EQ(out.kind, Kind::updated) << out.error;
   EXPECT_EQ(out.result.ranges.v4().size(), 2u);
@@ -221,7 +227,8 @@ TEST_F(RefresherTest, ChinaNetworkAddsQueryToTheApiOnly) {
 
 TEST_F(RefresherTest, ChinaNetworkAnswerWithoutJdcloudIsRefused) {
   cfg_.include_china_network = true;
-  EXPECT_CALL(http_, get(kApi + "?networks=jdcloud", "")).WillOnce(Return(response(200, "application/json", snapshot())));
+  EXPECT_CALL(http_, get(kApi + "?networks=jdcloud", ""))
+      .WillOnce(Return(response(200, "application/json", snapshot())));
   auto out = run();
   EXPECT_EQ(out.kind, Kind::failed);
   EXPECT_THAT(out.error, AllOf(HasSubstr("jdcloud_cidrs"), HasSubstr(kApi)));

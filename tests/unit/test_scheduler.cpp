@@ -55,11 +55,10 @@ TEST(SchedulerSuccess, DelayWithinJitterBounds) {
     milliseconds want_min, want_max;  // inclusive
   };
   const Case cases[] = {
-      {0.0, 3240s, 3240s},                // interval * (1 - jitter)
-      {0.25, 3420s - 1ms, 3420s},       // (float rounding may cost a millisecond)
-      {0.5, 3600s, 3600s},                // exactly the interval
-      {0.75, 3780s - 1ms, 3780s},
-      {kAlmostOne, 3959s, 3960s - 1ms},   // just under interval * (1 + jitter)
+      {0.0, 3240s, 3240s},                                           // interval * (1 - jitter)
+      {0.25, 3420s - 1ms, 3420s},                                    // (float rounding may cost a millisecond)
+      {0.5, 3600s, 3600s},                                           // exactly the interval
+      {0.75, 3780s - 1ms, 3780s}, {kAlmostOne, 3959s, 3960s - 1ms},  // just under interval * (1 + jitter)
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.u);
@@ -102,8 +101,19 @@ TEST(SchedulerBackoff, GrowsByDoublingAndCaps) {
   FakeClock clock;
   RefreshScheduler s(cfg(3600s, 0.1, 30s, 3600s), clock, [] { return 0.5; });
   const std::pair<int, milliseconds> cases[] = {
-      {1, 30s}, {2, 60s}, {3, 120s}, {4, 240s}, {5, 480s}, {6, 960s}, {7, 1920s}, {8, 3600s}, {9, 3600s},
-      {30, 3600s}, {64, 3600s}, {1000, 3600s}, {std::numeric_limits<int>::max(), 3600s},
+      {1, 30s},
+      {2, 60s},
+      {3, 120s},
+      {4, 240s},
+      {5, 480s},
+      {6, 960s},
+      {7, 1920s},
+      {8, 3600s},
+      {9, 3600s},
+      {30, 3600s},
+      {64, 3600s},
+      {1000, 3600s},
+      {std::numeric_limits<int>::max(), 3600s},
   };
   for (auto [n, want] : cases) {
     SCOPED_TRACE(n);

@@ -9,12 +9,12 @@ namespace og {
 namespace {
 
 using namespace std::chrono_literals;
+using nlohmann::json;
 using ::testing::AnyOf;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
-using nlohmann::json;
 
 const ranges::WallTime kNow = ranges::WallTime(std::chrono::seconds(1'790'000'000));  // 2026-09-21T...
 
@@ -97,7 +97,8 @@ TEST_F(StatusTest, StaleRangesMakeItDegraded) {
     std::chrono::seconds age;
     bool stale;
   };
-  for (auto [age, stale] : {Case{1h, false}, Case{3 * 86400s, false}, Case{3 * 86400s + 1s, true}, Case{30 * 86400s, true}}) {
+  for (auto [age, stale] :
+       {Case{1h, false}, Case{3 * 86400s, false}, Case{3 * 86400s + 1s, true}, Case{30 * 86400s, true}}) {
     SCOPED_TRACE(age.count());
     state_.current.fetched_at = kNow - age;
     auto j = build_status(snap_);
@@ -170,8 +171,8 @@ TEST_F(StatusTest, Metrics) {
   EXPECT_THAT(m, HasSubstr("originguard_refresh_total{result=\"updated\"} 4\n"));
   EXPECT_THAT(m, HasSubstr("originguard_refresh_total{result=\"failed\"} 2\n"));
   EXPECT_THAT(m, HasSubstr("originguard_healthy 1\n"));
-  EXPECT_THAT(m, HasSubstr("originguard_ranges_fetched_timestamp_seconds " +
-                           std::to_string(1'790'000'000 - 3600) + "\n"));
+  EXPECT_THAT(m,
+              HasSubstr("originguard_ranges_fetched_timestamp_seconds " + std::to_string(1'790'000'000 - 3600) + "\n"));
 }
 
 }  // namespace

@@ -12,13 +12,13 @@
 namespace og::ranges {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
-using ::testing::SizeIs;
 using test::ok;
 using test::read_file;
 using test::refused;
 using test::TempDir;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
 
 namespace fs = std::filesystem;
 
@@ -153,9 +153,11 @@ TEST(RangeStore, CorruptFileIsAnErrorNamingTheFile) {
       {R"({"version":1,"ipv4":["192.0.2.1/24"],"ipv6":[]})", "host bits set"},
       {R"({"version":1,"ipv4":[],"ipv6":[]})", "no prefixes"},
       {R"({"version":1,"ipv4":["192.0.2.0/24"],"ipv6":[],"fetched_at":-1})", "fetched_at out of range"},
-      {R"({"version":1,"ipv4":["192.0.2.0/24"],"ipv6":[],"fetched_at":9223372036854775807})", "fetched_at out of range"},
+      {R"({"version":1,"ipv4":["192.0.2.0/24"],"ipv6":[],"fetched_at":9223372036854775807})",
+       "fetched_at out of range"},
       {R"({"version":1,"ipv4":["192.0.2.0/24"],"ipv6":[],"fetched_at":10895000000})", "fetched_at out of range"},
-      {R"({"version":1,"ipv4":["192.0.2.0/24"],"ipv6":[],"fetched_at":18446744073709551615})", "fetched_at out of range"},
+      {R"({"version":1,"ipv4":["192.0.2.0/24"],"ipv6":[],"fetched_at":18446744073709551615})",
+       "fetched_at out of range"},
   };
   for (const auto& [text, why] : cases) {
     SCOPED_TRACE(std::string(text));

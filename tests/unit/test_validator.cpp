@@ -8,11 +8,11 @@
 namespace og::ranges {
 namespace {
 
+using test::ok;
+using test::refused;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-using test::ok;
-using test::refused;
 
 ParsedRanges candidate(std::initializer_list<std::string_view> texts) {
   ParsedRanges r;
@@ -50,9 +50,9 @@ TEST(ValidatorBreadth, BoundaryPerFamily) {
     bool accepted;
   };
   const Case cases[] = {
-      {"0.0.0.0/0", false},   {"0.0.0.0/1", false},  {"8.0.0.0/7", false},   {"10.0.0.0/8", true},
-      {"10.0.0.0/9", true},   {"1.2.3.4/32", true},  {"::/0", false},        {"2000::/3", false},
-      {"2400::/11", false},   {"2400::/12", true},   {"2400:cb00::/32", true}, {"::1/128", true},
+      {"0.0.0.0/0", false},        {"0.0.0.0/1", false}, {"8.0.0.0/7", false},     {"10.0.0.0/8", true},
+      {"10.0.0.0/9", true},        {"1.2.3.4/32", true}, {"::/0", false},          {"2000::/3", false},
+      {"2400::/11", false},        {"2400::/12", true},  {"2400:cb00::/32", true}, {"::1/128", true},
       {"::ffff:0.0.0.0/96", true},
   };
   for (const auto& c : cases) {
@@ -119,8 +119,10 @@ TEST(ValidatorShrink, Table) {
       {"grows", 15, 7, 30, 9, 0.5, false, ""},
       {"shrinks a little", 10, 10, 9, 9, 0.5, false, ""},
       {"exactly 50% is allowed", 10, 10, 5, 5, 0.5, false, ""},
-      {"more than 50% (IPv4)", 10, 10, 4, 10, 0.5, false, "IPv4 set would shrink from 10 to 4 prefixes (-60%, limit 50%)"},
-      {"more than 50% (IPv6)", 10, 7, 10, 3, 0.5, false, "IPv6 set would shrink from 7 to 3 prefixes (-57%, limit 50%)"},
+      {"more than 50% (IPv4)", 10, 10, 4, 10, 0.5, false,
+       "IPv4 set would shrink from 10 to 4 prefixes (-60%, limit 50%)"},
+      {"more than 50% (IPv6)", 10, 7, 10, 3, 0.5, false,
+       "IPv6 set would shrink from 7 to 3 prefixes (-57%, limit 50%)"},
       {"shrink hint names --force", 15, 7, 2, 1, 0.5, false, "agentctl refresh --force"},
       {"force accepts a big shrink", 15, 7, 2, 1, 0.5, true, ""},
       {"old family empty: no reference", 10, 0, 10, 1, 0.5, false, ""},
