@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <ctime>
 #include <map>
+#include <optional>
 
 namespace og::nft {
 
@@ -66,6 +67,23 @@ class NetlinkKernel final : public NftKernel {
     const std::uint32_t s = seq_;
     seq_ += static_cast<std::uint32_t>(messages_hint + 16);
     return s;
+  }
+
+  Result<std::uint32_t> generation() override {
+    auto sock = Socket::open();
+    if (!sock) return fail(sock.error());
+    std::optional<std::uint32_t> id;
+    auto st = sock->request(
+        NFT_MSG_GETGEN, false, [](nlmsghdr*) {},
+        [&](const nlmsghdr* nlh) -> Status {
+          GenPtr g = make_gen();
+          if (nftnl_gen_nlmsg_parse(nlh, g.get()) < 0) return fail_errno("parse generation");
+          id = nftnl_gen_get_u32(g.get(), NFTNL_GEN_ID);
+          return {};
+        });
+    if (!st) return fail(st.error().context("read ruleset generation"));
+    if (!id) return fail("read ruleset generation: no reply");
+    return *id;
   }
 
   Result<TableState> read(bool with_elements) override {

@@ -18,6 +18,9 @@ class NftKernel {
   // Reads table inet originguard (nothing else). Set elements only when asked: dumping
   // 100k elements is not free, status() only needs presence and counters.
   virtual Result<TableState> read(bool with_elements) = 0;
+  // The ruleset generation: the kernel bumps it on every committed transaction (anyone's),
+  // so an unchanged generation means an unchanged table.
+  virtual Result<std::uint32_t> generation() = 0;
   // Sequence number for the next batch.
   virtual std::uint32_t next_seq(std::size_t messages_hint) = 0;
 };

@@ -110,6 +110,7 @@ Status NftEnforcer::apply(const DesiredState& desired) {
     return fail(st.error().context("nftables apply"));
   }
   applied_ = desired;
+  clean_generation_.reset();
   last_apply_ = std::chrono::system_clock::now();
   last_apply_ms_ = ms;
   last_error_.clear();
@@ -125,11 +126,19 @@ Status NftEnforcer::apply(const DesiredState& desired) {
 
 Result<bool> NftEnforcer::verify() {
   if (!applied_) return false;  // nothing to compare with yet
+  // Read before the dump: a change after this read bumps the generation past it, so a
+  // recorded generation never hides a change the dump did not see.
+  auto gen = kernel_->generation();
+  if (gen && clean_generation_ && *gen == *clean_generation_) return false;
   auto actual = kernel_->read(true);
   if (!actual) return fail(actual.error().context("nftables verify"));
   const auto desired = nft::desired_table(*applied_);
   const auto drift = nft::diff(desired, *actual);
-  if (drift.empty()) return false;
+  if (drift.empty()) {
+    if (gen) clean_generation_ = *gen;
+    return false;
+  }
+  clean_generation_.reset();
   log::warn("nft.drift", {{"reasons", join(drift.reasons)}, {"rebuild", drift.rebuild}});
   const auto t0 = std::chrono::steady_clock::now();
   auto st = commit_desired(*applied_, drift.rebuild, actual->present);
@@ -192,6 +201,7 @@ std::optional<nlohmann::json> NftEnforcer::control(std::string_view cmd, const n
   if (!st) return nlohmann::json{{"ok", false}, {"error", st.error().message}};
   // Forget the applied state so verify() does not "repair" the removal.
   applied_.reset();
+  clean_generation_.reset();
   log::info("nft.uninstall", {});
   return nlohmann::json{{"ok", true}, {"removed", true}};
 }

@@ -50,6 +50,9 @@ class NftEnforcer final : public Enforcer {
   std::unique_ptr<nft::NftKernel> kernel_;
   NftEnforcerOptions opts_;
   std::optional<DesiredState> applied_;  // last state committed successfully
+  // Ruleset generation read just before a dump that showed no drift: while the kernel still
+  // reports it, nothing changed and verify() skips the (large) dump.
+  std::optional<std::uint32_t> clean_generation_;
   std::chrono::system_clock::time_point last_apply_{};
   double last_apply_ms_ = 0;
   std::string last_error_;

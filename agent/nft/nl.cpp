@@ -30,7 +30,7 @@ T* checked(T* p) {
 
 // Room reserved before building one message in place: set element messages stop just
 // above 64 KiB (the nested attribute length is 16 bits), everything else is far smaller.
-constexpr std::size_t kMsgRoom = 160 * 1024;
+constexpr std::size_t kMsgRoom = std::size_t{160} * 1024;
 
 }  // namespace
 
@@ -41,6 +41,7 @@ ExprPtr make_expr(const char* name) { return ExprPtr(checked(nftnl_expr_alloc(na
 SetPtr make_set() { return SetPtr(checked(nftnl_set_alloc())); }
 SetElemPtr make_set_elem() { return SetElemPtr(checked(nftnl_set_elem_alloc())); }
 ObjPtr make_obj() { return ObjPtr(checked(nftnl_obj_alloc())); }
+GenPtr make_gen() { return GenPtr(checked(nftnl_gen_alloc())); }
 
 std::vector<std::uint8_t> comment_udata(std::uint8_t type, std::string_view comment) {
   UdataPtr buf(checked(nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN)));

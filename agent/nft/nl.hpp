@@ -14,6 +14,7 @@
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/gen.h>
 #include <libnftnl/object.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
@@ -40,6 +41,7 @@ using ExprPtr = std::unique_ptr<nftnl_expr, FreeWith<nftnl_expr_free>>;
 using SetPtr = std::unique_ptr<nftnl_set, FreeWith<nftnl_set_free>>;
 using SetElemPtr = std::unique_ptr<nftnl_set_elem, FreeWith<nftnl_set_elem_free>>;
 using ObjPtr = std::unique_ptr<nftnl_obj, FreeWith<nftnl_obj_free>>;
+using GenPtr = std::unique_ptr<nftnl_gen, FreeWith<nftnl_gen_free>>;
 using UdataPtr = std::unique_ptr<nftnl_udata_buf, FreeWith<nftnl_udata_buf_free>>;
 using SetElemsIterPtr = std::unique_ptr<nftnl_set_elems_iter, FreeWith<nftnl_set_elems_iter_destroy>>;
 using ExprIterPtr = std::unique_ptr<nftnl_expr_iter, FreeWith<nftnl_expr_iter_destroy>>;
@@ -52,6 +54,7 @@ ExprPtr make_expr(const char* name);
 SetPtr make_set();
 SetElemPtr make_set_elem();
 ObjPtr make_obj();
+GenPtr make_gen();
 
 // Userdata holding one NUL-terminated comment TLV (what `nft` prints as `comment "..."`).
 // `type` is the NFTNL_UDATA_*_COMMENT value of the object kind.

@@ -21,6 +21,7 @@ class MockKernel : public nft::NftKernel {
  public:
   MOCK_METHOD(Status, commit, (const nft::Batch&), (override));
   MOCK_METHOD(Result<nft::TableState>, read, (bool), (override));
+  MOCK_METHOD(Result<std::uint32_t>, generation, (), (override));
   std::uint32_t next_seq(std::size_t) override { return seq_ += 1000; }
 
  private:
@@ -40,9 +41,12 @@ struct Fixture : ::testing::Test {
   Fixture() {
     auto k = std::make_unique<MockKernel>();
     kernel = k.get();
+    ON_CALL(*kernel, generation()).WillByDefault([this] { return Result<std::uint32_t>(gen); });
+    EXPECT_CALL(*kernel, generation()).Times(::testing::AnyNumber());
     enforcer = std::make_unique<NftEnforcer>(std::move(k), NftEnforcerOptions{});
   }
   MockKernel* kernel;
+  std::uint32_t gen = 7;
   std::unique_ptr<NftEnforcer> enforcer;
   std::vector<std::vector<std::uint16_t>> committed;
   auto record(Status result = {}) {
@@ -133,6 +137,26 @@ TEST_F(Fixture, VerifyWithoutDriftCommitsNothing) {
   ASSERT_TRUE(r);
   EXPECT_FALSE(*r);
   EXPECT_EQ(enforcer->drift_repairs(), 0U);
+}
+
+TEST_F(Fixture, UnchangedGenerationSkipsTheDump) {
+  EXPECT_CALL(*kernel, commit(_)).WillRepeatedly(record());
+  ASSERT_TRUE(enforcer->apply(sample()));
+  EXPECT_CALL(*kernel, read(true)).Times(2).WillRepeatedly(Return(nft::desired_table(sample())));
+  EXPECT_FALSE(*enforcer->verify());  // first verify after an apply always dumps
+  EXPECT_FALSE(*enforcer->verify());  // same generation: no dump
+  gen = 8;                            // anyone committed anything: dump again
+  EXPECT_FALSE(*enforcer->verify());
+  EXPECT_FALSE(*enforcer->verify());
+}
+
+TEST_F(Fixture, GenerationReadFailureFallsBackToTheDump) {
+  EXPECT_CALL(*kernel, commit(_)).WillRepeatedly(record());
+  ASSERT_TRUE(enforcer->apply(sample()));
+  ON_CALL(*kernel, generation()).WillByDefault(Return(Result<std::uint32_t>(fail("EPERM"))));
+  EXPECT_CALL(*kernel, read(true)).Times(2).WillRepeatedly(Return(nft::desired_table(sample())));
+  EXPECT_FALSE(*enforcer->verify());
+  EXPECT_FALSE(*enforcer->verify());
 }
 
 TEST_F(Fixture, DeletedTableIsRepairedAndCounted) {
