@@ -117,7 +117,8 @@ void Agent::export_ranges() {
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
   std::erase_if(warnings_, [](const Warning& w) { return w.text.starts_with("range export"); });
-  if (auto st = write_file_atomic(path, j.dump(2) + "\n", 0644); !st) {
+  if (auto st = write_file_atomic(path, j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", 0644);
+      !st) {
     warnings_.push_back({"range export failed: " + st.error().message});
     log::error("export.failed", {{"file", path.string()}, {"error", st.error().message}});
   }

@@ -34,7 +34,8 @@ struct Session : std::enable_shared_from_this<Session> {
     if (replied) return;
     replied = true;
     timer.cancel();
-    out = j.dump() + "\n";
+    // replace: a stray non-UTF-8 byte from the network (an ETag header) must not throw here.
+    out = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     auto self = shared_from_this();
     asio::async_write(sock, asio::buffer(out), [self](boost::system::error_code, std::size_t) {
       boost::system::error_code ec;

@@ -117,6 +117,13 @@ bad_case good "shrink from 6 to 2"
 ctl refresh --force >/dev/null 2>&1 || true
 og_check "refresh --force accepts the shrink" [ "$(st .ranges.ipv4)/$(st .ranges.last_error)" = "2/null" ]
 
+# a non-UTF-8 ETag header must not break status (JSON) or the state file
+echo badetag >"$RS/mode"
+ctl refresh --force >/dev/null 2>&1 || true
+og_check "non-UTF-8 ETag: status still answers and is healthy" [ "$(status_rc)" = 0 ]
+og_check "non-UTF-8 ETag: state file is valid JSON" jq -e . "$STATE/ranges.json"
+echo good >"$RS/mode"
+
 # --- 5. restart: last-known-good before any network access -------------------------------
 echo 500 >"$RS/mode"
 kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null || true

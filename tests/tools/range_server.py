@@ -7,7 +7,7 @@ behaviour by writing that file. Every request is appended to DIR/requests.log as
 
 modes: good (DIR/ranges.json as the JSON API, ETag + 304), text (DIR/ranges.txt as text/plain),
 500, 403html, html200, slow (drips the body slower than any sane timeout), huge (10 MB),
-fail (success:false), truncated, empty, badtype (application/octet-stream).
+fail (success:false), truncated, empty, badtype (application/octet-stream), badetag.
 """
 import argparse
 import hashlib
@@ -55,6 +55,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.end_headers()
                 return
             self._send(200, body, "application/json", {"ETag": etag})
+        elif mode == "badetag":  # a raw 0xFF byte in the ETag header (latin-1 on the wire)
+            self._send(200, open(os.path.join(d, "ranges.json"), "rb").read(), "application/json",
+                       {"ETag": '"bad\xffetag"'})
         elif mode == "text":
             self._send(200, open(os.path.join(d, "ranges.txt"), "rb").read(), "text/plain; charset=utf-8")
         elif mode == "500":
