@@ -1,0 +1,88 @@
+// Gatekeeper configuration: one [gatekeeper] table of listener-wide settings and one
+// [[host]] table per host policy, selected by SNI. Parsing is pure (no file reads beyond
+// the TOML text); certificate/key/CA/CRL contents are checked when policies are built.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "originguard/result.hpp"
+
+namespace og::gk {
+
+enum class Mtls : std::uint8_t { required, optional, off };
+enum class Mode : std::uint8_t { http, tcp };
+enum class ProxyProtocol : std::uint8_t { off, v1, v2 };
+// What a host does with a client whose certificate fails its policy.
+enum class OnFailure : std::uint8_t { alert, http_403, http_496, close };
+
+[[nodiscard]] const char* to_string(Mtls m);
+[[nodiscard]] const char* to_string(Mode m);
+[[nodiscard]] const char* to_string(ProxyProtocol p);
+[[nodiscard]] const char* to_string(OnFailure f);
+
+struct Upstream {
+  std::string host;                 // empty when unix_path is set
+  std::uint16_t port = 0;
+  std::filesystem::path unix_path;  // "unix:/run/app.sock"
+  [[nodiscard]] std::string to_string() const;
+};
+
+// Parses "host:port", "[v6]:port" or "unix:/abs/path".
+[[nodiscard]] Result<Upstream> parse_upstream(std::string_view text);
+
+struct ListenAddress {
+  std::string host;  // numeric address
+  std::uint16_t port = 0;
+};
+[[nodiscard]] Result<ListenAddress> parse_listen(std::string_view text);
+
+struct HostConfig {
+  std::vector<std::string> names;  // lower-case; exact or "*.suffix"
+  std::vector<std::filesystem::path> certs;
+  std::vector<std::filesystem::path> keys;
+  Mtls mtls = Mtls::required;
+  std::filesystem::path client_ca;  // empty: the embedded origin-pull CA
+  std::vector<std::filesystem::path> crls;
+  std::vector<std::string> pin_spki_sha256;  // base64 of SHA-256, as given
+  std::vector<std::string> pin_cert_sha256;
+  std::vector<std::string> client_cn;   // any-of match on the leaf's subject CN
+  std::vector<std::string> client_san;  // any-of match on the leaf's DNS SANs
+  bool require_edge_ip = false;
+  Upstream upstream;
+  Mode mode = Mode::http;
+  ProxyProtocol proxy_protocol = ProxyProtocol::off;
+  OnFailure on_failure = OnFailure::alert;
+  bool session_tickets = true;
+  std::chrono::seconds session_timeout{3600};
+  int line = 0;  // of the [[host]] header, for messages
+  [[nodiscard]] std::string label() const { return names.empty() ? "?" : names.front(); }
+};
+
+struct GatekeeperConfig {
+  std::string path;
+  std::vector<ListenAddress> listen;
+  unsigned workers = 0;  // 0: one per online CPU
+  std::string default_host;  // a name of one [[host]]; empty: no-SNI/unknown-SNI refused
+  std::filesystem::path edge_ranges_file = "/run/originguard/edge-ranges.json";
+  std::chrono::seconds handshake_timeout{10};
+  std::chrono::seconds header_timeout{10};
+  std::chrono::seconds idle_timeout{60};
+  std::chrono::seconds upstream_connect_timeout{5};
+  std::size_t max_connections = 10000;
+  std::size_t max_header_bytes = 16384;
+  std::size_t verdict_cache_entries = 1024;
+  std::string ciphers;       // TLS 1.2 cipher list; empty: OpenSSL default
+  std::string ciphersuites;  // TLS 1.3; empty: OpenSSL default
+  std::vector<HostConfig> hosts;
+};
+
+[[nodiscard]] Result<GatekeeperConfig> parse_gatekeeper_config(std::string_view text, std::string_view origin);
+[[nodiscard]] Result<GatekeeperConfig> load_gatekeeper_config(const std::filesystem::path& file);
+
+}  // namespace og::gk

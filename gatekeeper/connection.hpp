@@ -1,0 +1,37 @@
+// One accepted TCP connection: TLS handshake on the current policy generation, the host's
+// failure mode, then http (Beast parser, per-request Host check) or tcp (byte splice)
+// proxying to the host's upstream. Runs as a coroutine on its worker's io_context.
+#pragma once
+
+#include <atomic>
+#include <utility>  // boost 1.74 awaitable.hpp uses std::exchange without it
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <memory>
+
+#include "edge_ranges.hpp"
+#include "tls_policy.hpp"
+
+namespace og::gk {
+
+// A policy generation with the asio context wrapping its dispatch SSL_CTX.
+struct Generation {
+  std::shared_ptr<const PolicySet> set;
+  std::unique_ptr<boost::asio::ssl::context> ctx;
+  static std::shared_ptr<const Generation> make(std::shared_ptr<const PolicySet> set);
+};
+
+struct Shared {
+  std::atomic<std::shared_ptr<const Generation>> gen;
+  std::shared_ptr<EdgeRanges> edges;
+  std::atomic<std::size_t> connections{0};
+  std::atomic<std::uint64_t> refused_sni{0}, refused_overload{0}, handshake_errors{0};
+};
+
+boost::asio::awaitable<void> serve_connection(boost::asio::ip::tcp::socket sock, Shared& shared);
+
+// v4-mapped IPv6 addresses come back as IPv4.
+[[nodiscard]] Address to_address(const boost::asio::ip::address& a);
+
+}  // namespace og::gk

@@ -1,0 +1,387 @@
+#include "tls_policy.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "originguard/log.hpp"
+#include "sni.hpp"
+
+namespace og::gk {
+
+const char* to_string(VerifyState v) {
+  switch (v) {
+    case VerifyState::none: return "NONE";
+    case VerifyState::success: return "SUCCESS";
+    case VerifyState::failed: return "FAILED";
+  }
+  return "?";
+}
+
+namespace {
+
+int conn_index() {
+  static const int idx = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return idx;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::time_t asn1_time_t(const ASN1_TIME* t) {
+  struct tm tm {};
+  if (ASN1_TIME_to_tm(t, &tm) != 1) return 0;
+  return timegm(&tm);
+}
+
+// ---- callbacks on the dispatch context ------------------------------------------------
+
+int on_client_hello(SSL* ssl, int* alert, void* /*arg*/) {
+  ConnTls* conn = conn_of(ssl);
+  if (!conn || !conn->set) {
+    *alert = SSL_AD_INTERNAL_ERROR;
+    return SSL_CLIENT_HELLO_ERROR;
+  }
+  const unsigned char* ext = nullptr;
+  std::size_t ext_len = 0;
+  std::optional<std::string> sni;
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &ext_len) == 1) {
+    auto raw = parse_sni_extension({ext, ext_len});
+    if (raw) sni = normalize_host(*raw);
+    if (!sni) {
+      conn->refusal = "malformed_sni";
+      *alert = SSL_AD_DECODE_ERROR;
+      return SSL_CLIENT_HELLO_ERROR;
+    }
+  }
+  const HostPolicy* host = conn->set->select(sni ? std::optional<std::string_view>(*sni) : std::nullopt);
+  if (!host) {
+    conn->refusal = sni ? "unknown_sni" : "no_sni";
+    conn->sni = sni.value_or("");
+    *alert = SSL_AD_UNRECOGNIZED_NAME;
+    return SSL_CLIENT_HELLO_ERROR;
+  }
+  conn->sni = sni.value_or("");
+  conn->host = host;
+  if (host->cfg.require_edge_ip && !conn->peer_is_edge) {
+    conn->refusal = "not_edge_ip";
+    host->stats.refused_edge_ip.fetch_add(1, std::memory_order_relaxed);
+    *alert = SSL_AD_ACCESS_DENIED;
+    return SSL_CLIENT_HELLO_ERROR;
+  }
+  // SSL_set_SSL_CTX swaps certificates, CA store, client CA names and session id context,
+  // but not the verify mode, which stays the dispatch context's: set it here.
+  if (SSL_set_SSL_CTX(ssl, host->ctx.get()) != host->ctx.get()) {
+    *alert = SSL_AD_INTERNAL_ERROR;
+    return SSL_CLIENT_HELLO_ERROR;
+  }
+  int mode = SSL_VERIFY_NONE;
+  if (host->cfg.mtls != Mtls::off) {
+    mode = SSL_VERIFY_PEER;
+    if (host->cfg.mtls == Mtls::required && host->cfg.on_failure == OnFailure::alert)
+      mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+  }
+  SSL_set_verify(ssl, mode, nullptr);
+  if (!host->cfg.session_tickets) SSL_set_options(ssl, SSL_OP_NO_TICKET);
+  return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+int on_ticket_key(SSL* ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH], EVP_CIPHER_CTX* cctx,
+                  EVP_MAC_CTX* hctx, int enc) {
+  ConnTls* conn = conn_of(ssl);
+  const HostPolicy* host = conn ? conn->host : nullptr;
+  if (!host) return enc ? -1 : 0;
+  // The host's own key only: a ticket minted for another host is "not found" → full handshake.
+  if (!enc && std::memcmp(key_name, host->ticket_name.data(), 16) != 0) return 0;
+  auto hmac = host->ticket_hmac;  // OSSL_PARAM wants non-const
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, hmac.data(), hmac.size()),
+                         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+  if (enc) {
+    std::memcpy(key_name, host->ticket_name.data(), 16);
+    if (RAND_bytes(iv, 16) != 1) return -1;
+    if (EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, host->ticket_aes.data(), iv) != 1) return -1;
+  } else {
+    if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, host->ticket_aes.data(), iv) != 1) return -1;
+  }
+  if (EVP_MAC_CTX_set_params(hctx, params) != 1) return -1;
+  return 1;
+}
+
+// Tickets carry the SNI they were issued for as app data (TLS 1.2 tickets do not keep the
+// hostname reliably), checked again when the ticket comes back.
+int on_ticket_generate(SSL* ssl, void*) {
+  ConnTls* conn = conn_of(ssl);
+  SSL_SESSION* sess = SSL_get0_session(ssl);
+  if (!conn || !sess) return 0;
+  std::string tag = "sni=" + conn->sni;
+  return SSL_SESSION_set1_ticket_appdata(sess, tag.data(), tag.size());
+}
+
+// A decrypted ticket is only used when the session was made for the SNI now asked for.
+SSL_TICKET_RETURN on_ticket_decrypted(SSL* ssl, SSL_SESSION* sess, const unsigned char*, std::size_t,
+                                      SSL_TICKET_STATUS status, void*) {
+  switch (status) {
+    case SSL_TICKET_FATAL_ERR_MALLOC:
+    case SSL_TICKET_FATAL_ERR_OTHER: return SSL_TICKET_RETURN_ABORT;
+    case SSL_TICKET_SUCCESS:
+    case SSL_TICKET_SUCCESS_RENEW: {
+      ConnTls* conn = conn_of(ssl);
+      if (!conn || !sess || session_sni(sess) != conn->sni) return SSL_TICKET_RETURN_IGNORE_RENEW;
+      return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+    }
+    default: return SSL_TICKET_RETURN_IGNORE_RENEW;
+  }
+}
+
+// ---- callback on each host context: chain verification with the verdict cache ----------
+
+Sha256 chain_key(X509_STORE_CTX* sctx) {
+  EVP_MD_CTX* md = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(md, EVP_sha256(), nullptr);
+  auto add = [&](X509* x) {
+    unsigned char* der = nullptr;
+    int n = i2d_X509(x, &der);
+    if (n > 0) {
+      EVP_DigestUpdate(md, der, static_cast<std::size_t>(n));
+      OPENSSL_free(der);
+    }
+  };
+  add(X509_STORE_CTX_get0_cert(sctx));
+  if (STACK_OF(X509)* untrusted = X509_STORE_CTX_get0_untrusted(sctx))
+    for (int i = 0; i < sk_X509_num(untrusted); ++i) add(sk_X509_value(untrusted, i));
+  Sha256 out{};
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(md, out.data(), &len);
+  EVP_MD_CTX_free(md);
+  return out;
+}
+
+int on_verify_chain(X509_STORE_CTX* sctx, void* arg) {
+  const auto* host = static_cast<const HostPolicy*>(arg);
+  SSL* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  ConnTls* conn = ssl ? conn_of(ssl) : nullptr;
+  if (!conn) return 0;
+  const Sha256 key = chain_key(sctx);
+  const std::time_t now = std::time(nullptr);
+  if (host->cache.lookup(key, now)) {
+    host->stats.verdict_cache_hits.fetch_add(1, std::memory_order_relaxed);
+    conn->verify = VerifyState::success;
+    conn->verdict_cached = true;
+    X509_STORE_CTX_set_error(sctx, X509_V_OK);
+    return 1;
+  }
+  bool ok = X509_verify_cert(sctx) == 1;
+  std::string reason;
+  if (!ok) {
+    reason = X509_verify_cert_error_string(X509_STORE_CTX_get_error(sctx));
+    host->stats.refused_verify.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(sctx);
+    std::time_t not_before = 0, not_after = std::numeric_limits<std::time_t>::max();
+    std::vector<Sha256> spki, cert;
+    for (int i = 0; i < sk_X509_num(chain); ++i) {
+      X509* x = sk_X509_value(chain, i);
+      not_before = std::max(not_before, asn1_time_t(X509_get0_notBefore(x)));
+      not_after = std::min(not_after, asn1_time_t(X509_get0_notAfter(x)));
+      if (!host->spki_pins.empty())
+        if (auto h = spki_sha256(x)) spki.push_back(*h);
+      if (!host->cert_pins.empty())
+        if (auto h = cert_sha256(x)) cert.push_back(*h);
+    }
+    X509* leaf = X509_STORE_CTX_get0_cert(sctx);
+    if (!pins_match(spki, cert, host->spki_pins, host->cert_pins)) {
+      ok = false;
+      reason = "no certificate of the chain matches the host's pins";
+      host->stats.refused_pin.fetch_add(1, std::memory_order_relaxed);
+    } else if ((!host->cfg.client_cn.empty() || !host->cfg.client_san.empty()) &&
+               !subject_match(subject_cn(leaf), dns_sans(leaf), host->cfg.client_cn, host->cfg.client_san)) {
+      ok = false;
+      reason = "client certificate subject/SAN not allowed";
+      host->stats.refused_subject.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (ok) host->cache.insert(key, not_before, not_after);
+    else X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
+  }
+  conn->verify = ok ? VerifyState::success : VerifyState::failed;
+  conn->verify_reason = reason;
+  if (ok) return 1;
+  // The alert failure mode fails the handshake here; the others finish it and answer after.
+  return host->cfg.on_failure == OnFailure::alert ? 0 : 1;
+}
+
+// ---- building -------------------------------------------------------------------------
+
+Status add_ca_certs(X509_STORE* store, STACK_OF(X509_NAME)* names, const std::vector<X509Ptr>& certs) {
+  for (const auto& c : certs) {
+    if (X509_STORE_add_cert(store, c.get()) != 1) return fail("X509_STORE_add_cert: " + take_ssl_errors());
+    if (X509_NAME* n = X509_NAME_dup(X509_get_subject_name(c.get()))) sk_X509_NAME_push(names, n);
+  }
+  return {};
+}
+
+Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const HostConfig& h, std::size_t index) {
+  auto where = [&](const std::string& what) { return "[[host]] " + h.label() + ": " + what; };
+  auto p = std::make_unique<HostPolicy>(g.verdict_cache_entries);
+  p->cfg = h;
+  p->index = index;
+  p->ctx.reset(SSL_CTX_new(TLS_server_method()));
+  SSL_CTX* ctx = p->ctx.get();
+  if (!ctx) return fail(where("SSL_CTX_new: " + take_ssl_errors()));
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  if (!g.ciphers.empty() && SSL_CTX_set_cipher_list(ctx, g.ciphers.c_str()) != 1)
+    return fail(where("ciphers \"" + g.ciphers + "\": " + take_ssl_errors()));
+  if (!g.ciphersuites.empty() && SSL_CTX_set_ciphersuites(ctx, g.ciphersuites.c_str()) != 1)
+    return fail(where("ciphersuites \"" + g.ciphersuites + "\": " + take_ssl_errors()));
+  for (std::size_t i = 0; i < h.certs.size(); ++i) {
+    auto certs = load_certs_file(h.certs[i]);
+    if (!certs) return fail(where("cert " + certs.error().message));
+    if (SSL_CTX_use_certificate_chain_file(ctx, h.certs[i].c_str()) != 1)
+      return fail(where("cert " + h.certs[i].string() + ": " + take_ssl_errors()));
+    auto key = load_key_file(h.keys[i]);
+    if (!key) return fail(where("key " + key.error().message));
+    if (SSL_CTX_use_PrivateKey(ctx, key->get()) != 1 || SSL_CTX_check_private_key(ctx) != 1)
+      return fail(where("key " + h.keys[i].string() + " does not match cert " + h.certs[i].string() + " (" +
+                        take_ssl_errors() + ")"));
+    p->cert_not_after.push_back(asn1_time_t(X509_get0_notAfter((*certs)[0].get())));
+  }
+  // Session id context: sessions cached for one host never resume on another.
+  Sha256 sid = sha256({reinterpret_cast<const std::uint8_t*>(h.names.front().data()), h.names.front().size()});
+  SSL_CTX_set_session_id_context(ctx, sid.data(), SSL_MAX_SID_CTX_LENGTH);
+  if (RAND_bytes(p->ticket_name.data(), 16) != 1 || RAND_bytes(p->ticket_aes.data(), 32) != 1 ||
+      RAND_bytes(p->ticket_hmac.data(), 32) != 1)
+    return fail(where("RAND_bytes: " + take_ssl_errors()));
+
+  if (h.mtls != Mtls::off) {
+    X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+    STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+    auto cas = h.client_ca.empty() ? load_certs_pem(embedded::kOriginPullCaPem, "embedded origin-pull CA")
+                                   : load_certs_file(h.client_ca);
+    if (!cas) {
+      sk_X509_NAME_pop_free(names, X509_NAME_free);
+      return fail(where("client_ca " + cas.error().message));
+    }
+    if (auto st = add_ca_certs(store, names, *cas); !st) {
+      sk_X509_NAME_pop_free(names, X509_NAME_free);
+      return fail(where("client_ca: " + st.error().message));
+    }
+    SSL_CTX_set_client_CA_list(ctx, names);  // takes ownership
+    p->global_ca = h.client_ca.empty();
+    for (const auto& f : h.crls) {
+      auto crls = load_crls_file(f);
+      if (!crls) return fail(where("crl " + crls.error().message));
+      for (auto& c : *crls)
+        if (X509_STORE_add_crl(store, c.get()) != 1) return fail(where("crl " + f.string() + ": " + take_ssl_errors()));
+    }
+    // CRLs are checked for the leaf; a configured CRL that does not cover the leaf's issuer
+    // fails verification ("unable to get certificate CRL") rather than passing silently.
+    if (!h.crls.empty()) X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+    SSL_CTX_set_cert_verify_callback(ctx, on_verify_chain, p.get());
+    SSL_CTX_set_verify_depth(ctx, 5);
+    for (const auto& pin : h.pin_spki_sha256) p->spki_pins.push_back(*decode_pin(pin));
+    for (const auto& pin : h.pin_cert_sha256) p->cert_pins.push_back(*decode_pin(pin));
+  }
+  return p;
+}
+
+}  // namespace
+
+std::optional<Sha256> decode_pin(std::string_view b64) {
+  if (b64.size() != 44) return std::nullopt;
+  std::array<unsigned char, 33> buf{};
+  if (EVP_DecodeBlock(buf.data(), reinterpret_cast<const unsigned char*>(b64.data()), 44) != 33) return std::nullopt;
+  Sha256 out{};
+  std::copy_n(buf.begin(), 32, out.begin());
+  return out;
+}
+
+std::string session_sni(SSL_SESSION* sess) {
+  void* data = nullptr;
+  std::size_t len = 0;
+  if (SSL_SESSION_get0_ticket_appdata(sess, &data, &len) == 1 && data && len >= 4 &&
+      std::string_view(static_cast<const char*>(data), 4) == "sni=")
+    return std::string(static_cast<const char*>(data) + 4, len - 4);
+  const char* h = SSL_SESSION_get0_hostname(sess);
+  return normalize_host(h ? h : "").value_or("");
+}
+
+ConnTls* conn_of(const SSL* ssl) { return static_cast<ConnTls*>(SSL_get_ex_data(ssl, conn_index())); }
+void attach(SSL* ssl, ConnTls* conn) { SSL_set_ex_data(ssl, conn_index(), conn); }
+
+bool client_refused(const ConnTls& c) {
+  if (!c.host || c.host->cfg.mtls == Mtls::off) return false;
+  if (c.verify == VerifyState::failed) return true;
+  return c.host->cfg.mtls == Mtls::required && c.verify != VerifyState::success;
+}
+
+bool pins_match(const std::vector<Sha256>& chain_spki, const std::vector<Sha256>& chain_cert,
+                const std::vector<Sha256>& spki_pins, const std::vector<Sha256>& cert_pins) {
+  if (spki_pins.empty() && cert_pins.empty()) return true;
+  auto any = [](const std::vector<Sha256>& have, const std::vector<Sha256>& want) {
+    return std::any_of(have.begin(), have.end(),
+                       [&](const Sha256& h) { return std::find(want.begin(), want.end(), h) != want.end(); });
+  };
+  return any(chain_spki, spki_pins) || any(chain_cert, cert_pins);
+}
+
+bool subject_match(const std::string& cn, const std::vector<std::string>& sans, const std::vector<std::string>& want_cn,
+                   const std::vector<std::string>& want_san) {
+  if (want_cn.empty() && want_san.empty()) return true;
+  for (const auto& w : want_cn)
+    if (!cn.empty() && iequals(cn, w)) return true;
+  for (const auto& w : want_san)
+    for (const auto& s : sans)
+      if (iequals(s, w)) return true;
+  return false;
+}
+
+Result<std::shared_ptr<const PolicySet>> PolicySet::build(const GatekeeperConfig& cfg) {
+  auto set = std::make_shared<PolicySet>();
+  set->cfg_ = cfg;
+  for (std::size_t i = 0; i < cfg.hosts.size(); ++i) {
+    auto h = build_host(cfg, cfg.hosts[i], i);
+    if (!h) return fail(h.error());
+    for (const auto& n : cfg.hosts[i].names) set->table_.add(n, i);
+    set->hosts_.push_back(std::move(*h));
+  }
+  if (!cfg.default_host.empty()) {
+    for (const auto& h : set->hosts_)
+      if (std::find(h->cfg.names.begin(), h->cfg.names.end(), cfg.default_host) != h->cfg.names.end())
+        set->default_ = h.get();
+  }
+  set->dispatch_.reset(SSL_CTX_new(TLS_server_method()));
+  SSL_CTX* d = set->dispatch_.get();
+  if (!d) return fail("SSL_CTX_new: " + take_ssl_errors());
+  SSL_CTX_set_min_proto_version(d, TLS1_2_VERSION);
+  SSL_CTX_set_options(d, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (!cfg.ciphers.empty()) SSL_CTX_set_cipher_list(d, cfg.ciphers.c_str());
+  if (!cfg.ciphersuites.empty()) SSL_CTX_set_ciphersuites(d, cfg.ciphersuites.c_str());
+  static constexpr unsigned char kDispatchSid[] = "originguard-gatekeeper-dispatch";
+  SSL_CTX_set_session_id_context(d, kDispatchSid, sizeof kDispatchSid - 1);
+  SSL_CTX_set_session_cache_mode(d, SSL_SESS_CACHE_SERVER);
+  SSL_CTX_set_timeout(d, 3600);
+  SSL_CTX_set_client_hello_cb(d, on_client_hello, nullptr);
+  SSL_CTX_set_tlsext_ticket_key_evp_cb(d, on_ticket_key);
+  SSL_CTX_set_session_ticket_cb(d, on_ticket_generate, on_ticket_decrypted, nullptr);
+  return std::shared_ptr<const PolicySet>(std::move(set));
+}
+
+const HostPolicy* PolicySet::select(std::optional<std::string_view> name) const {
+  if (name)
+    if (auto i = table_.find(*name)) return hosts_[*i].get();
+  return default_;
+}
+
+const HostPolicy* PolicySet::find(std::string_view name) const {
+  auto i = table_.find(name);
+  return i ? hosts_[*i].get() : nullptr;
+}
+
+}  // namespace og::gk

@@ -1,0 +1,113 @@
+// One generation of TLS policy: an SSL_CTX per [[host]] plus a "dispatch" SSL_CTX that every
+// connection starts on. The dispatch context's client-hello callback picks the host by SNI
+// (no/unknown SNI → refused unless default_host), switches the SSL to that host's context
+// and verify mode, and owns session resumption (ticket keys per host; a session whose
+// hostname differs from the SNI is not resumed). Immutable once built; a reload builds a new
+// generation and old connections keep theirs through a shared_ptr.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config.hpp"
+#include "host_match.hpp"
+#include "originguard/cidr.hpp"
+#include "ssl_util.hpp"
+#include "verdict_cache.hpp"
+
+namespace og::gk {
+
+namespace embedded {
+// Cloudflare's global origin-pull CA (gatekeeper/data/origin-pull-ca.pem), the default client_ca.
+extern const std::string_view kOriginPullCaPem;
+}  // namespace embedded
+
+enum class VerifyState : std::uint8_t { none, success, failed };
+[[nodiscard]] const char* to_string(VerifyState v);  // nginx's $ssl_client_verify words
+
+struct HostStats {
+  std::atomic<std::uint64_t> handshakes_ok{0};
+  std::atomic<std::uint64_t> refused_no_cert{0};
+  std::atomic<std::uint64_t> refused_verify{0};
+  std::atomic<std::uint64_t> refused_pin{0};
+  std::atomic<std::uint64_t> refused_subject{0};
+  std::atomic<std::uint64_t> refused_edge_ip{0};
+  std::atomic<std::uint64_t> verdict_cache_hits{0};
+};
+
+class HostPolicy {
+ public:
+  HostConfig cfg;
+  std::size_t index = 0;
+  SslCtxPtr ctx;
+  std::array<unsigned char, 16> ticket_name{};
+  std::array<unsigned char, 32> ticket_aes{};
+  std::array<unsigned char, 32> ticket_hmac{};
+  std::vector<Sha256> spki_pins, cert_pins;
+  bool global_ca = false;  // client CA is the bundled origin-pull CA shared by all zones
+  std::vector<std::time_t> cert_not_after;
+  mutable VerdictCache cache{1024};
+  mutable HostStats stats;
+  explicit HostPolicy(std::size_t cache_entries) : cache(cache_entries) {}
+};
+
+// Per-connection TLS facts, attached to the SSL as ex_data (owned by the connection).
+struct ConnTls {
+  const class PolicySet* set = nullptr;
+  const HostPolicy* host = nullptr;
+  std::string sni;        // normalised SNI as sent (empty: none)
+  bool peer_is_edge = false;  // source address is in the edge range snapshot
+  VerifyState verify = VerifyState::none;
+  std::string verify_reason;
+  bool verdict_cached = false;
+  std::string refusal;  // why the handshake was refused in a callback (for the log)
+};
+
+[[nodiscard]] ConnTls* conn_of(const SSL* ssl);
+// The normalised SNI a session was established for ("" for none).
+[[nodiscard]] std::string session_sni(SSL_SESSION* sess);
+void attach(SSL* ssl, ConnTls* conn);
+
+// Whether the client failed its host's certificate policy (a failure mode applies).
+[[nodiscard]] bool client_refused(const ConnTls& c);
+
+// Pin rule: some certificate of the verified chain (leaf, intermediates or root) has a listed
+// SPKI or certificate hash. No pins configured: true.
+[[nodiscard]] bool pins_match(const std::vector<Sha256>& chain_spki, const std::vector<Sha256>& chain_cert,
+                              const std::vector<Sha256>& spki_pins, const std::vector<Sha256>& cert_pins);
+// Subject rule: any listed CN equals the leaf CN, or any listed name is one of its DNS SANs
+// (case-insensitive). Nothing configured: true.
+[[nodiscard]] bool subject_match(const std::string& cn, const std::vector<std::string>& sans,
+                                 const std::vector<std::string>& want_cn, const std::vector<std::string>& want_san);
+
+// Base64 SHA-256 pin (as written in config) to bytes.
+[[nodiscard]] std::optional<Sha256> decode_pin(std::string_view b64);
+
+class PolicySet {
+ public:
+  // Loads every certificate, key, CA and CRL; the error names the host and the file.
+  static Result<std::shared_ptr<const PolicySet>> build(const GatekeeperConfig& cfg);
+
+  [[nodiscard]] const GatekeeperConfig& config() const { return cfg_; }
+  [[nodiscard]] SSL_CTX* dispatch_ctx() const { return dispatch_.get(); }
+  [[nodiscard]] const std::vector<std::unique_ptr<HostPolicy>>& hosts() const { return hosts_; }
+  // `name` normalised; falls back to default_host when configured.
+  [[nodiscard]] const HostPolicy* select(std::optional<std::string_view> name) const;
+  // Exact policy for a name (no default fallback): used for the HTTP Host check.
+  [[nodiscard]] const HostPolicy* find(std::string_view name) const;
+  [[nodiscard]] const HostTable& table() const { return table_; }
+
+ private:
+  GatekeeperConfig cfg_;
+  SslCtxPtr dispatch_;
+  std::vector<std::unique_ptr<HostPolicy>> hosts_;
+  HostTable table_;
+  const HostPolicy* default_ = nullptr;
+};
+
+}  // namespace og::gk

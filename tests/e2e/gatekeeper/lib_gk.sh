@@ -1,0 +1,162 @@
+# Helpers for gatekeeper e2e tests: a throwaway PKI made with the openssl CLI, free loopback
+# ports, processes started in the test's temp dir and stopped by PID on exit (even on failure).
+# Source from a test: `. "$(dirname "$0")/lib_gk.sh"; gk_init`.
+set -euo pipefail
+
+GK_BIN=${GK_BIN:-/work/build-gk/gatekeeper/originguard-gatekeeper}
+GK_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+GK_PIDS=()
+GK_FAILS=0
+GK_PASSES=0
+
+gk_cleanup() {
+  local pid
+  for pid in "${GK_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${GK_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ -n ${GK_KEEP:-} ]]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+
+gk_init() {
+  T=$(mktemp -d /tmp/gk-e2e.XXXXXX)
+  trap gk_cleanup EXIT
+  [[ -x $GK_BIN ]] || { echo "gatekeeper binary not found: $GK_BIN" >&2; exit 1; }
+}
+
+gk_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+gk_wait_port() {  # port [host]
+  local i
+  for i in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "nothing listening on ${2:-127.0.0.1}:$1" >&2
+  return 1
+}
+
+gk_bg() {  # logfile cmd... ; remembers the PID for cleanup
+  local log=$1; shift
+  "$@" >"$log" 2>&1 &
+  GK_PIDS+=($!)
+  LAST_PID=$!
+}
+
+pass() { GK_PASSES=$((GK_PASSES + 1)); echo "ok   - $*"; }
+failcase() { GK_FAILS=$((GK_FAILS + 1)); echo "FAIL - $*"; }
+expect_eq() {  # name expected actual
+  if [[ "$2" == "$3" ]]; then pass "$1"; else failcase "$1: expected [$2], got [$3]"; fi
+}
+expect_match() {  # name regex actual
+  if [[ "$3" =~ $2 ]]; then pass "$1"; else failcase "$1: expected /$2/, got [$3]"; fi
+}
+gk_finish() {
+  echo "# $GK_PASSES passed, $GK_FAILS failed"
+  if ((GK_FAILS)); then
+    echo "--- gatekeeper log (tail) ---"; tail -n 40 "$T"/gk.log 2>/dev/null || true
+    exit 1
+  fi
+}
+
+# ---- PKI ------------------------------------------------------------------------------
+# $T/pki: server certs (a.test, b.test, ... ECDSA and RSA), a fake global "origin-pull" CA
+# with edge/revoked/expired/future client certs and a CRL, an "other zone" CA, a zone CA.
+_ca_conf() {  # dir
+  cat >"$1/ca.cnf" <<CNF
+[ca]
+default_ca = CA_default
+[CA_default]
+dir = $1
+database = $1/index.txt
+new_certs_dir = $1/newcerts
+serial = $1/serial
+crlnumber = $1/crlnumber
+default_md = sha256
+default_crl_days = 30
+policy = policy_any
+unique_subject = no
+copy_extensions = none
+[policy_any]
+commonName = supplied
+[client_ext]
+basicConstraints = CA:FALSE
+keyUsage = digitalSignature
+extendedKeyUsage = clientAuth
+CNF
+  mkdir -p "$1/newcerts"; : >"$1/index.txt"; echo 1000 >"$1/serial"; echo 1000 >"$1/crlnumber"
+}
+
+_mk_ca() {  # dir cn
+  mkdir -p "$1"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$1/ca.key" -out "$1/ca.pem" -days 3650 \
+    -subj "/CN=$2" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+  _ca_conf "$1"
+}
+
+_mk_client() {  # cadir name cn [startdate enddate]
+  local d=$1 n=$2
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/pki/$n.key" \
+    -out "$T/pki/$n.csr" -subj "/CN=$3" 2>/dev/null
+  local dates=(-days 365)
+  [[ $# -ge 5 ]] && dates=(-startdate "$4" -enddate "$5")
+  openssl ca -batch -config "$d/ca.cnf" -cert "$d/ca.pem" -keyfile "$d/ca.key" -extensions client_ext \
+    "${dates[@]}" -in "$T/pki/$n.csr" -out "$T/pki/$n.pem" -notext 2>/dev/null
+}
+
+_mk_server() {  # name san-list keytype(ec|rsa)
+  local n=$1 kopt=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
+  [[ $3 == rsa ]] && kopt=(-newkey rsa:2048)
+  openssl req -new "${kopt[@]}" -nodes -keyout "$T/pki/$n.key" -out "$T/pki/$n.csr" -subj "/CN=${2%%,*}" 2>/dev/null
+  printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$(sed 's/\([^,]*\)/DNS:\1/g' <<<"$2")" >"$T/pki/$n.ext"
+  openssl x509 -req -in "$T/pki/$n.csr" -CA "$T/pki/srvca/ca.pem" -CAkey "$T/pki/srvca/ca.key" -CAcreateserial \
+    -days 365 -extfile "$T/pki/$n.ext" -out "$T/pki/$n.pem" 2>/dev/null
+}
+
+spki_pin() { openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64; }
+
+gk_pki() {
+  mkdir -p "$T/pki"
+  _mk_ca "$T/pki/srvca" "Test Origin CA"
+  _mk_ca "$T/pki/global" "Fake origin-pull.cloudflare.net CA"
+  _mk_ca "$T/pki/other" "Other zone CA"
+  _mk_ca "$T/pki/zone" "Zone AOP CA"
+  _mk_server srv-a "a.test" ec
+  _mk_server srv-a2 "a.test" ec
+  _mk_server srv-b "b.test" ec
+  _mk_server srv-rsa "r.test" rsa
+  _mk_server srv-misc "z.test,t.test,e.test,o.test,n.test,p.test,w.test" ec
+  _mk_client "$T/pki/global" edge "origin-pull.cloudflare.net"
+  _mk_client "$T/pki/global" revoked "revoked.example"
+  _mk_client "$T/pki/global" expired "expired.example" 20200101000000Z 20200201000000Z
+  _mk_client "$T/pki/global" future "future.example" 20350101000000Z 20360101000000Z
+  _mk_client "$T/pki/other" other "other-zone.example"
+  _mk_client "$T/pki/zone" zone "zone.example"
+  openssl ca -batch -config "$T/pki/global/ca.cnf" -cert "$T/pki/global/ca.pem" -keyfile "$T/pki/global/ca.key" \
+    -revoke "$T/pki/revoked.pem" 2>/dev/null
+  openssl ca -batch -config "$T/pki/global/ca.cnf" -cert "$T/pki/global/ca.pem" -keyfile "$T/pki/global/ca.key" \
+    -gencrl -out "$T/pki/global.crl" 2>/dev/null
+  cat "$T/pki/global/ca.pem" "$T/pki/zone/ca.pem" >"$T/pki/global+zone.pem"
+}
+
+# Python upstream (tests/e2e/gatekeeper/upstream.py); sets UP_PORT.
+gk_upstream() {  # mode(http|pp2echo) [port]
+  UP_PORT=${2:-$(gk_free_port)}
+  gk_bg "$T/upstream-$1-$UP_PORT.log" python3 "$GK_HERE/upstream.py" "$1" "$UP_PORT"
+  gk_wait_port "$UP_PORT"
+}
+
+# Starts the gatekeeper on $T/gk.toml; sets GK_PID.
+gk_start() {
+  "$GK_BIN" --check-config --config "$T/gk.toml" >"$T/check.log" 2>&1 || { cat "$T/check.log"; return 1; }
+  gk_bg "$T/gk.log" "$GK_BIN" ${GK_ARGS:-} --config "$T/gk.toml"
+  GK_PID=$LAST_PID
+  gk_wait_port "$GK_PORT"
+}
+
+# curl through the gatekeeper: gk_curl host path [extra curl args...]; prints "code" (000 on TLS failure).
+gk_curl() {
+  local host=$1 path=$2; shift 2
+  curl -sS -o "$T/body" -w '%{http_code}' --max-time 10 --cacert "$T/pki/srvca/ca.pem" \
+    --resolve "$host:$GK_PORT:127.0.0.1" "$@" "https://$host:$GK_PORT$path" 2>"$T/curl.err" || true
+}

@@ -1,0 +1,122 @@
+#include <gtest/gtest.h>
+
+#include "config.hpp"
+
+using namespace og::gk;
+
+namespace {
+const char* kMinimal = R"(
+[gatekeeper]
+listen = ["127.0.0.1:8443", "[::1]:8443"]
+[[host]]
+names = ["App.Example.com", "*.example.net"]
+cert = "/etc/c.pem"
+key = "/etc/k.pem"
+upstream = "127.0.0.1:8080"
+)";
+}
+
+TEST(GkConfig, MinimalDefaults) {
+  auto c = parse_gatekeeper_config(kMinimal, "gk.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_EQ(c->listen.size(), 2u);
+  EXPECT_EQ(c->listen[1].host, "::1");
+  ASSERT_EQ(c->hosts.size(), 1u);
+  const auto& h = c->hosts[0];
+  EXPECT_EQ(h.names[0], "app.example.com");
+  EXPECT_EQ(h.names[1], "*.example.net");
+  EXPECT_EQ(h.mtls, Mtls::required);
+  EXPECT_TRUE(h.client_ca.empty());  // embedded origin-pull CA
+  EXPECT_EQ(h.mode, Mode::http);
+  EXPECT_EQ(h.on_failure, OnFailure::alert);
+  EXPECT_EQ(h.proxy_protocol, ProxyProtocol::off);
+  EXPECT_TRUE(c->default_host.empty());
+}
+
+TEST(GkConfig, FullHost) {
+  auto c = parse_gatekeeper_config(R"(
+[gatekeeper]
+listen = "0.0.0.0:443"
+default_host = "a.test"
+header_timeout = "5s"
+max_header_bytes = 8192
+[[host]]
+names = ["a.test"]
+cert = ["/c/ec.pem", "/c/rsa.pem"]
+key = ["/c/ec.key", "/c/rsa.key"]
+mtls = "optional"
+client_ca = "/c/zone.pem"
+crl = ["/c/zone.crl"]
+pin_spki_sha256 = ["4u+f6FrDn1Itx3NQXzmYdap1rBDEl2bKiZ+PmbB9o0w="]
+client_cn = ["origin-pull.cloudflare.net"]
+require_edge_ip = true
+upstream = "unix:/run/app.sock"
+mode = "tcp"
+proxy_protocol = "v2"
+on_failure = "close"
+)",
+                                   "gk.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  const auto& h = c->hosts[0];
+  EXPECT_EQ(c->default_host, "a.test");
+  EXPECT_EQ(c->header_timeout.count(), 5);
+  EXPECT_EQ(h.certs.size(), 2u);
+  EXPECT_EQ(h.mtls, Mtls::optional);
+  EXPECT_EQ(h.upstream.unix_path, "/run/app.sock");
+  EXPECT_EQ(h.mode, Mode::tcp);
+  EXPECT_EQ(h.proxy_protocol, ProxyProtocol::v2);
+  EXPECT_EQ(h.on_failure, OnFailure::close);
+  EXPECT_TRUE(h.require_edge_ip);
+}
+
+struct BadCase {
+  const char* name;
+  const char* toml;
+  const char* want;  // substring of the error
+};
+
+class GkConfigBad : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(GkConfigBad, NamesTheProblem) {
+  auto c = parse_gatekeeper_config(GetParam().toml, "gk.toml");
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find(GetParam().want), std::string::npos) << c.error().message;
+}
+
+#define HOST "[[host]]\nnames=[\"a.test\"]\ncert=\"/c\"\nkey=\"/k\"\nupstream=\"127.0.0.1:1\"\n"
+#define LISTEN "[gatekeeper]\nlisten=\"127.0.0.1:443\"\n"
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, GkConfigBad,
+    ::testing::Values(
+        BadCase{"unknown_key", LISTEN "bogus = 1\n" HOST, "gk.toml:3: [gatekeeper] bogus: unknown key"},
+        BadCase{"unknown_host_key", LISTEN HOST "verify = 1\n", "[host] verify: unknown key"},
+        BadCase{"no_listen", HOST, "[gatekeeper] listen: at least one"},
+        BadCase{"no_host", LISTEN, "at least one [[host]]"},
+        BadCase{"bad_listen", "[gatekeeper]\nlisten=\"example.com:443\"\n" HOST, "not a numeric IP"},
+        BadCase{"bad_mtls", LISTEN HOST "mtls = \"yes\"\n", "[host] mtls: expected one of \"required\""},
+        BadCase{"relative_cert", LISTEN "[[host]]\nnames=[\"a.test\"]\ncert=\"c.pem\"\nkey=\"/k\"\nupstream=\"127.0.0.1:1\"\n",
+                "must be an absolute path"},
+        BadCase{"key_count", LISTEN "[[host]]\nnames=[\"a.test\"]\ncert=[\"/c\",\"/d\"]\nkey=\"/k\"\nupstream=\"127.0.0.1:1\"\n",
+                "one key per cert"},
+        BadCase{"bad_pin", LISTEN HOST "pin_spki_sha256 = [\"abc\"]\n", "not a base64 SHA-256"},
+        BadCase{"dup_name", LISTEN HOST HOST, "listed by two [[host]] tables"},
+        BadCase{"bad_default", "[gatekeeper]\nlisten=\"127.0.0.1:443\"\ndefault_host=\"x.test\"\n" HOST,
+                "default_host: \"x.test\" is not a name"},
+        BadCase{"page_in_tcp", LISTEN HOST "mode=\"tcp\"\non_failure=\"403\"\n", "needs mode = \"http\""},
+        BadCase{"pins_without_mtls", LISTEN HOST "mtls=\"off\"\npin_cert_sha256=[\"4u+f6FrDn1Itx3NQXzmYdap1rBDEl2bKiZ+PmbB9o0w=\"]\n",
+                "need mtls"},
+        BadCase{"bad_wildcard", LISTEN "[[host]]\nnames=[\"*.com\"]\ncert=\"/c\"\nkey=\"/k\"\nupstream=\"127.0.0.1:1\"\n",
+                "wildcard needs at least two labels"},
+        BadCase{"bad_upstream", LISTEN "[[host]]\nnames=[\"a.test\"]\ncert=\"/c\"\nkey=\"/k\"\nupstream=\"localhost\"\n",
+                "[host] upstream"},
+        BadCase{"syntax", "[gatekeeper\n", "gk.toml:1: syntax"}),
+    [](const auto& p) { return std::string(p.param.name); });
+
+TEST(GkConfig, UpstreamForms) {
+  EXPECT_EQ(parse_upstream("[::1]:80")->host, "::1");
+  EXPECT_EQ(parse_upstream("127.0.0.1:8080")->port, 8080);
+  EXPECT_FALSE(parse_upstream("127.0.0.1:0"));
+  EXPECT_FALSE(parse_upstream("unix:relative"));
+  EXPECT_EQ(parse_upstream("unix:/x")->to_string(), "unix:/x");
+}
