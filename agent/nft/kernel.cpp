@@ -87,10 +87,19 @@ class NetlinkKernel final : public NftKernel {
   }
 
   Result<TableState> read(bool with_elements) override {
-    // A dump is interrupted (EINTR) when the ruleset changes under it: retry a few times.
+    // A dump spans several recv() calls, each its own RCU read section: a transaction
+    // committed in between tears it (part old, part new contents), and the kernel does not
+    // flag every dump type with NLM_F_DUMP_INTR. So the generation is read around the dump
+    // and a dump during which it moved is thrown away and retried.
     for (int attempt = 0;; ++attempt) {
+      auto before = generation();
       auto r = read_once(with_elements);
-      if (r || r.error().sys_errno != EINTR || attempt >= 4) return r;
+      auto after = generation();
+      const bool torn = (!r && r.error().sys_errno == EINTR) || (r && before && after && *before != *after);
+      if (!torn) return r;
+      if (attempt >= 7) {
+        return fail(Error{"read table inet originguard: the ruleset changed during every dump (8 tries)", EAGAIN});
+      }
     }
   }
 

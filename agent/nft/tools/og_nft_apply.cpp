@@ -3,13 +3,16 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 
+#include "kernel.hpp"
 #include "nft_enforcer.hpp"
 #include "originguard/cidr.hpp"
 #include "originguard/log.hpp"
@@ -47,6 +50,7 @@ int main(int argc, char** argv) {
   std::vector<std::uint16_t> ports{80, 443};
   int count = 1, cycles = 0, interval_ms = 1000;
   bool uninstall = false, status_only = false, quiet = false;
+  std::string sample_set, stop_file;
   app.add_option("--ranges", ranges, "edge prefixes file (one per line)");
   app.add_option("--alt-ranges", alt_ranges, "second prefixes file: applies alternate between the two");
   app.add_option("--mgmt", mgmt_file, "management prefixes file");
@@ -58,12 +62,31 @@ int main(int argc, char** argv) {
   app.add_option("--interval-ms", interval_ms, "pause between verify cycles");
   app.add_flag("--uninstall", uninstall, "delete table inet originguard and exit");
   app.add_flag("--status", status_only, "print status and exit");
+  app.add_option("--sample-set", sample_set,
+                 "read the table (consistent dumps only) and count this set's kernel elements; "
+                 "repeat until --stop-file exists, then print a histogram");
+  app.add_option("--stop-file", stop_file, "see --sample-set");
   app.add_flag("--quiet", quiet, "warnings and errors only; no final status unless --cycles");
   CLI11_PARSE(app, argc, argv);
   if (quiet) og::log::set_min_level(og::log::Level::warn);
 
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
+  if (!sample_set.empty()) {
+    // A reader's view while something replaces the set: dumps interrupted by a commit
+    // (NLM_F_DUMP_INTR) are retried by read(), so every sample is one consistent state.
+    auto kernel = og::nft::make_netlink_kernel();
+    std::map<std::string, int> counts;
+    int samples = 0;
+    do {
+      auto t = kernel->read(true);
+      const og::nft::SetDef* set = t ? t->set(sample_set) : nullptr;
+      ++counts[!t ? "error" : set ? std::to_string(set->elems.size()) : "missing"];
+      ++samples;
+    } while (!stop_file.empty() && !std::filesystem::exists(stop_file) && !g_stop);
+    std::cout << nlohmann::json{{"samples", samples}, {"counts", counts}}.dump() << std::endl;
+    return 0;
+  }
   auto enforcer = og::make_nft_enforcer(og::AgentConfig{});
   if (uninstall) {
     auto r = enforcer->control("uninstall", nlohmann::json::object());
