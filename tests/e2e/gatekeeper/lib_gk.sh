@@ -125,7 +125,7 @@ gk_pki() {
   _mk_server srv-a2 "a.test" ec
   _mk_server srv-b "b.test" ec
   _mk_server srv-rsa "r.test" rsa
-  _mk_server srv-misc "z.test,t.test,e.test,o.test,n.test,p.test,w.test" ec
+  _mk_server srv-misc "z.test,t.test,e.test,o.test,n.test,p.test,w.test,h.test" ec
   _mk_client "$T/pki/global" edge "origin-pull.cloudflare.net"
   _mk_client "$T/pki/global" revoked "revoked.example"
   _mk_client "$T/pki/global" expired "expired.example" 20200101000000Z 20200201000000Z

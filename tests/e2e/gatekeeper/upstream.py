@@ -104,7 +104,7 @@ class PP2Handler(socketserver.StreamRequestHandler):
         self.wfile.write(json.dumps(info).encode() + b"\n")
         self.wfile.flush()
         while True:
-            data = self.request.recv(65536)
+            data = self.rfile.read1(65536)  # the PROXY header read may have buffered payload
             if not data:
                 return
             self.request.sendall(data)
