@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Leak and undefined-behaviour gate: builds the tree with ASan + UBSan (g++, OG_SANITIZE=ON)
+# in build-asan/ and runs the unit tier. Any sanitizer report fails a test and the script.
+#   scripts/sanitize.sh                ASAN_BUILD_DIR, JOBS override the defaults
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${ASAN_BUILD_DIR:-build-asan}
+
+cmake -S . -B "$BUILD_DIR" -G Ninja -DOG_SANITIZE=ON -DOG_BENCH=OFF >/dev/null
+cmake --build "$BUILD_DIR" -j"${JOBS:-$(nproc)}"
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --test-dir "$BUILD_DIR" -L unit --output-on-failure --timeout 300
