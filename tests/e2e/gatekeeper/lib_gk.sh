@@ -87,9 +87,9 @@ CNF
   mkdir -p "$1/newcerts"; : >"$1/index.txt"; echo 1000 >"$1/serial"; echo 1000 >"$1/crlnumber"
 }
 
-_mk_ca() {  # dir cn
+_mk_ca() {  # dir cn [rsa-bits]
   mkdir -p "$1"
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$1/ca.key" -out "$1/ca.pem" -days 3650 \
+  openssl req -x509 -newkey "rsa:${3:-2048}" -nodes -keyout "$1/ca.key" -out "$1/ca.pem" -days 3650 \
     -subj "/CN=$2" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
   _ca_conf "$1"
 }
@@ -118,7 +118,7 @@ spki_pin() { openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform
 gk_pki() {
   mkdir -p "$T/pki"
   _mk_ca "$T/pki/srvca" "Test Origin CA"
-  _mk_ca "$T/pki/global" "Fake origin-pull.cloudflare.net CA"
+  _mk_ca "$T/pki/global" "Fake origin-pull.cloudflare.net CA" "${GK_GLOBAL_CA_BITS:-2048}"
   _mk_ca "$T/pki/other" "Other zone CA"
   _mk_ca "$T/pki/zone" "Zone AOP CA"
   _mk_server srv-a "a.test" ec
