@@ -253,7 +253,7 @@ Status read_global(const Reader& r, const toml::table& t, GatekeeperConfig& c) {
   if (auto st = r.only_keys(t, s,
                             {"listen", "workers", "default_host", "edge_ranges_file", "handshake_timeout",
                              "header_timeout", "idle_timeout", "upstream_connect_timeout", "max_connections",
-                             "max_header_bytes", "verdict_cache_entries", "ciphers", "ciphersuites"});
+                             "max_header_bytes", "verdict_cache_entries", "ciphers", "ciphersuites", "metrics_listen"});
       !st)
     return st;
   std::vector<std::string> listen;
@@ -262,6 +262,13 @@ Status read_global(const Reader& r, const toml::table& t, GatekeeperConfig& c) {
     auto a = parse_listen(l);
     if (!a) return r.error_at(t.get("listen"), t, s, "listen", "\"" + l + "\": " + a.error().message);
     c.listen.push_back(*a);
+  }
+  std::string metrics;
+  if (auto st = r.string(t, s, "metrics_listen", metrics); !st) return st;
+  if (t.get("metrics_listen")) {
+    auto a = parse_listen(metrics);
+    if (!a) return r.error_at(t.get("metrics_listen"), t, s, "metrics_listen", "\"" + metrics + "\": " + a.error().message);
+    c.metrics_listen = *a;
   }
   std::size_t workers = 0;
   Status st;

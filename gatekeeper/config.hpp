@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,6 +68,7 @@ struct HostConfig {
 struct GatekeeperConfig {
   std::string path;
   std::vector<ListenAddress> listen;
+  std::optional<ListenAddress> metrics_listen;  // Prometheus text on GET /metrics (plain HTTP)
   unsigned workers = 0;  // 0: one per online CPU
   std::string default_host;  // a name of one [[host]]; empty: no-SNI/unknown-SNI refused
   std::filesystem::path edge_ranges_file = "/run/originguard/edge-ranges.json";

@@ -127,6 +127,8 @@ awaitable<error_code> connect_upstream(std::optional<UpStream<Proto>>& up, const
   up.emplace(co_await asio::this_coro::executor);
   up->expires_after(f.cfg->upstream_connect_timeout);
   co_await up->async_connect(endpoint_of<Proto>(f.host->cfg.upstream), redirect(ec));
+  if constexpr (std::is_same_v<Proto, tcp>)
+    if (!ec) up->socket().set_option(tcp::no_delay(true), ec);
   if (!ec && !f.proxy_header.empty()) co_await asio::async_write(*up, asio::buffer(f.proxy_header), redirect(ec));
   if (ec) {
     og::log::warn("gk_upstream_connect_failed",

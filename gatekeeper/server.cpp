@@ -10,6 +10,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <map>
 #include <thread>
 
@@ -37,6 +38,40 @@ std::vector<std::string> policy_warnings(const PolicySet& set) {
         out.push_back("host " + h->cfg.label() + ": certificate " + h->cfg.certs[i].string() +
                       (left < 0 ? " has expired" : " expires in " + std::to_string(left / 86400) + " days"));
     }
+  }
+  return out;
+}
+
+std::string metrics_text(const Shared& shared) {
+  auto gen = shared.gen.load();
+  std::string out;
+  auto line = [&](std::string_view name, const std::string& labels, auto v) {
+    out += std::string(name) + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(v) + "\n";
+  };
+  out += "# TYPE og_gk_connections_active gauge\n";
+  line("og_gk_connections_active", "", shared.connections.load());
+  out += "# TYPE og_gk_refused_sni_total counter\n";
+  line("og_gk_refused_sni_total", "", shared.refused_sni.load());
+  out += "# TYPE og_gk_refused_overload_total counter\n";
+  line("og_gk_refused_overload_total", "", shared.refused_overload.load());
+  out += "# TYPE og_gk_handshakes_total counter\n# TYPE og_gk_refusals_total counter\n"
+         "# TYPE og_gk_verdict_cache_hits_total counter\n# TYPE og_gk_cert_not_after_seconds gauge\n"
+         "# TYPE og_gk_global_ca_without_pins gauge\n";
+  for (const auto& h : gen->set->hosts()) {
+    const std::string host = "host=\"" + h->cfg.label() + "\"";
+    const auto& st = h->stats;
+    line("og_gk_handshakes_total", host, st.handshakes_ok.load());
+    line("og_gk_refusals_total", host + ",reason=\"no_cert\"", st.refused_no_cert.load());
+    line("og_gk_refusals_total", host + ",reason=\"verify\"", st.refused_verify.load());
+    line("og_gk_refusals_total", host + ",reason=\"pin\"", st.refused_pin.load());
+    line("og_gk_refusals_total", host + ",reason=\"subject\"", st.refused_subject.load());
+    line("og_gk_refusals_total", host + ",reason=\"edge_ip\"", st.refused_edge_ip.load());
+    line("og_gk_verdict_cache_hits_total", host, st.verdict_cache_hits.load());
+    for (std::size_t i = 0; i < h->cert_not_after.size(); ++i)
+      line("og_gk_cert_not_after_seconds", host + ",cert=\"" + h->cfg.certs[i].string() + "\"",
+           static_cast<long long>(h->cert_not_after[i]));
+    line("og_gk_global_ca_without_pins", host,
+         h->cfg.mtls != Mtls::off && h->global_ca && h->spki_pins.empty() && h->cert_pins.empty() ? 1 : 0);
   }
   return out;
 }
@@ -121,6 +156,36 @@ struct Server::Impl {
     }
   }
 
+  std::unique_ptr<tcp::acceptor> metrics;
+
+  // Minimal plain-HTTP responder for scrapes on a local address: any request gets the text.
+  asio::awaitable<void> serve_metrics() {
+    error_code ec;
+    for (;;) {
+      tcp::socket sock = co_await metrics->async_accept(redirect(ec));
+      if (ec == asio::error::operation_aborted || !metrics->is_open()) co_return;
+      if (ec) continue;
+      std::array<char, 4096> buf;
+      std::size_t got = 0;
+      asio::steady_timer deadline(sock.get_executor(), std::chrono::seconds(2));
+      deadline.async_wait([&sock](const error_code& e) {
+        error_code ignored;
+        if (!e) sock.close(ignored);
+      });
+      while (got < buf.size() && std::string_view(buf.data(), got).find("\r\n\r\n") == std::string_view::npos) {
+        std::size_t n = co_await sock.async_read_some(asio::buffer(buf.data() + got, buf.size() - got), redirect(ec));
+        if (ec) break;
+        got += n;
+      }
+      deadline.cancel();
+      if (ec) continue;
+      std::string body = metrics_text(shared);
+      std::string msg = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+      co_await asio::async_write(sock, asio::buffer(msg), redirect(ec));
+    }
+  }
+
   asio::awaitable<void> watch_files() {
     asio::steady_timer t(co_await asio::this_coro::executor);
     error_code ec;
@@ -173,6 +238,16 @@ Result<std::unique_ptr<Server>> Server::create(std::filesystem::path config_file
       impl->acceptor_loop.push_back(i);
     }
   }
+  if (cfg->metrics_listen) {
+    tcp::endpoint ep(asio::ip::make_address(cfg->metrics_listen->host), cfg->metrics_listen->port);
+    impl->metrics = std::make_unique<tcp::acceptor>(impl->control);
+    error_code ec;
+    impl->metrics->open(ep.protocol(), ec);
+    if (!ec) impl->metrics->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) impl->metrics->bind(ep, ec);
+    if (!ec) impl->metrics->listen(64, ec);
+    if (ec) return fail("metrics_listen " + cfg->metrics_listen->host + ":" + std::to_string(cfg->metrics_listen->port) + ": " + ec.message());
+  }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -187,6 +262,7 @@ int Server::run() {
     threads.emplace_back([&ctx = *l] { ctx.run(); });
   }
   asio::co_spawn(m.control, m.watch_files(), asio::detached);
+  if (m.metrics) asio::co_spawn(m.control, m.serve_metrics(), asio::detached);
   asio::signal_set signals(m.control, SIGHUP, SIGTERM, SIGINT);
   std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
     if (ec) return;

@@ -17,6 +17,10 @@ namespace og::gk {
 // Operator-facing warnings for a built generation (global CA without pins, expiring certs).
 [[nodiscard]] std::vector<std::string> policy_warnings(const PolicySet& set);
 
+struct Shared;
+// Prometheus text exposition of the current generation's per-host counters (reset on reload).
+[[nodiscard]] std::string metrics_text(const Shared& shared);
+
 class Server {
  public:
   static Result<std::unique_ptr<Server>> create(std::filesystem::path config_file);

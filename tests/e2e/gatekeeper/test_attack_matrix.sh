@@ -6,6 +6,7 @@ gk_init
 gk_pki
 gk_upstream http
 GK_PORT=$(gk_free_port)
+METRICS_PORT=$(gk_free_port)
 ZONE_PIN=$(spki_pin "$T/pki/zone/ca.pem")
 echo '{"version":1,"generated_at":"2026-01-01T00:00:00Z","ipv4":["127.0.0.2/32"],"ipv6":[]}' >"$T/edge.json"
 P=$T/pki
@@ -16,7 +17,7 @@ host() {  # names cert extra...
   echo
 }
 {
-  printf '[gatekeeper]\nlisten = ["127.0.0.1:%s"]\nworkers = 2\nedge_ranges_file = "%s"\nheader_timeout = "2s"\nmax_header_bytes = 16384\n\n' "$GK_PORT" "$T/edge.json"
+  printf '[gatekeeper]\nlisten = ["127.0.0.1:%s"]\nworkers = 2\nedge_ranges_file = "%s"\nheader_timeout = "2s"\nmax_header_bytes = 16384\nmetrics_listen = "127.0.0.1:%s"\n\n' "$GK_PORT" "$T/edge.json" "$METRICS_PORT"
   host '["a.test"]' srv-a "client_ca = \"$P/global/ca.pem\"" "crl = \"$P/global.crl\""
   host '["b.test"]' srv-b "client_ca = \"$P/global/ca.pem\"" 'on_failure = "496"'
   host '["z.test"]' srv-misc "client_ca = \"$P/global+zone.pem\"" "pin_spki_sha256 = [\"$ZONE_PIN\"]" 'on_failure = "403"'
@@ -96,6 +97,13 @@ out=$(python3 "$GK_HERE/slowclient.py" "$GK_PORT" a.test "$P/edge.pem" "$P/edge.
 expect_match "slowloris header (header_timeout 2s): closed after ~2s" "^closed after [23]\.[0-9]s$" "$out"
 big=$(head -c 65536 /dev/zero | tr '\0' a)
 expect_eq "64 KB header: 431" 431 "$(gk_curl a.test / "${EDGE[@]}" -H "X-Big: $big")"
+
+# --- Prometheus metrics count the refusals by host and reason
+m=$(curl -sS --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" || true)
+expect_match "metrics: a.test verify refusals counted" 'og_gk_refusals_total\{host="a.test",reason="verify"\} [1-9]' "$m"
+expect_match "metrics: z.test pin refusal counted" 'og_gk_refusals_total\{host="z.test",reason="pin"\} 1' "$m"
+expect_match "metrics: e.test edge-ip refusal counted" 'og_gk_refusals_total\{host="e.test",reason="edge_ip"\} 1' "$m"
+expect_match "metrics: SNI refusals counted" 'og_gk_refused_sni_total [3-9]' "$m"
 
 # --- --check-config names the problem
 sed "s#$P/srv-b.key#$P/srv-a.key#" "$T/gk.toml" >"$T/bad.toml"

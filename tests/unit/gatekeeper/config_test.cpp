@@ -40,6 +40,7 @@ listen = "0.0.0.0:443"
 default_host = "a.test"
 header_timeout = "5s"
 max_header_bytes = 8192
+metrics_listen = "127.0.0.1:9464"
 [[host]]
 names = ["a.test"]
 cert = ["/c/ec.pem", "/c/rsa.pem"]
@@ -59,6 +60,8 @@ on_failure = "close"
   ASSERT_TRUE(c) << c.error().message;
   const auto& h = c->hosts[0];
   EXPECT_EQ(c->default_host, "a.test");
+  ASSERT_TRUE(c->metrics_listen);
+  EXPECT_EQ(c->metrics_listen->port, 9464);
   EXPECT_EQ(c->header_timeout.count(), 5);
   EXPECT_EQ(h.certs.size(), 2u);
   EXPECT_EQ(h.mtls, Mtls::optional);
