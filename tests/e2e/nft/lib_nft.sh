@@ -20,12 +20,25 @@ ORIGIN_E6=2001:db8:cf::1
 ORIGIN_A4=203.0.113.1
 ORIGIN_A6=2001:db8:bad::1
 
+# nft_netns VAR NAME: creates namespace og-NAME-<pid> (lo up), registers it for og_cleanup
+# in this shell, and stores its name in VAR.
+nft_netns() {
+  local -n _nft_ns_out=$1
+  local ns="og-$2-$$"
+  ip netns add "$ns"
+  OG_NETNS+=("$ns")
+  ip -n "$ns" link set lo up
+  _nft_ns_out=$ns
+}
+
 # nft_topology NAME: sets ORIGIN EDGE ATTACKER namespaces, starts the servers.
 nft_topology() {
   [[ -x $NFT_APPLY ]] || { og_log "missing $NFT_APPLY"; exit 1; }
-  ORIGIN=$(og_netns "nft-$1-o")
-  EDGE=$(og_netns "nft-$1-e")
-  ATTACKER=$(og_netns "nft-$1-a")
+  # Not $(og_netns ...): a command substitution is a subshell, so its OG_NETNS+= would be
+  # lost and og_cleanup would leave the namespaces behind.
+  nft_netns ORIGIN "nft-$1-o"
+  nft_netns EDGE "nft-$1-e"
+  nft_netns ATTACKER "nft-$1-a"
   og_veth "$ORIGIN" $ORIGIN_E4/24 "$EDGE" $EDGE4/24 $ORIGIN_E6/64 $EDGE6/64 >/dev/null
   og_veth "$ORIGIN" $ORIGIN_A4/24 "$ATTACKER" $ATK4/24 $ORIGIN_A6/64 $ATK6/64 >/dev/null
   og_bg ip netns exec "$ORIGIN" python3 "$OG_NFT_DIR/ok_server.py" $PROTECTED_PORT $OPEN_PORT
