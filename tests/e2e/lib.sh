@@ -21,7 +21,11 @@ og_cleanup() {
   local pid ns
   for pid in "${OG_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${OG_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  for ns in "${OG_NETNS[@]}"; do
+  # og_netns is usually called as NS=$(og_netns x), in a subshell whose OG_NETNS+= is lost;
+  # its names end in -$$ ($$ is the test's PID even in subshells), so find them by name.
+  local -a all=("${OG_NETNS[@]}")
+  mapfile -t -O "${#all[@]}" all < <(ip netns list 2>/dev/null | awk '{print $1}' | grep -E -- "^og-.*-$$\$" || true)
+  for ns in "${all[@]}"; do
     # processes left in the namespace (a daemon that forked) are killed before it goes
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true
