@@ -1,5 +1,6 @@
 #include "render.hpp"
 
+#include <cstdint>
 #include <iomanip>
 #include <sstream>
 
@@ -47,6 +48,60 @@ void render_enforcer(std::ostringstream& o, const std::string& name, const nlohm
   }
 }
 
+std::string human_bytes(std::uint64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(u ? 1 : 0) << v << ' ' << units[u];
+  return o.str();
+}
+
+std::string counter(const nlohmann::json& c) {
+  if (!c.is_object()) return "-";
+  auto p = c.value("packets", std::uint64_t{0});
+  return std::to_string(p) + " packet" + (p == 1 ? "" : "s") + " (" + human_bytes(c.value("bytes", std::uint64_t{0})) +
+         ")";
+}
+
+void render_nftables(std::ostringstream& o, const nlohmann::json& e, const Style& st) {
+  bool present = e.value("table_present", false);
+  std::string mode = str(e, "mode");
+  std::string ports;
+  for (const auto& p : e.value("ports", nlohmann::json::array())) ports += (ports.empty() ? "" : ",") + p.dump();
+  o << "  " << st.bold("nftables") << "  table " << str(e, "table", "inet originguard") << " "
+    << (present ? st.green("present") : st.red("MISSING")) << ", mode " << (mode == "audit" ? st.yellow("AUDIT") : mode)
+    << ", ports " << (ports.empty() ? "-" : ports) << '\n';
+  const auto el = e.value("elements", nlohmann::json::object());
+  auto n = [&](const char* k) { return std::to_string(el.value(k, 0)); };
+  row(o, "  Edge set", n("edge_v4") + " IPv4 + " + n("edge_v6") + " IPv6 ranges");
+  row(o, "  Mgmt set", n("mgmt_v4") + " IPv4 + " + n("mgmt_v6") + " IPv6 ranges");
+  row(o, "  Dropped", counter(e.value("dropped", nlohmann::json())));
+  if (mode == "audit" || e.value("audit_would_drop", nlohmann::json::object()).value("packets", 0) > 0)
+    row(o, "  Would drop", counter(e.value("audit_would_drop", nlohmann::json())) + " (audit)");
+  const auto la = e.value("last_apply", nlohmann::json::object());
+  if (!la.empty()) {
+    std::ostringstream ms;
+    ms << std::fixed << std::setprecision(1) << la.value("duration_ms", 0.0);
+    row(o, "  Last apply", str(la, "time") + " (" + ms.str() + " ms), " + str(e, "applies", "0") + " applies");
+  }
+  std::string drift = str(e, "drift_repairs", "0") + " repair(s)";
+  if (e.contains("last_drift") && !e["last_drift"].is_null() && !e["last_drift"].empty()) {
+    const auto& d = e["last_drift"];
+    std::string why;
+    for (const auto& r : d.value("reasons", nlohmann::json::array()))
+      why += (why.empty() ? "" : "; ") + (r.is_string() ? r.get<std::string>() : r.dump());
+    drift += ", last at " + str(d, "time") + ": " + why;
+  }
+  row(o, "  Drift", drift);
+  if (e.contains("last_error") && e["last_error"].is_string() && !e["last_error"].get<std::string>().empty())
+    row(o, "  Last error", st.red(e["last_error"].get<std::string>()));
+}
+
 }  // namespace
 
 std::string render_status(const nlohmann::json& s, bool color) {
@@ -89,7 +144,12 @@ std::string render_status(const nlohmann::json& s, bool color) {
   o << '\n' << st.bold("Enforcers") << '\n';
   const auto& enf = s.value("enforcers", nlohmann::json::object());
   if (enf.empty()) o << "  " << st.dim("(none enabled)") << '\n';
-  for (auto it = enf.begin(); it != enf.end(); ++it) render_enforcer(o, it.key(), *it, st);
+  for (auto it = enf.begin(); it != enf.end(); ++it) {
+    if (it.key() == "nftables" && it->is_object())
+      render_nftables(o, *it, st);
+    else
+      render_enforcer(o, it.key(), *it, st);
+  }
 
   const auto& w = s.value("warnings", nlohmann::json::array());
   o << '\n' << st.bold("Warnings") << '\n';
