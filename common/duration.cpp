@@ -33,7 +33,9 @@ Result<Seconds> parse_duration(std::string_view text) {
         unit = 86400;
         break;
       default:
-        return fail("unknown unit '" + std::string(1, text[i]) + "' in duration \"" + std::string(text) + "\"");
+        // The unit byte may be half of a UTF-8 character: quote it escaped, never raw.
+        return fail("unknown unit " + quote_untrusted(text.substr(i, 1)) + " in duration \"" + std::string(text) +
+                    "\"");
     }
     ++i;
     total += n * unit;

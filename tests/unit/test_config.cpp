@@ -223,9 +223,10 @@ TEST(Config, Durations) {
       {"\"1d12h\"", 129600s},
       {"600", 600s},
       {"\"1\"", std::nullopt, "missing unit"},
-      {"\"1x\"", std::nullopt, "unknown unit 'x'"},
-      {"\"1H\"", std::nullopt, "unknown unit 'H'"},
-      {"\"1.5h\"", std::nullopt, "unknown unit '.'"},
+      {"\"1x\"", std::nullopt, "unknown unit \"x\""},
+      {"\"1H\"", std::nullopt, "unknown unit \"H\""},
+      {"\"1h3\xd0\x8b\"", std::nullopt, "unknown unit \"\\xd0\""},  // half a UTF-8 character, escaped
+      {"\"1.5h\"", std::nullopt, "unknown unit \".\""},
       {"\"h\"", std::nullopt, "expected a number"},
       {"\"\"", std::nullopt, "empty duration"},
       {"\"-1h\"", std::nullopt, "expected a number"},
