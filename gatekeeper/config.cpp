@@ -293,7 +293,8 @@ Status read_host(const Reader& r, const toml::table& t, HostConfig& h) {
   h.line = static_cast<int>(t.source().begin.line);
   if (auto st = r.only_keys(t, s,
                             {"names", "cert", "key", "mtls", "client_ca", "crl", "pin_spki_sha256", "pin_cert_sha256",
-                             "client_cn", "client_san", "require_edge_ip", "upstream", "mode", "proxy_protocol",
+                             "client_cn", "client_san", "require_edge_ip", "upstream", "upstream_tls", "upstream_ca",
+                             "upstream_server_name", "mode", "proxy_protocol",
                              "on_failure", "session_tickets", "session_timeout"});
       !st)
     return st;
@@ -333,6 +334,14 @@ Status read_host(const Reader& r, const toml::table& t, HostConfig& h) {
   auto u = parse_upstream(up);
   if (!u) return r.error_at(t.get("upstream"), t, s, "upstream", "\"" + up + "\": " + u.error().message);
   h.upstream = *u;
+  if (!(st = r.boolean(t, s, "upstream_tls", h.upstream_tls))) return st;
+  if (!(st = r.path(t, s, "upstream_ca", h.upstream_ca))) return st;
+  if (!(st = r.string(t, s, "upstream_server_name", h.upstream_server_name))) return st;
+  if (h.upstream_tls && !h.upstream.unix_path.empty())
+    return r.error_at(t.get("upstream_tls"), t, s, "upstream_tls", "TLS to a unix socket upstream is not supported");
+  if (!h.upstream_tls && (!h.upstream_ca.empty() || !h.upstream_server_name.empty()))
+    return r.error_at(t.get("upstream_ca") ? t.get("upstream_ca") : t.get("upstream_server_name"), t, s,
+                      t.get("upstream_ca") ? "upstream_ca" : "upstream_server_name", "needs upstream_tls = true");
   if (!(st = r.choice(t, s, "mode", h.mode, {{"http", Mode::http}, {"tcp", Mode::tcp}}))) return st;
   if (!(st = r.choice(t, s, "proxy_protocol", h.proxy_protocol,
                       {{"off", ProxyProtocol::off}, {"v1", ProxyProtocol::v1}, {"v2", ProxyProtocol::v2}})))

@@ -56,6 +56,9 @@ struct HostConfig {
   std::vector<std::string> client_san;  // any-of match on the leaf's DNS SANs
   bool require_edge_ip = false;
   Upstream upstream;
+  bool upstream_tls = false;
+  std::filesystem::path upstream_ca;  // empty: the system trust store
+  std::string upstream_server_name;   // SNI + name verified; empty: the upstream IP is verified
   Mode mode = Mode::http;
   ProxyProtocol proxy_protocol = ProxyProtocol::off;
   OnFailure on_failure = OnFailure::alert;

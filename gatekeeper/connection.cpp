@@ -35,6 +35,14 @@ std::shared_ptr<const Generation> Generation::make(std::shared_ptr<const PolicyS
   auto g = std::make_shared<Generation>();
   SSL_CTX_up_ref(set->dispatch_ctx());  // asio's context frees its native handle
   g->ctx = std::make_unique<asio::ssl::context>(set->dispatch_ctx());
+  for (const auto& h : set->hosts()) {
+    if (h->upstream_ctx) {
+      SSL_CTX_up_ref(h->upstream_ctx.get());
+      g->upstream_tls.push_back(std::make_unique<asio::ssl::context>(h->upstream_ctx.get()));
+    } else {
+      g->upstream_tls.push_back(nullptr);
+    }
+  }
   g->set = std::move(set);
   return g;
 }
@@ -119,7 +127,10 @@ struct ConnFacts {
   ClientIdentity id;
   std::string proxy_header;  // sent first on every new upstream connection ("" when off)
   std::string peer;          // for logs
+  asio::ssl::context* upstream_tls = nullptr;  // set when the host's upstream speaks TLS
 };
+
+using TlsUp = asio::ssl::stream<UpStream<tcp>>;
 
 template <class Proto>
 awaitable<error_code> connect_upstream(std::optional<UpStream<Proto>>& up, const ConnFacts& f) {
@@ -133,6 +144,36 @@ awaitable<error_code> connect_upstream(std::optional<UpStream<Proto>>& up, const
   if (ec) {
     og::log::warn("gk_upstream_connect_failed",
                   {{"host", f.host->cfg.label()}, {"upstream", f.host->cfg.upstream.to_string()}, {"error", ec.message()}});
+    up.reset();
+  }
+  co_return ec;
+}
+
+// TLS to the upstream: PROXY header (if any) in clear first, as HAProxy's send-proxy does,
+// then a verified TLS handshake (upstream_ca, name upstream_server_name or the address).
+awaitable<error_code> connect_upstream(std::optional<TlsUp>& up, const ConnFacts& f) {
+  error_code ec;
+  const HostConfig& h = f.host->cfg;
+  up.emplace(co_await asio::this_coro::executor, *f.upstream_tls);
+  auto& tcp_up = up->next_layer();
+  tcp_up.expires_after(f.cfg->upstream_connect_timeout);
+  co_await tcp_up.async_connect(endpoint_of<tcp>(h.upstream), redirect(ec));
+  if (!ec) tcp_up.socket().set_option(tcp::no_delay(true), ec);
+  if (!ec && !f.proxy_header.empty()) co_await asio::async_write(tcp_up, asio::buffer(f.proxy_header), redirect(ec));
+  if (!ec) {
+    SSL* ssl = up->native_handle();
+    if (!h.upstream_server_name.empty()) {
+      SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+               const_cast<char*>(h.upstream_server_name.c_str()));
+      SSL_set1_host(ssl, h.upstream_server_name.c_str());
+    } else {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), h.upstream.host.c_str());
+    }
+    co_await up->async_handshake(asio::ssl::stream_base::client, redirect(ec));
+  }
+  if (ec) {
+    og::log::warn("gk_upstream_connect_failed",
+                  {{"host", h.label()}, {"upstream", h.upstream.to_string()}, {"tls", true}, {"error", ec.message()}});
     up.reset();
   }
   co_return ec;
@@ -166,7 +207,7 @@ awaitable<void> splice(TlsStream& tls, Up& up, std::chrono::seconds idle) {
   co_await pump(up, tls, idle);
   error_code ec;
   lowest(tls).socket().shutdown(tcp::socket::shutdown_both, ec);
-  lowest(up).socket().shutdown(Up::socket_type::shutdown_both, ec);
+  lowest(up).socket().shutdown(asio::socket_base::shutdown_both, ec);
   lowest(tls).cancel();
   while (!*done) co_await wait.async_wait(redirect(ec));
 }
@@ -174,8 +215,7 @@ awaitable<void> splice(TlsStream& tls, Up& up, std::chrono::seconds idle) {
 template <class Up>
 awaitable<void> run_tcp(TlsStream& tls, ConnFacts& f) {
   std::optional<Up> up;
-  using Proto = typename Up::protocol_type;
-  if (co_await connect_upstream<Proto>(up, f)) co_return;
+  if (co_await connect_upstream(up, f)) co_return;
   co_await splice(tls, *up, f.cfg->idle_timeout);
 }
 
@@ -230,7 +270,6 @@ bool expects_continue(const http::request_header<>& h) {
 
 template <class Up>
 awaitable<void> run_http(TlsStream& tls, ConnFacts& f, const PolicySet& set) {
-  using Proto = typename Up::protocol_type;
   const auto& cfg = *f.cfg;
   std::optional<Up> up;
   beast::flat_buffer cbuf, ubuf;
@@ -275,7 +314,7 @@ awaitable<void> run_http(TlsStream& tls, ConnFacts& f, const PolicySet& set) {
 
     if (!up) {
       ubuf.clear();
-      if (co_await connect_upstream<Proto>(up, f)) {
+      if (co_await connect_upstream(up, f)) {
         co_await send_page(tls, 502, "Upstream unavailable.");
         co_return;
       }
@@ -463,7 +502,11 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
     }
   }
   const bool unix_up = !host->cfg.upstream.unix_path.empty();
-  if (host->cfg.mode == Mode::tcp) {
+  f.upstream_tls = gen->upstream_tls[host->index].get();
+  if (f.upstream_tls) {
+    if (host->cfg.mode == Mode::tcp) co_await run_tcp<TlsUp>(tls, f);
+    else co_await run_http<TlsUp>(tls, f, set);
+  } else if (host->cfg.mode == Mode::tcp) {
     if (unix_up) co_await run_tcp<UpStream<unix_proto>>(tls, f);
     else co_await run_tcp<UpStream<tcp>>(tls, f);
   } else {

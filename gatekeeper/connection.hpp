@@ -9,6 +9,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <memory>
+#include <vector>
 
 #include "edge_ranges.hpp"
 #include "tls_policy.hpp"
@@ -19,6 +20,7 @@ namespace og::gk {
 struct Generation {
   std::shared_ptr<const PolicySet> set;
   std::unique_ptr<boost::asio::ssl::context> ctx;
+  std::vector<std::unique_ptr<boost::asio::ssl::context>> upstream_tls;  // by host index; null: plain
   static std::shared_ptr<const Generation> make(std::shared_ptr<const PolicySet> set);
 };
 

@@ -259,6 +259,18 @@ Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const 
       RAND_bytes(p->ticket_hmac.data(), 32) != 1)
     return fail(where("RAND_bytes: " + take_ssl_errors()));
 
+  if (h.upstream_tls) {
+    p->upstream_ctx.reset(SSL_CTX_new(TLS_client_method()));
+    SSL_CTX* u = p->upstream_ctx.get();
+    if (!u) return fail(where("upstream SSL_CTX_new: " + take_ssl_errors()));
+    SSL_CTX_set_min_proto_version(u, TLS1_2_VERSION);
+    SSL_CTX_set_verify(u, SSL_VERIFY_PEER, nullptr);
+    const bool loaded = h.upstream_ca.empty() ? SSL_CTX_set_default_verify_paths(u) == 1
+                                              : SSL_CTX_load_verify_locations(u, h.upstream_ca.c_str(), nullptr) == 1;
+    if (!loaded)
+      return fail(where("upstream_ca " + (h.upstream_ca.empty() ? std::string("(system store)") : h.upstream_ca.string()) +
+                        ": " + take_ssl_errors()));
+  }
   if (h.mtls != Mtls::off) {
     X509_STORE* store = SSL_CTX_get_cert_store(ctx);
     STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();

@@ -45,6 +45,7 @@ class HostPolicy {
   HostConfig cfg;
   std::size_t index = 0;
   SslCtxPtr ctx;
+  SslCtxPtr upstream_ctx;  // client context when upstream_tls
   std::array<unsigned char, 16> ticket_name{};
   std::array<unsigned char, 32> ticket_aes{};
   std::array<unsigned char, 32> ticket_hmac{};

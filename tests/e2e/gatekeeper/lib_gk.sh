@@ -140,9 +140,9 @@ gk_pki() {
 }
 
 # Python upstream (tests/e2e/gatekeeper/upstream.py); sets UP_PORT.
-gk_upstream() {  # mode(http|pp2echo) [port]
-  UP_PORT=${2:-$(gk_free_port)}
-  gk_bg "$T/upstream-$1-$UP_PORT.log" python3 "$GK_HERE/upstream.py" "$1" "$UP_PORT"
+gk_upstream() {  # mode(http|pp2echo|https) [cert key]
+  UP_PORT=$(gk_free_port)
+  gk_bg "$T/upstream-$1-$UP_PORT.log" python3 "$GK_HERE/upstream.py" "$1" "$UP_PORT" "${@:2}"
   gk_wait_port "$UP_PORT"
 }
 

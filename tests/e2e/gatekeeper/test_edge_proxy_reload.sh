@@ -12,6 +12,8 @@ gk_upstream http
 HTTP_UP=$UP_PORT
 gk_upstream pp2echo
 PP2_UP=$UP_PORT
+gk_upstream https "$P/srv-misc.pem" "$P/srv-misc.key"
+TLS_UP=$UP_PORT
 HAP_PORT=$(gk_free_port)
 GK_PORT=$(gk_free_port)
 EDGE_PORT=$(gk_free_port)
@@ -47,6 +49,26 @@ client_ca = "$P/global/ca.pem"
 mode = "tcp"
 proxy_protocol = "v2"
 upstream = "127.0.0.1:$PP2_UP"
+
+[[host]]
+names = ["w.test"]
+cert = "$P/srv-misc.pem"
+key = "$P/srv-misc.key"
+client_ca = "$P/global/ca.pem"
+upstream = "127.0.0.1:$TLS_UP"
+upstream_tls = true
+upstream_ca = "$P/srvca/ca.pem"
+upstream_server_name = "z.test"
+
+[[host]]
+names = ["n.test"]
+cert = "$P/srv-misc.pem"
+key = "$P/srv-misc.key"
+client_ca = "$P/global/ca.pem"
+upstream = "127.0.0.1:$TLS_UP"
+upstream_tls = true
+upstream_ca = "$P/srvca/ca.pem"
+upstream_server_name = "wrong.test"
 
 [[host]]
 names = ["h.test"]
@@ -146,6 +168,11 @@ expect_match "tcp mode: source address and bytes spliced" '"src": "127.0.0.1".* 
 # --- PROXY v2 into HAProxy (accept-proxy)
 code=$(gk_curl h.test / "${EDGE[@]}")
 expect_match "HAProxy accept-proxy parses our v2 header (src, authority)" "200 src=127.0.0.1 authority=h.test" "$code $(cat "$T/body")"
+
+# --- TLS to the upstream, verified
+code=$(gk_curl w.test /tls-up "${EDGE[@]}")
+expect_match "TLS upstream (verified name z.test): 200" '200 .*"path": "/tls-up"' "$code $(cat "$T/body")"
+expect_eq "TLS upstream whose cert does not match upstream_server_name: 502" 502 "$(gk_curl n.test / "${EDGE[@]}")"
 
 # --- reload during 200 open keep-alive connections
 old_fp=$(openssl x509 -in "$P/srv-a.pem" -noout -fingerprint -sha256)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Test upstreams for the gatekeeper e2e tests (loopback only).
 
-http    : HTTP/1.1 keep-alive server answering every request with JSON
+http    : HTTP/1.1 keep-alive server (https PORT CERT KEY: the same over TLS) answering every request with JSON
           {"method","path","headers","body_len","conn"}; "conn" counts requests on the connection.
 pp2echo : TCP server that parses a PROXY v2 header (with TLVs), answers one line of JSON
           describing it, then echoes everything back.
@@ -120,6 +120,14 @@ def main():
     if mode == "http":
         ThreadingHTTPServer.daemon_threads = True
         ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    elif mode == "https":
+        import ssl
+        ThreadingHTTPServer.daemon_threads = True
+        srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        srv.serve_forever()
     elif mode == "pp2echo":
         TServer(("127.0.0.1", port), PP2Handler).serve_forever()
 

@@ -113,6 +113,9 @@ INSTANTIATE_TEST_SUITE_P(
                 "wildcard needs at least two labels"},
         BadCase{"bad_upstream", LISTEN "[[host]]\nnames=[\"a.test\"]\ncert=\"/c\"\nkey=\"/k\"\nupstream=\"localhost\"\n",
                 "[host] upstream"},
+        BadCase{"upstream_ca_without_tls", LISTEN HOST "upstream_ca = \"/ca.pem\"\n", "needs upstream_tls = true"},
+        BadCase{"tls_to_unix", LISTEN "[[host]]\nnames=[\"a.test\"]\ncert=\"/c\"\nkey=\"/k\"\nupstream=\"unix:/s\"\nupstream_tls=true\n",
+                "not supported"},
         BadCase{"syntax", "[gatekeeper\n", "gk.toml:1: syntax"}),
     [](const auto& p) { return std::string(p.param.name); });
 
