@@ -106,6 +106,16 @@ awaitable<void> send_page(TlsStream& tls, unsigned status, std::string_view deta
   lowest(tls).expires_after(std::chrono::seconds(5));
   co_await asio::async_write(tls, asio::buffer(msg), redirect(ec));
   if (ec) co_return;
+  // Lingering close: a client still sending (e.g. a huge header) would otherwise get a TCP
+  // reset that can destroy the response before it reads it. Discard its input for up to 1 s.
+  lowest(tls).expires_after(std::chrono::seconds(1));
+  std::array<char, 4096> sink;
+  for (std::size_t total = 0; total < (1u << 20);) {
+    std::size_t n = co_await tls.async_read_some(asio::buffer(sink), redirect(ec));
+    if (ec) break;
+    total += n;
+  }
+  if (ec == beast::error::timeout) co_return;
   lowest(tls).expires_after(std::chrono::seconds(1));
   co_await tls.async_shutdown(redirect(ec));
 }
