@@ -16,27 +16,37 @@ namespace og::gk {
 
 const char* to_string(Mtls m) {
   switch (m) {
-    case Mtls::required: return "required";
-    case Mtls::optional: return "optional";
-    case Mtls::off: return "off";
+    case Mtls::required:
+      return "required";
+    case Mtls::optional:
+      return "optional";
+    case Mtls::off:
+      return "off";
   }
   return "?";
 }
 const char* to_string(Mode m) { return m == Mode::http ? "http" : "tcp"; }
 const char* to_string(ProxyProtocol p) {
   switch (p) {
-    case ProxyProtocol::off: return "off";
-    case ProxyProtocol::v1: return "v1";
-    case ProxyProtocol::v2: return "v2";
+    case ProxyProtocol::off:
+      return "off";
+    case ProxyProtocol::v1:
+      return "v1";
+    case ProxyProtocol::v2:
+      return "v2";
   }
   return "?";
 }
 const char* to_string(OnFailure f) {
   switch (f) {
-    case OnFailure::alert: return "alert";
-    case OnFailure::http_403: return "403";
-    case OnFailure::http_496: return "496";
-    case OnFailure::close: return "close";
+    case OnFailure::alert:
+      return "alert";
+    case OnFailure::http_403:
+      return "403";
+    case OnFailure::http_496:
+      return "496";
+    case OnFailure::close:
+      return "close";
   }
   return "?";
 }
@@ -169,7 +179,8 @@ class Reader {
   }
 
   // A string or a list of strings (at least one when present).
-  Status strings(const toml::table& t, std::string_view sec, std::string_view key, std::vector<std::string>& out) const {
+  Status strings(const toml::table& t, std::string_view sec, std::string_view key,
+                 std::vector<std::string>& out) const {
     const toml::node* n = t.get(key);
     if (!n) return {};
     out.clear();
@@ -193,7 +204,8 @@ class Reader {
     if (!t.get(key)) return {};
     out.clear();
     for (auto& s : v) {
-      if (s.empty() || s[0] != '/') return error_at(t.get(key)->source(), sec, key, "\"" + s + "\" must be an absolute path");
+      if (s.empty() || s[0] != '/')
+        return error_at(t.get(key)->source(), sec, key, "\"" + s + "\" must be an absolute path");
       out.emplace_back(s);
     }
     return {};
@@ -267,7 +279,8 @@ Status read_global(const Reader& r, const toml::table& t, GatekeeperConfig& c) {
   if (auto st = r.string(t, s, "metrics_listen", metrics); !st) return st;
   if (t.get("metrics_listen")) {
     auto a = parse_listen(metrics);
-    if (!a) return r.error_at(t.get("metrics_listen"), t, s, "metrics_listen", "\"" + metrics + "\": " + a.error().message);
+    if (!a)
+      return r.error_at(t.get("metrics_listen"), t, s, "metrics_listen", "\"" + metrics + "\": " + a.error().message);
     c.metrics_listen = *a;
   }
   std::size_t workers = 0;
@@ -292,10 +305,26 @@ Status read_host(const Reader& r, const toml::table& t, HostConfig& h) {
   constexpr std::string_view s = "host";
   h.line = static_cast<int>(t.source().begin.line);
   if (auto st = r.only_keys(t, s,
-                            {"names", "cert", "key", "mtls", "client_ca", "crl", "pin_spki_sha256", "pin_cert_sha256",
-                             "client_cn", "client_san", "require_edge_ip", "upstream", "upstream_tls", "upstream_ca",
-                             "upstream_server_name", "mode", "proxy_protocol",
-                             "on_failure", "session_tickets", "session_timeout"});
+                            {"names",
+                             "cert",
+                             "key",
+                             "mtls",
+                             "client_ca",
+                             "crl",
+                             "pin_spki_sha256",
+                             "pin_cert_sha256",
+                             "client_cn",
+                             "client_san",
+                             "require_edge_ip",
+                             "upstream",
+                             "upstream_tls",
+                             "upstream_ca",
+                             "upstream_server_name",
+                             "mode",
+                             "proxy_protocol",
+                             "on_failure",
+                             "session_tickets",
+                             "session_timeout"});
       !st)
     return st;
   Status st;
@@ -310,8 +339,9 @@ Status read_host(const Reader& r, const toml::table& t, HostConfig& h) {
   if (!(st = r.paths(t, s, "key", h.keys))) return st;
   if (h.certs.empty()) return r.error_at(t.get("cert"), t, s, "cert", "at least one certificate is required");
   if (h.certs.size() != h.keys.size())
-    return r.error_at(t.get("key"), t, s, "key", "need exactly one key per cert (" + std::to_string(h.certs.size()) +
-                                                     " certs, " + std::to_string(h.keys.size()) + " keys)");
+    return r.error_at(t.get("key"), t, s, "key",
+                      "need exactly one key per cert (" + std::to_string(h.certs.size()) + " certs, " +
+                          std::to_string(h.keys.size()) + " keys)");
   if (!(st = r.choice(t, s, "mtls", h.mtls,
                       {{"required", Mtls::required}, {"optional", Mtls::optional}, {"off", Mtls::off}})))
     return st;
@@ -322,8 +352,7 @@ Status read_host(const Reader& r, const toml::table& t, HostConfig& h) {
     if (!(st = r.strings(t, s, key, out))) return st;
     for (auto& p : out)
       if (!valid_pin(p))
-        return r.error_at(t.get(key), t, s, key,
-                          "\"" + p + "\" is not a base64 SHA-256 (44 characters ending in '=')");
+        return r.error_at(t.get(key), t, s, key, "\"" + p + "\" is not a base64 SHA-256 (44 characters ending in '=')");
   }
   if (!(st = r.strings(t, s, "client_cn", h.client_cn))) return st;
   if (!(st = r.strings(t, s, "client_san", h.client_san))) return st;
@@ -356,7 +385,8 @@ Status read_host(const Reader& r, const toml::table& t, HostConfig& h) {
     return r.error_at(t.get("on_failure"), t, s, "on_failure", "an HTTP page needs mode = \"http\"");
   if (h.mtls == Mtls::off &&
       (!h.pin_spki_sha256.empty() || !h.pin_cert_sha256.empty() || !h.client_cn.empty() || !h.client_san.empty()))
-    return r.error_at(t.get("mtls"), t, s, "mtls", "pins and client_cn/client_san need mtls = \"required\" or \"optional\"");
+    return r.error_at(t.get("mtls"), t, s, "mtls",
+                      "pins and client_cn/client_san need mtls = \"required\" or \"optional\"");
   if (!(st = r.boolean(t, s, "session_tickets", h.session_tickets))) return st;
   if (!(st = r.duration(t, s, "session_timeout", h.session_timeout))) return st;
   return {};

@@ -28,7 +28,7 @@ enum class OnFailure : std::uint8_t { alert, http_403, http_496, close };
 [[nodiscard]] const char* to_string(OnFailure f);
 
 struct Upstream {
-  std::string host;                 // empty when unix_path is set
+  std::string host;  // empty when unix_path is set
   std::uint16_t port = 0;
   std::filesystem::path unix_path;  // "unix:/run/app.sock"
   [[nodiscard]] std::string to_string() const;
@@ -72,8 +72,8 @@ struct GatekeeperConfig {
   std::string path;
   std::vector<ListenAddress> listen;
   std::optional<ListenAddress> metrics_listen;  // Prometheus text on GET /metrics (plain HTTP)
-  unsigned workers = 0;  // 0: one per online CPU
-  std::string default_host;  // a name of one [[host]]; empty: no-SNI/unknown-SNI refused
+  unsigned workers = 0;                         // 0: one per online CPU
+  std::string default_host;                     // a name of one [[host]]; empty: no-SNI/unknown-SNI refused
   std::filesystem::path edge_ranges_file = "/run/originguard/edge-ranges.json";
   std::chrono::seconds handshake_timeout{10};
   std::chrono::seconds header_timeout{10};

@@ -49,7 +49,8 @@ std::shared_ptr<const Generation> Generation::make(std::shared_ptr<const PolicyS
 
 Address to_address(const asio::ip::address& a) {
   Address out;
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) return to_address(asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()));
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    return to_address(asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()));
   if (a.is_v4()) {
     auto b = a.to_v4().to_bytes();
     out.family = Family::v4;
@@ -82,15 +83,24 @@ struct Slot {
 
 const char* reason_phrase(unsigned status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 408: return "Request Timeout";
-    case 421: return "Misdirected Request";
-    case 431: return "Request Header Fields Too Large";
-    case 496: return "SSL Certificate Required";
-    case 502: return "Bad Gateway";
-    case 504: return "Gateway Timeout";
-    default: return "Error";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 408:
+      return "Request Timeout";
+    case 421:
+      return "Misdirected Request";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 496:
+      return "SSL Certificate Required";
+    case 502:
+      return "Bad Gateway";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Error";
   }
 }
 
@@ -127,16 +137,18 @@ using UpStream = beast::basic_stream<Proto>;
 
 template <class Proto>
 typename Proto::endpoint endpoint_of(const Upstream& u) {
-  if constexpr (std::is_same_v<Proto, tcp>) return tcp::endpoint(asio::ip::make_address(u.host), u.port);
-  else return unix_proto::endpoint(u.unix_path.string());
+  if constexpr (std::is_same_v<Proto, tcp>)
+    return tcp::endpoint(asio::ip::make_address(u.host), u.port);
+  else
+    return unix_proto::endpoint(u.unix_path.string());
 }
 
 struct ConnFacts {
   const HostPolicy* host = nullptr;
   const GatekeeperConfig* cfg = nullptr;
   ClientIdentity id;
-  std::string proxy_header;  // sent first on every new upstream connection ("" when off)
-  std::string peer;          // for logs
+  std::string proxy_header;                    // sent first on every new upstream connection ("" when off)
+  std::string peer;                            // for logs
   asio::ssl::context* upstream_tls = nullptr;  // set when the host's upstream speaks TLS
 };
 
@@ -152,8 +164,9 @@ awaitable<error_code> connect_upstream(std::optional<UpStream<Proto>>& up, const
     if (!ec) up->socket().set_option(tcp::no_delay(true), ec);
   if (!ec && !f.proxy_header.empty()) co_await asio::async_write(*up, asio::buffer(f.proxy_header), redirect(ec));
   if (ec) {
-    og::log::warn("gk_upstream_connect_failed",
-                  {{"host", f.host->cfg.label()}, {"upstream", f.host->cfg.upstream.to_string()}, {"error", ec.message()}});
+    og::log::warn(
+        "gk_upstream_connect_failed",
+        {{"host", f.host->cfg.label()}, {"upstream", f.host->cfg.upstream.to_string()}, {"error", ec.message()}});
     up.reset();
   }
   co_return ec;
@@ -309,13 +322,17 @@ awaitable<void> run_http(TlsStream& tls, ConnFacts& f, const PolicySet& set) {
     }
     auto& msg = req.get();
     switch (check_host(set.table(), f.host->index, msg[http::field::host], msg.target())) {
-      case HostCheck::ok: break;
+      case HostCheck::ok:
+        break;
       case HostCheck::misdirected:
-        og::log::info("gk_misdirected", {{"host", f.host->cfg.label()}, {"peer", f.peer}, {"header", msg[http::field::host]}});
+        og::log::info("gk_misdirected",
+                      {{"host", f.host->cfg.label()}, {"peer", f.peer}, {"header", msg[http::field::host]}});
         co_await send_page(tls, 421, "This host is not served on this TLS connection.");
         co_return;
       case HostCheck::missing:
-      case HostCheck::malformed: co_await send_page(tls, 400, "Missing or malformed Host."); co_return;
+      case HostCheck::malformed:
+        co_await send_page(tls, 400, "Missing or malformed Host.");
+        co_return;
     }
     rewrite_request_headers(msg.base(), f.id);
     const bool client_keep_alive = msg.keep_alive();
@@ -434,7 +451,8 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
                     {{"host", conn.host->cfg.label()}, {"peer", peer_s}, {"reason", conn.verify_reason}});
     } else if (conn.host && conn.host->cfg.mtls == Mtls::required && SSL_get0_peer_certificate(ssl) == nullptr) {
       conn.host->stats.refused_no_cert.fetch_add(1, std::memory_order_relaxed);
-      og::log::info("gk_client_cert_refused", {{"host", conn.host->cfg.label()}, {"peer", peer_s}, {"reason", "no client certificate"}});
+      og::log::info("gk_client_cert_refused",
+                    {{"host", conn.host->cfg.label()}, {"peer", peer_s}, {"reason", "no client certificate"}});
     } else {
       shared.handshake_errors.fetch_add(1, std::memory_order_relaxed);
       og::log::debug("gk_handshake_failed", {{"peer", peer_s}, {"sni", conn.sni}, {"error", ec.message()}});
@@ -456,16 +474,22 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
   }
   if (client_refused(conn)) {
     if (conn.verify == VerifyState::none) host->stats.refused_no_cert.fetch_add(1, std::memory_order_relaxed);
-    og::log::info("gk_client_cert_refused",
-                  {{"host", host->cfg.label()},
-                   {"peer", peer_s},
-                   {"reason", conn.verify == VerifyState::none ? std::string("no client certificate") : conn.verify_reason},
-                   {"on_failure", to_string(host->cfg.on_failure)}});
+    og::log::info(
+        "gk_client_cert_refused",
+        {{"host", host->cfg.label()},
+         {"peer", peer_s},
+         {"reason", conn.verify == VerifyState::none ? std::string("no client certificate") : conn.verify_reason},
+         {"on_failure", to_string(host->cfg.on_failure)}});
     switch (host->cfg.on_failure) {
-      case OnFailure::http_403: co_await send_page(tls, 403, "Forbidden."); break;
-      case OnFailure::http_496: co_await send_page(tls, 496, "A valid client certificate is required."); break;
+      case OnFailure::http_403:
+        co_await send_page(tls, 403, "Forbidden.");
+        break;
+      case OnFailure::http_496:
+        co_await send_page(tls, 496, "A valid client certificate is required.");
+        break;
       case OnFailure::alert:
-      case OnFailure::close: break;
+      case OnFailure::close:
+        break;
     }
     co_return;
   }
@@ -514,14 +538,20 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
   const bool unix_up = !host->cfg.upstream.unix_path.empty();
   f.upstream_tls = gen->upstream_tls[host->index].get();
   if (f.upstream_tls) {
-    if (host->cfg.mode == Mode::tcp) co_await run_tcp<TlsUp>(tls, f);
-    else co_await run_http<TlsUp>(tls, f, set);
+    if (host->cfg.mode == Mode::tcp)
+      co_await run_tcp<TlsUp>(tls, f);
+    else
+      co_await run_http<TlsUp>(tls, f, set);
   } else if (host->cfg.mode == Mode::tcp) {
-    if (unix_up) co_await run_tcp<UpStream<unix_proto>>(tls, f);
-    else co_await run_tcp<UpStream<tcp>>(tls, f);
+    if (unix_up)
+      co_await run_tcp<UpStream<unix_proto>>(tls, f);
+    else
+      co_await run_tcp<UpStream<tcp>>(tls, f);
   } else {
-    if (unix_up) co_await run_http<UpStream<unix_proto>>(tls, f, set);
-    else co_await run_http<UpStream<tcp>>(tls, f, set);
+    if (unix_up)
+      co_await run_http<UpStream<unix_proto>>(tls, f, set);
+    else
+      co_await run_http<UpStream<tcp>>(tls, f, set);
   }
 }
 

@@ -3,8 +3,10 @@
 // proxying to the host's upstream. Runs as a coroutine on its worker's io_context.
 #pragma once
 
+// Before any Boost header: boost 1.74's awaitable.hpp uses std::exchange without including it.
+#include <utility>
+
 #include <atomic>
-#include <utility>  // boost 1.74 awaitable.hpp uses std::exchange without it
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>

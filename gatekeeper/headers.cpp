@@ -32,8 +32,8 @@ HostCheck check_host(const HostTable& table, std::size_t policy, std::string_vie
 void rewrite_request_headers(boost::beast::http::fields& f, const ClientIdentity& id) {
   for (std::string_view h : {kHeaderVerify, kHeaderCertSha256, kHeaderSubject}) f.erase(h);
   if (!id.trusted_edge)
-    for (std::string_view h : {"CF-Connecting-IP", "X-Forwarded-For", "True-Client-IP", "CF-Connecting-IPv6",
-                               "X-Real-IP", "Forwarded"})
+    for (std::string_view h :
+         {"CF-Connecting-IP", "X-Forwarded-For", "True-Client-IP", "CF-Connecting-IPv6", "X-Real-IP", "Forwarded"})
       f.erase(h);
   f.set(kHeaderVerify, id.verify);
   if (!id.cert_sha256.empty()) f.set(kHeaderCertSha256, id.cert_sha256);

@@ -19,9 +19,9 @@ enum class HostCheck { ok, missing, malformed, misdirected };
                                    std::string_view target);
 
 struct ClientIdentity {
-  std::string verify;        // "SUCCESS" | "FAILED" | "NONE"
-  std::string cert_sha256;   // hex, empty without a certificate
-  std::string subject;       // RFC 2253
+  std::string verify;         // "SUCCESS" | "FAILED" | "NONE"
+  std::string cert_sha256;    // hex, empty without a certificate
+  std::string subject;        // RFC 2253
   bool trusted_edge = false;  // keep CF-Connecting-IP / X-Forwarded-For / True-Client-IP
 };
 

@@ -29,7 +29,8 @@ Result<std::string> normalize_host_pattern(std::string_view name) {
   bool wildcard = name.starts_with("*.");
   auto rest = normalize_host(wildcard ? name.substr(2) : name);
   if (!rest) return fail("not a valid host name (letters, digits, '-', '.', optionally a leading \"*.\")");
-  if (wildcard && rest->find('.') == std::string::npos) return fail("a wildcard needs at least two labels after \"*.\"");
+  if (wildcard && rest->find('.') == std::string::npos)
+    return fail("a wildcard needs at least two labels after \"*.\"");
   return wildcard ? "*." + *rest : *rest;
 }
 
@@ -52,8 +53,10 @@ std::optional<std::string_view> host_header_name(std::string_view v) {
 }
 
 void HostTable::add(const std::string& pattern, std::size_t index) {
-  if (pattern.starts_with("*.")) wildcard_.emplace(pattern.substr(2), index);
-  else exact_.emplace(pattern, index);
+  if (pattern.starts_with("*."))
+    wildcard_.emplace(pattern.substr(2), index);
+  else
+    exact_.emplace(pattern, index);
 }
 
 std::optional<std::size_t> HostTable::find(std::string_view name) const {

@@ -1,6 +1,5 @@
 #include "proxy_protocol.hpp"
 
-
 namespace og::gk {
 namespace {
 

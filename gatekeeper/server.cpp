@@ -54,9 +54,10 @@ std::string metrics_text(const Shared& shared) {
   line("og_gk_refused_sni_total", "", shared.refused_sni.load());
   out += "# TYPE og_gk_refused_overload_total counter\n";
   line("og_gk_refused_overload_total", "", shared.refused_overload.load());
-  out += "# TYPE og_gk_handshakes_total counter\n# TYPE og_gk_refusals_total counter\n"
-         "# TYPE og_gk_verdict_cache_hits_total counter\n# TYPE og_gk_cert_not_after_seconds gauge\n"
-         "# TYPE og_gk_global_ca_without_pins gauge\n";
+  out +=
+      "# TYPE og_gk_handshakes_total counter\n# TYPE og_gk_refusals_total counter\n"
+      "# TYPE og_gk_verdict_cache_hits_total counter\n# TYPE og_gk_cert_not_after_seconds gauge\n"
+      "# TYPE og_gk_global_ca_without_pins gauge\n";
   for (const auto& h : gen->set->hosts()) {
     const std::string host = "host=\"" + h->cfg.label() + "\"";
     const auto& st = h->stats;
@@ -246,7 +247,9 @@ Result<std::unique_ptr<Server>> Server::create(std::filesystem::path config_file
     if (!ec) impl->metrics->set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) impl->metrics->bind(ep, ec);
     if (!ec) impl->metrics->listen(64, ec);
-    if (ec) return fail("metrics_listen " + cfg->metrics_listen->host + ":" + std::to_string(cfg->metrics_listen->port) + ": " + ec.message());
+    if (ec)
+      return fail("metrics_listen " + cfg->metrics_listen->host + ":" + std::to_string(cfg->metrics_listen->port) +
+                  ": " + ec.message());
   }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
@@ -282,10 +285,12 @@ int Server::run() {
   };
   signals.async_wait(on_signal);
   const auto& cfg = m.shared.gen.load()->set->config();
-  og::log::info("gk_started", {{"workers", m.loops.size()}, {"listeners", cfg.listen.size()}, {"hosts", cfg.hosts.size()}});
+  og::log::info("gk_started",
+                {{"workers", m.loops.size()}, {"listeners", cfg.listen.size()}, {"hosts", cfg.hosts.size()}});
   m.control.run();
   // Drain: established connections get up to 10 s to finish.
-  for (int i = 0; i < 100 && m.shared.connections.load() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int i = 0; i < 100 && m.shared.connections.load() > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   for (auto& l : m.loops) l->stop();
   for (auto& t : threads) t.join();
   og::log::info("gk_stopped");

@@ -75,8 +75,10 @@ Result<std::vector<X509CrlPtr>> load_crls_file(const std::filesystem::path& file
   std::vector<X509CrlPtr> out;
   while (X509_CRL* c = PEM_read_bio_X509_CRL(bio->get(), nullptr, nullptr, nullptr)) out.emplace_back(c);
   unsigned long e = ERR_peek_last_error();
-  if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE && !out.empty()) ERR_clear_error();
-  else if (e != 0) return fail(file.string() + ": " + take_ssl_errors());
+  if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE && !out.empty())
+    ERR_clear_error();
+  else if (e != 0)
+    return fail(file.string() + ": " + take_ssl_errors());
   if (out.empty()) return fail(file.string() + ": no PEM CRL found");
   return out;
 }
@@ -161,7 +163,8 @@ std::vector<std::string> dns_sans(X509* cert) {
     const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
     if (g->type != GEN_DNS) continue;
     const ASN1_IA5STRING* s = g->d.dNSName;
-    out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), static_cast<std::size_t>(ASN1_STRING_length(s)));
+    out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                     static_cast<std::size_t>(ASN1_STRING_length(s)));
   }
   GENERAL_NAMES_free(names);
   return out;

@@ -15,9 +15,12 @@ namespace og::gk {
 
 const char* to_string(VerifyState v) {
   switch (v) {
-    case VerifyState::none: return "NONE";
-    case VerifyState::success: return "SUCCESS";
-    case VerifyState::failed: return "FAILED";
+    case VerifyState::none:
+      return "NONE";
+    case VerifyState::success:
+      return "SUCCESS";
+    case VerifyState::failed:
+      return "FAILED";
   }
   return "?";
 }
@@ -103,7 +106,8 @@ int on_ticket_key(SSL* ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX
   auto hmac = host->ticket_hmac;  // OSSL_PARAM wants non-const
   char digest[] = "SHA256";
   OSSL_PARAM params[] = {OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, hmac.data(), hmac.size()),
-                         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+                         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_end()};
   if (enc) {
     std::memcpy(key_name, host->ticket_name.data(), 16);
     if (RAND_bytes(iv, 16) != 1) return -1;
@@ -130,14 +134,16 @@ SSL_TICKET_RETURN on_ticket_decrypted(SSL* ssl, SSL_SESSION* sess, const unsigne
                                       SSL_TICKET_STATUS status, void*) {
   switch (status) {
     case SSL_TICKET_FATAL_ERR_MALLOC:
-    case SSL_TICKET_FATAL_ERR_OTHER: return SSL_TICKET_RETURN_ABORT;
+    case SSL_TICKET_FATAL_ERR_OTHER:
+      return SSL_TICKET_RETURN_ABORT;
     case SSL_TICKET_SUCCESS:
     case SSL_TICKET_SUCCESS_RENEW: {
       ConnTls* conn = conn_of(ssl);
       if (!conn || !sess || session_sni(sess) != conn->sni) return SSL_TICKET_RETURN_IGNORE_RENEW;
       return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
     }
-    default: return SSL_TICKET_RETURN_IGNORE_RENEW;
+    default:
+      return SSL_TICKET_RETURN_IGNORE_RENEW;
   }
 }
 
@@ -207,8 +213,10 @@ int on_verify_chain(X509_STORE_CTX* sctx, void* arg) {
       reason = "client certificate subject/SAN not allowed";
       host->stats.refused_subject.fetch_add(1, std::memory_order_relaxed);
     }
-    if (ok) host->cache.insert(key, not_before, not_after);
-    else X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
+    if (ok)
+      host->cache.insert(key, not_before, not_after);
+    else
+      X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
   }
   conn->verify = ok ? VerifyState::success : VerifyState::failed;
   conn->verify_reason = reason;
@@ -219,7 +227,7 @@ int on_verify_chain(X509_STORE_CTX* sctx, void* arg) {
 
 // ---- building -------------------------------------------------------------------------
 
-Status add_ca_certs(X509_STORE* store, STACK_OF(X509_NAME)* names, const std::vector<X509Ptr>& certs) {
+Status add_ca_certs(X509_STORE* store, STACK_OF(X509_NAME) * names, const std::vector<X509Ptr>& certs) {
   for (const auto& c : certs) {
     if (X509_STORE_add_cert(store, c.get()) != 1) return fail("X509_STORE_add_cert: " + take_ssl_errors());
     if (X509_NAME* n = X509_NAME_dup(X509_get_subject_name(c.get()))) sk_X509_NAME_push(names, n);
@@ -268,8 +276,9 @@ Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const 
     const bool loaded = h.upstream_ca.empty() ? SSL_CTX_set_default_verify_paths(u) == 1
                                               : SSL_CTX_load_verify_locations(u, h.upstream_ca.c_str(), nullptr) == 1;
     if (!loaded)
-      return fail(where("upstream_ca " + (h.upstream_ca.empty() ? std::string("(system store)") : h.upstream_ca.string()) +
-                        ": " + take_ssl_errors()));
+      return fail(where("upstream_ca " +
+                        (h.upstream_ca.empty() ? std::string("(system store)") : h.upstream_ca.string()) + ": " +
+                        take_ssl_errors()));
   }
   if (h.mtls != Mtls::off) {
     X509_STORE* store = SSL_CTX_get_cert_store(ctx);

@@ -61,7 +61,7 @@ class HostPolicy {
 struct ConnTls {
   const class PolicySet* set = nullptr;
   const HostPolicy* host = nullptr;
-  std::string sni;        // normalised SNI as sent (empty: none)
+  std::string sni;            // normalised SNI as sent (empty: none)
   bool peer_is_edge = false;  // source address is in the edge range snapshot
   VerifyState verify = VerifyState::none;
   std::string verify_reason;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # README command 2: install dependencies, build, and run every test:
+#   0. clang-format drift check
 #   1. CTest, all tiers: unit, bpf, e2e (network namespaces; root)
 #   2. unit tests again under ASan + UBSan
 #   3. every libFuzzer target for a short bounded run
@@ -8,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 START=$SECONDS
 scripts/install-deps.sh
+echo "== format (.clang-format)"
+scripts/check-format.sh
 BUILD_DIR=${BUILD_DIR:-build}
 BUILD_DIR=$BUILD_DIR scripts/build.sh
 echo "== ctest (unit, bpf, e2e)"
