@@ -1,5 +1,7 @@
 #include "originguard/config.hpp"
 
+#include "originguard/toml_reader.hpp"
+
 #include <toml++/toml.h>
 
 #include <fstream>
@@ -12,135 +14,7 @@ const char* to_string(ProtectMode m) { return m == ProtectMode::enforce ? "enfor
 
 namespace {
 
-// Collects the first error with "file:line: [section] key: reason" context.
-class Reader {
- public:
-  explicit Reader(std::string_view origin) : origin_(origin) {}
-
-  [[nodiscard]] Failure error_at(const toml::source_region& where, std::string_view section, std::string_view key,
-                                 std::string_view reason) const {
-    std::string loc = origin_;
-    if (where.begin.line) loc += ":" + std::to_string(where.begin.line);
-    std::string k = section.empty() ? std::string(key) : "[" + std::string(section) + "] " + std::string(key);
-    return fail(loc + ": " + k + ": " + std::string(reason));
-  }
-
-  Status only_keys(const toml::table& t, std::string_view section,
-                   std::initializer_list<std::string_view> allowed) const {
-    std::set<std::string_view> ok(allowed);
-    for (auto&& [k, v] : t) {
-      if (!ok.contains(k.str())) {
-        std::string list;
-        for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-        return error_at(k.source(), section, k.str(),
-                        section.empty() ? "unknown section (expected one of: " + list + ")"
-                                        : "unknown key (expected one of: " + list + ")");
-      }
-    }
-    return {};
-  }
-
-  Result<const toml::table*> section(const toml::table& root, std::string_view name) const {
-    const toml::node* n = root.get(name);
-    if (!n) return static_cast<const toml::table*>(nullptr);
-    if (!n->is_table()) return error_at(n->source(), "", name, "must be a table");
-    return n->as_table();
-  }
-
-  Status duration(const toml::table& t, std::string_view sec, std::string_view key, Seconds& out,
-                  Seconds min = Seconds(1)) const {
-    const toml::node* n = t.get(key);
-    if (!n) return {};
-    Seconds v;
-    if (auto i = n->value<std::int64_t>(); i && n->is_integer()) {
-      v = Seconds(*i);
-    } else if (auto s = n->value<std::string>()) {
-      auto d = parse_duration(*s);
-      if (!d) return error_at(n->source(), sec, key, d.error().message);
-      v = *d;
-    } else {
-      return error_at(n->source(), sec, key, "expected a duration like \"1h\" or \"30m\" (or seconds)");
-    }
-    if (v < min) return error_at(n->source(), sec, key, "must be at least " + format_duration(min));
-    out = v;
-    return {};
-  }
-
-  Status boolean(const toml::table& t, std::string_view sec, std::string_view key, bool& out) const {
-    const toml::node* n = t.get(key);
-    if (!n) return {};
-    if (!n->is_boolean()) return error_at(n->source(), sec, key, "expected true or false");
-    out = *n->value<bool>();
-    return {};
-  }
-
-  Status string(const toml::table& t, std::string_view sec, std::string_view key, std::string& out) const {
-    const toml::node* n = t.get(key);
-    if (!n) return {};
-    if (!n->is_string()) return error_at(n->source(), sec, key, "expected a string");
-    out = *n->value<std::string>();
-    return {};
-  }
-
-  Status path(const toml::table& t, std::string_view sec, std::string_view key, std::filesystem::path& out) const {
-    std::string s;
-    if (auto st = string(t, sec, key, s); !st) return st;
-    if (!t.get(key)) return {};
-    if (s.empty() || s[0] != '/') return error_at(t.get(key)->source(), sec, key, "must be an absolute path");
-    out = s;
-    return {};
-  }
-
-  Status fraction(const toml::table& t, std::string_view sec, std::string_view key, double& out, double lo,
-                  double hi) const {
-    const toml::node* n = t.get(key);
-    if (!n) return {};
-    auto v = n->value<double>();
-    if (!v || !(n->is_floating_point() || n->is_integer())) return error_at(n->source(), sec, key, "expected a number");
-    if (!(*v >= lo && *v <= hi))  // also refuses nan
-      return error_at(n->source(), sec, key, "must be between " + fmt(lo) + " and " + fmt(hi));
-    out = *v;
-    return {};
-  }
-
-  Status count(const toml::table& t, std::string_view sec, std::string_view key, std::size_t& out, std::int64_t lo,
-               std::int64_t hi) const {
-    const toml::node* n = t.get(key);
-    if (!n) return {};
-    if (!n->is_integer()) return error_at(n->source(), sec, key, "expected an integer");
-    auto v = *n->value<std::int64_t>();
-    if (v < lo || v > hi)
-      return error_at(n->source(), sec, key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
-    out = static_cast<std::size_t>(v);
-    return {};
-  }
-
-  Status prefixes(const toml::table& t, std::string_view sec, std::string_view key, RangeSet& out) const {
-    const toml::node* n = t.get(key);
-    if (!n) return {};
-    const toml::array* arr = n->as_array();
-    if (!arr) return error_at(n->source(), sec, key, "expected a list of prefixes like [\"192.0.2.0/24\"]");
-    std::vector<Prefix> ps;
-    for (const auto& e : *arr) {
-      auto s = e.value<std::string>();
-      if (!s || !e.is_string()) return error_at(e.source(), sec, key, "expected a string prefix");
-      auto p = parse_prefix(*s, BareAddress::as_host_prefix);
-      if (!p) return error_at(e.source(), sec, key, p.error().message);
-      ps.push_back(*p);
-    }
-    out = RangeSet::from(std::move(ps));
-    return {};
-  }
-
- private:
-  static std::string fmt(double d) {
-    std::ostringstream o;
-    o << d;
-    return o.str();
-  }
-  std::string origin_;
-};
-
+using Reader = TomlReader;
 Status check_url(const Reader& r, const toml::node& n, std::string_view url) {
   if (url.starts_with("https://") && url.size() > 8) return {};
   if (url.starts_with("file:///")) return {};

@@ -11,6 +11,7 @@
 #include "host_match.hpp"
 #include "originguard/cidr.hpp"
 #include "originguard/duration.hpp"
+#include "originguard/toml_reader.hpp"
 
 namespace og::gk {
 
@@ -113,146 +114,7 @@ Result<ListenAddress> parse_listen(std::string_view text) {
 
 namespace {
 
-class Reader {
- public:
-  explicit Reader(std::string_view origin) : origin_(origin) {}
-
-  [[nodiscard]] Failure error_at(const toml::source_region& where, std::string_view section, std::string_view key,
-                                 std::string_view reason) const {
-    std::string loc = origin_;
-    if (where.begin.line) loc += ":" + std::to_string(where.begin.line);
-    std::string k = section.empty() ? std::string(key) : "[" + std::string(section) + "] " + std::string(key);
-    return fail(loc + ": " + k + ": " + std::string(reason));
-  }
-  [[nodiscard]] Failure error_at(const toml::node* n, const toml::table& t, std::string_view section,
-                                 std::string_view key, std::string_view reason) const {
-    return error_at(n ? n->source() : t.source(), section, key, reason);
-  }
-
-  Status only_keys(const toml::table& t, std::string_view section,
-                   std::initializer_list<std::string_view> allowed) const {
-    std::set<std::string_view> ok(allowed);
-    for (auto&& [k, v] : t) {
-      if (!ok.contains(k.str())) {
-        std::string list;
-        for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-        return error_at(k.source(), section, k.str(),
-                        section.empty() ? "unknown section (expected one of: " + list + ")"
-                                        : "unknown key (expected one of: " + list + ")");
-      }
-    }
-    return {};
-  }
-
-  Status duration(const toml::table& t, std::string_view sec, std::string_view key, std::chrono::seconds& out) const {
-    const toml::node* n = t.get(key);
-    if (!n) return {};
-    std::chrono::seconds v{};
-    if (auto i = n->value<std::int64_t>(); i && n->is_integer()) {
-      v = std::chrono::seconds(*i);
-    } else if (auto s = n->value<std::string>(); s && n->is_string()) {
-      auto d = parse_duration(*s);
-      if (!d) return error_at(n->source(), sec, key, d.error().message);
-      v = *d;
-    } else {
-      return error_at(n->source(), sec, key, "expected a duration like \"10s\" (or seconds)");
-    }
-    if (v < std::chrono::seconds(1)) return error_at(n->source(), sec, key, "must be at least 1s");
-    out = v;
-    return {};
-  }
-
-  Status boolean(const toml::table& t, std::string_view sec, std::string_view key, bool& out) const {
-    const toml::node* n = t.get(key);
-    if (!n) return {};
-    if (!n->is_boolean()) return error_at(n->source(), sec, key, "expected true or false");
-    out = *n->value<bool>();
-    return {};
-  }
-
-  Status string(const toml::table& t, std::string_view sec, std::string_view key, std::string& out) const {
-    const toml::node* n = t.get(key);
-    if (!n) return {};
-    if (!n->is_string()) return error_at(n->source(), sec, key, "expected a string");
-    out = *n->value<std::string>();
-    return {};
-  }
-
-  // A string or a list of strings (at least one when present).
-  Status strings(const toml::table& t, std::string_view sec, std::string_view key,
-                 std::vector<std::string>& out) const {
-    const toml::node* n = t.get(key);
-    if (!n) return {};
-    out.clear();
-    if (n->is_string()) {
-      out.push_back(*n->value<std::string>());
-      return {};
-    }
-    const toml::array* arr = n->as_array();
-    if (!arr) return error_at(n->source(), sec, key, "expected a string or a list of strings");
-    for (const auto& e : *arr) {
-      if (!e.is_string()) return error_at(e.source(), sec, key, "expected a string");
-      out.push_back(*e.value<std::string>());
-    }
-    return {};
-  }
-
-  Status paths(const toml::table& t, std::string_view sec, std::string_view key,
-               std::vector<std::filesystem::path>& out) const {
-    std::vector<std::string> v;
-    if (auto st = strings(t, sec, key, v); !st) return st;
-    if (!t.get(key)) return {};
-    out.clear();
-    for (auto& s : v) {
-      if (s.empty() || s[0] != '/')
-        return error_at(t.get(key)->source(), sec, key, "\"" + s + "\" must be an absolute path");
-      out.emplace_back(s);
-    }
-    return {};
-  }
-
-  Status path(const toml::table& t, std::string_view sec, std::string_view key, std::filesystem::path& out) const {
-    std::string s;
-    if (auto st = string(t, sec, key, s); !st) return st;
-    if (!t.get(key)) return {};
-    if (s.empty() || s[0] != '/') return error_at(t.get(key)->source(), sec, key, "must be an absolute path");
-    out = s;
-    return {};
-  }
-
-  Status count(const toml::table& t, std::string_view sec, std::string_view key, std::size_t& out, std::int64_t lo,
-               std::int64_t hi) const {
-    const toml::node* n = t.get(key);
-    if (!n) return {};
-    if (!n->is_integer()) return error_at(n->source(), sec, key, "expected an integer");
-    auto v = *n->value<std::int64_t>();
-    if (v < lo || v > hi)
-      return error_at(n->source(), sec, key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
-    out = static_cast<std::size_t>(v);
-    return {};
-  }
-
-  template <class E>
-  Status choice(const toml::table& t, std::string_view sec, std::string_view key, E& out,
-                std::initializer_list<std::pair<std::string_view, E>> options) const {
-    const toml::node* n = t.get(key);
-    if (!n) return {};
-    std::string list;
-    for (auto& [name, v] : options) list += (list.empty() ? "\"" : ", \"") + std::string(name) + "\"";
-    auto s = n->value<std::string>();
-    if (s && n->is_string())
-      for (auto& [name, v] : options)
-        if (*s == name) {
-          out = v;
-          return {};
-        }
-    return error_at(n->source(), sec, key, "expected one of " + list);
-  }
-
- private:
-  std::string origin_;
-};
-
+using Reader = og::TomlReader;
 bool valid_pin(std::string_view b64) {
   // SHA-256 in standard base64: 43 chars + '='.
   if (b64.size() != 44 || b64[43] != '=') return false;
