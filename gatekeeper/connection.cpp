@@ -1,24 +1,18 @@
 #include "connection.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl/stream.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/serializer.hpp>
-#include <boost/beast/http/write.hpp>
+#include <limits>
+#include <optional>
 
 #include "headers.hpp"
 #include "originguard/log.hpp"
 #include "proxy_protocol.hpp"
+#include "stream.hpp"
 
 namespace og::gk {
 
@@ -27,22 +21,10 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using unix_proto = asio::local::stream_protocol;
-using error_code = boost::system::error_code;
-using TlsStream = asio::ssl::stream<beast::tcp_stream>;
 using asio::awaitable;
 
 std::shared_ptr<const Generation> Generation::make(std::shared_ptr<const PolicySet> set) {
   auto g = std::make_shared<Generation>();
-  SSL_CTX_up_ref(set->dispatch_ctx());  // asio's context frees its native handle
-  g->ctx = std::make_unique<asio::ssl::context>(set->dispatch_ctx());
-  for (const auto& h : set->hosts()) {
-    if (h->upstream_ctx) {
-      SSL_CTX_up_ref(h->upstream_ctx.get());
-      g->upstream_tls.push_back(std::make_unique<asio::ssl::context>(h->upstream_ctx.get()));
-    } else {
-      g->upstream_tls.push_back(nullptr);
-    }
-  }
   g->set = std::move(set);
   return g;
 }
@@ -65,21 +47,55 @@ Address to_address(const asio::ip::address& a) {
 
 namespace {
 
+constexpr std::size_t kReadChunk = 16384;
+
 auto redirect(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
 
-template <class S>
-auto& lowest(S& s) {
-  return beast::get_lowest_layer(s);
-}
-
 // Connection counter held for a connection's lifetime.
+template <class N>
 struct Slot {
-  explicit Slot(std::atomic<std::size_t>& n) : n_(n) { n_.fetch_add(1, std::memory_order_relaxed); }
+  explicit Slot(std::atomic<N>& n) : n_(n) { n_.fetch_add(1, std::memory_order_relaxed); }
   ~Slot() { n_.fetch_sub(1, std::memory_order_relaxed); }
   Slot(const Slot&) = delete;
   Slot& operator=(const Slot&) = delete;
-  std::atomic<std::size_t>& n_;
+  std::atomic<N>& n_;
 };
+
+// A body "reader" that keeps nothing: bodies are forwarded as the bytes the parser consumed
+// (framing included), so the parser only has to delimit them.
+struct DiscardBody {
+  struct value_type {};
+  struct reader {
+    template <bool isRequest, class Fields>
+    reader(http::header<isRequest, Fields>&, value_type&) {}
+    void init(const boost::optional<std::uint64_t>&, error_code& ec) { ec = {}; }
+    template <class Buffers>
+    std::size_t put(const Buffers& b, error_code& ec) {
+      ec = {};
+      return asio::buffer_size(b);
+    }
+    void finish(error_code& ec) { ec = {}; }
+  };
+};
+using RequestParser = http::request_parser<DiscardBody>;
+using ResponseParser = http::response_parser<DiscardBody>;
+
+// Reads what the stream has (up to 16 KiB) onto the end of `b`.
+template <class S>
+awaitable<std::size_t> fill(S& s, beast::flat_buffer& b, error_code& ec) {
+  auto room = b.prepare(kReadChunk);
+  std::size_t n = co_await s.read_some(room.data(), room.size(), ec);
+  b.commit(n);
+  co_return n;
+}
+
+// Feeds the parser what `b` holds; the bytes it took are returned (not consumed from `b`).
+template <class Parser>
+std::size_t feed(Parser& p, const beast::flat_buffer& b, error_code& ec) {
+  std::size_t n = p.put(b.data(), ec);
+  if (ec == http::error::need_more) ec = {};
+  return n;
+}
 
 const char* reason_phrase(unsigned status) {
   switch (status) {
@@ -87,8 +103,6 @@ const char* reason_phrase(unsigned status) {
       return "Bad Request";
     case 403:
       return "Forbidden";
-    case 408:
-      return "Request Timeout";
     case 421:
       return "Misdirected Request";
     case 431:
@@ -104,220 +118,316 @@ const char* reason_phrase(unsigned status) {
   }
 }
 
-// A short page and Connection: close; then close_notify (bounded wait for the peer's).
-awaitable<void> send_page(TlsStream& tls, unsigned status, std::string_view detail) {
-  std::string body = "<html><head><title>" + std::to_string(status) + " " + reason_phrase(status) +
-                     "</title></head><body><h1>" + std::to_string(status) + " " + reason_phrase(status) + "</h1><p>" +
-                     std::string(detail) + "</p></body></html>\n";
-  std::string msg = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) +
-                    "\r\nServer: originguard-gatekeeper\r\nContent-Type: text/html\r\nContent-Length: " +
-                    std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-  error_code ec;
-  lowest(tls).expires_after(std::chrono::seconds(5));
-  co_await asio::async_write(tls, asio::buffer(msg), redirect(ec));
-  if (ec) co_return;
+// A short page and Connection: close; then close_notify.
+awaitable<void> send_page(TlsStream& tls, Deadline& dl, unsigned status, std::string_view detail) {
+  const std::string title = std::to_string(status) + " " + reason_phrase(status);
+  const std::string body = "<html><head><title>" + title + "</title></head><body><h1>" + title + "</h1><p>" +
+                           std::string(detail) + "</p></body></html>\n";
+  const std::string msg = "HTTP/1.1 " + title +
+                          "\r\nServer: originguard-gatekeeper\r\nContent-Type: text/html\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  dl.expires_after(std::chrono::seconds(5));
+  if (co_await tls.write_all(msg.data(), msg.size())) co_return;
   // Lingering close: a client still sending (e.g. a huge header) would otherwise get a TCP
   // reset that can destroy the response before it reads it. Discard its input for up to 1 s.
-  lowest(tls).expires_after(std::chrono::seconds(1));
-  std::array<char, 4096> sink;
-  for (std::size_t total = 0; total < (1u << 20);) {
-    std::size_t n = co_await tls.async_read_some(asio::buffer(sink), redirect(ec));
-    if (ec) break;
-    total += n;
-  }
-  if (ec == beast::error::timeout) co_return;
-  lowest(tls).expires_after(std::chrono::seconds(1));
-  co_await tls.async_shutdown(redirect(ec));
+  dl.expires_after(std::chrono::seconds(1));
+  auto sink = std::make_unique<char[]>(4096);
+  error_code ec;
+  for (std::size_t total = 0; total < (1u << 20) && !ec;) total += co_await tls.read_some(sink.get(), 4096, ec);
+  if (ec == asio::error::timed_out) co_return;
+  co_await tls.shutdown();
+}
+
+std::string peer_string(const tcp::endpoint& ep) {
+  auto a = ep.address();
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
 }
 
 // ---- upstream -------------------------------------------------------------------------
-
-template <class Proto>
-using UpStream = beast::basic_stream<Proto>;
-
-template <class Proto>
-typename Proto::endpoint endpoint_of(const Upstream& u) {
-  if constexpr (std::is_same_v<Proto, tcp>)
-    return tcp::endpoint(asio::ip::make_address(u.host), u.port);
-  else
-    return unix_proto::endpoint(u.unix_path.string());
-}
 
 struct ConnFacts {
   const HostPolicy* host = nullptr;
   const GatekeeperConfig* cfg = nullptr;
   ClientIdentity id;
-  std::string proxy_header;                    // sent first on every new upstream connection ("" when off)
-  std::string peer;                            // for logs
-  asio::ssl::context* upstream_tls = nullptr;  // set when the host's upstream speaks TLS
+  std::string proxy_header;  // sent first on every new upstream connection ("" when off)
+  std::string peer;          // for logs
 };
 
-using TlsUp = asio::ssl::stream<UpStream<tcp>>;
+using TcpUp = PlainStream<tcp>;
+using UnixUp = PlainStream<unix_proto>;
 
-template <class Proto>
-awaitable<error_code> connect_upstream(std::optional<UpStream<Proto>>& up, const ConnFacts& f) {
-  error_code ec;
-  up.emplace(co_await asio::this_coro::executor);
-  up->expires_after(f.cfg->upstream_connect_timeout);
-  co_await up->async_connect(endpoint_of<Proto>(f.host->cfg.upstream), redirect(ec));
-  if constexpr (std::is_same_v<Proto, tcp>)
-    if (!ec) up->socket().set_option(tcp::no_delay(true), ec);
-  if (!ec && !f.proxy_header.empty()) co_await asio::async_write(*up, asio::buffer(f.proxy_header), redirect(ec));
-  if (ec) {
-    og::log::warn(
-        "gk_upstream_connect_failed",
-        {{"host", f.host->cfg.label()}, {"upstream", f.host->cfg.upstream.to_string()}, {"error", ec.message()}});
-    up.reset();
-  }
-  co_return ec;
+void log_connect_failure(const ConnFacts& f, const error_code& ec, bool tls) {
+  og::log::warn("gk_upstream_connect_failed", {{"host", f.host->cfg.label()},
+                                               {"upstream", f.host->cfg.upstream.to_string()},
+                                               {"tls", tls},
+                                               {"error", ec.message()}});
 }
 
-// TLS to the upstream: PROXY header (if any) in clear first, as HAProxy's send-proxy does,
-// then a verified TLS handshake (upstream_ca, name upstream_server_name or the address).
-awaitable<error_code> connect_upstream(std::optional<TlsUp>& up, const ConnFacts& f) {
+template <class Up>
+awaitable<error_code> connect_upstream(std::optional<Up>& up, const ConnFacts& f, Deadline& dl) {
   error_code ec;
-  const HostConfig& h = f.host->cfg;
-  up.emplace(co_await asio::this_coro::executor, *f.upstream_tls);
-  auto& tcp_up = up->next_layer();
-  tcp_up.expires_after(f.cfg->upstream_connect_timeout);
-  co_await tcp_up.async_connect(endpoint_of<tcp>(h.upstream), redirect(ec));
-  if (!ec) tcp_up.socket().set_option(tcp::no_delay(true), ec);
-  if (!ec && !f.proxy_header.empty()) co_await asio::async_write(tcp_up, asio::buffer(f.proxy_header), redirect(ec));
-  if (!ec) {
-    SSL* ssl = up->native_handle();
+  auto ex = co_await asio::this_coro::executor;
+  const Upstream& u = f.host->cfg.upstream;
+  dl.expires_after(f.cfg->upstream_connect_timeout);
+  if constexpr (std::is_same_v<Up, TlsStream>) {
+    tcp::endpoint ep(asio::ip::make_address(u.host, ec), u.port);
+    if (ec) co_return ec;
+    tcp::socket s(ex);
+    s.open(ep.protocol(), ec);
+    if (ec) co_return ec;
+    SSL* ssl = SSL_new(f.host->upstream_ctx.get());
+    if (!ssl) co_return asio::error::no_memory;
+    const HostConfig& h = f.host->cfg;
     if (!h.upstream_server_name.empty()) {
       SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
                const_cast<char*>(h.upstream_server_name.c_str()));
       SSL_set1_host(ssl, h.upstream_server_name.c_str());
     } else {
-      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), h.upstream.host.c_str());
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), u.host.c_str());
     }
-    co_await up->async_handshake(asio::ssl::stream_base::client, redirect(ec));
+    SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+    SSL_set_read_ahead(ssl, 1);
+    SSL_set_connect_state(ssl);
+    up.emplace(std::move(s), ssl, &dl);
+    co_await up->socket().async_connect(ep, redirect(ec));
+    ec = waited(ec, &dl);
+    if (!ec) up->socket().set_option(tcp::no_delay(true), ec);
+    // PROXY header in clear first, as HAProxy's send-proxy does, then the TLS handshake.
+    if (!ec && !f.proxy_header.empty()) ec = co_await up->socket_write(f.proxy_header);
+    if (!ec) ec = co_await up->handshake();
+  } else {
+    up.emplace(typename Up::socket_type(ex), &dl);
+    if constexpr (std::is_same_v<Up, TcpUp>) {
+      tcp::endpoint ep(asio::ip::make_address(u.host, ec), u.port);
+      if (!ec) co_await up->socket().async_connect(ep, redirect(ec));
+      ec = waited(ec, &dl);
+      if (!ec) up->socket().set_option(tcp::no_delay(true), ec);
+    } else {
+      co_await up->socket().async_connect(unix_proto::endpoint(u.unix_path.string()), redirect(ec));
+      ec = waited(ec, &dl);
+    }
+    if (!ec && !f.proxy_header.empty()) ec = co_await up->write_all(f.proxy_header.data(), f.proxy_header.size());
   }
   if (ec) {
-    og::log::warn("gk_upstream_connect_failed",
-                  {{"host", h.label()}, {"upstream", h.upstream.to_string()}, {"tls", true}, {"error", ec.message()}});
+    log_connect_failure(f, ec, std::is_same_v<Up, TlsStream>);
     up.reset();
   }
   co_return ec;
 }
 
-// Copies bytes src→dst until EOF/error/idle timeout.
+// While an upstream exists, the deadline cancels both sides; back to the client only after.
+template <class Up>
+struct ExpiryScope {
+  ExpiryScope(Deadline& dl, TlsStream& tls, std::optional<Up>& up) : dl_(dl), tls_(tls) {
+    dl_.on_expiry([&tls, &up] {
+      tls.cancel();
+      if (up) up->cancel();
+    });
+  }
+  ~ExpiryScope() {
+    dl_.on_expiry([&tls = tls_] { tls.cancel(); });
+  }
+  ExpiryScope(const ExpiryScope&) = delete;
+  ExpiryScope& operator=(const ExpiryScope&) = delete;
+  Deadline& dl_;
+  TlsStream& tls_;
+};
+
+// Copies bytes src→dst until EOF/error/idle timeout; no buffer is held while waiting.
 template <class Src, class Dst>
-awaitable<void> pump(Src& src, Dst& dst, std::chrono::seconds idle) {
-  std::array<char, 16384> buf;
+awaitable<error_code> pump(Src& src, Dst& dst, Deadline& dl, std::chrono::seconds idle) {
   error_code ec;
   for (;;) {
-    lowest(src).expires_after(idle);
-    std::size_t n = co_await src.async_read_some(asio::buffer(buf), redirect(ec));
-    if (ec) co_return;
-    lowest(dst).expires_after(idle);
-    co_await asio::async_write(dst, asio::buffer(buf.data(), n), redirect(ec));
-    if (ec) co_return;
+    dl.expires_after(idle);
+    if ((ec = co_await src.wait_readable())) co_return ec;
+    auto buf = std::make_unique<char[]>(kReadChunk);
+    std::size_t n = co_await src.read_some(buf.get(), kReadChunk, ec);
+    if (ec) co_return ec;
+    dl.expires_after(idle);
+    if ((ec = co_await dst.write_all(buf.get(), n))) co_return ec;
   }
 }
 
-// Both directions at once; when the upstream side ends the whole connection ends.
+// Both directions at once. A client half-close is passed on; the connection ends with the
+// upstream's side (or an error/idle timeout on either).
 template <class Up>
-awaitable<void> splice(TlsStream& tls, Up& up, std::chrono::seconds idle) {
+awaitable<void> splice(TlsStream& tls, Up& up, Deadline& dl, std::chrono::seconds idle) {
   auto ex = co_await asio::this_coro::executor;
   auto done = std::make_shared<bool>(false);
   asio::steady_timer wait(ex, asio::steady_timer::time_point::max());
-  asio::co_spawn(ex, pump(tls, up, idle), [done, &wait](std::exception_ptr) {
-    *done = true;
-    wait.cancel();
-  });
-  co_await pump(up, tls, idle);
+  asio::co_spawn(
+      ex,
+      [&]() -> awaitable<void> {
+        error_code ec = co_await pump(tls, up, dl, idle);
+        if (ec == asio::error::eof) {
+          if constexpr (std::is_same_v<Up, TlsStream>)
+            co_await up.shutdown();
+          else
+            up.shutdown_send();
+        }
+      },
+      [done, &wait](std::exception_ptr) {
+        *done = true;
+        wait.cancel();
+      });
+  co_await pump(up, tls, dl, idle);
+  co_await tls.shutdown();
+  tls.cancel();
+  up.cancel();
   error_code ec;
-  lowest(tls).socket().shutdown(tcp::socket::shutdown_both, ec);
-  lowest(up).socket().shutdown(asio::socket_base::shutdown_both, ec);
-  lowest(tls).cancel();
   while (!*done) co_await wait.async_wait(redirect(ec));
 }
 
 template <class Up>
-awaitable<void> run_tcp(TlsStream& tls, ConnFacts& f) {
+awaitable<void> run_tcp(TlsStream& tls, Deadline& dl, const ConnFacts& f) {
   std::optional<Up> up;
-  if (co_await connect_upstream(up, f)) co_return;
-  co_await splice(tls, *up, f.cfg->idle_timeout);
+  ExpiryScope<Up> scope(dl, tls, up);
+  if (co_await connect_upstream(up, f, dl)) co_return;
+  co_await splice(tls, *up, dl, f.cfg->idle_timeout);
+  up->close();
 }
 
 // ---- http mode ------------------------------------------------------------------------
-
-template <bool isRequest, class In, class Out>
-awaitable<error_code> relay_body(In& in, beast::flat_buffer& inbuf, Out& out,
-                                 http::parser<isRequest, http::buffer_body>& p,
-                                 http::serializer<isRequest, http::buffer_body>& sr, std::chrono::seconds idle) {
-  error_code ec;
-  std::array<char, 16384> buf;
-  do {
-    if (!p.is_done()) {
-      p.get().body().data = buf.data();
-      p.get().body().size = buf.size();
-      lowest(in).expires_after(idle);
-      co_await http::async_read(in, inbuf, p, redirect(ec));
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec) co_return ec;
-      p.get().body().size = buf.size() - p.get().body().size;
-      p.get().body().data = buf.data();
-      p.get().body().more = !p.is_done();
-    } else {
-      p.get().body().data = nullptr;
-      p.get().body().size = 0;
-      p.get().body().more = false;
-    }
-    lowest(out).expires_after(idle);
-    co_await http::async_write(out, sr, redirect(ec));
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) co_return ec;
-  } while (!p.is_done() && !sr.is_done());
-  co_return ec;
-}
-
-// Header then body, chunk by chunk through a 16 KiB buffer (Beast's relay pattern).
-template <bool isRequest, class In, class Out>
-awaitable<error_code> relay(In& in, beast::flat_buffer& inbuf, Out& out, http::parser<isRequest, http::buffer_body>& p,
-                            std::chrono::seconds idle) {
-  http::serializer<isRequest, http::buffer_body> sr{p.get()};
-  error_code ec;
-  lowest(out).expires_after(idle);
-  co_await http::async_write_header(out, sr, redirect(ec));
-  if (ec) co_return ec;
-  co_return co_await relay_body(in, inbuf, out, p, sr, idle);
-}
 
 bool expects_continue(const http::request_header<>& h) {
   auto v = h[http::field::expect];
   return v.size() == 12 && beast::iequals(v, "100-continue");
 }
 
+// The request line and the (rewritten) fields, as the upstream gets them.
+std::string serialize_head(const http::request_header<>& h) {
+  std::string out;
+  out.reserve(512);
+  out.append(h.method_string()).append(" ").append(h.target());
+  out.append(h.version() == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+  for (const auto& field : h) out.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+  out.append("\r\n");
+  return out;
+}
+
+// Sends `head` (may be empty) and then the request body exactly as framed by the client,
+// reading more from the client as the parser needs.
 template <class Up>
-awaitable<void> run_http(TlsStream& tls, ConnFacts& f, const PolicySet& set) {
-  const auto& cfg = *f.cfg;
-  std::optional<Up> up;
-  beast::flat_buffer cbuf, ubuf;
+awaitable<error_code> send_request(TlsStream& tls, beast::flat_buffer& cin, Up& up, RequestParser& req,
+                                   std::string_view head, Deadline& dl, std::chrono::seconds idle) {
+  error_code ec;
+  req.eager(true);
+  for (bool first = true;; first = false) {
+    std::size_t n = 0;
+    if (!req.is_done() && cin.size()) {
+      n = feed(req, cin, ec);
+      if (ec) co_return ec;
+    }
+    const char* body = static_cast<const char*>(cin.data().data());
+    dl.expires_after(idle);
+    if (first && !head.empty())
+      ec = co_await up.write_all2(head.data(), head.size(), body, n);
+    else if (n)
+      ec = co_await up.write_all(body, n);
+    if (ec) co_return ec;
+    cin.consume(n);
+    if (req.is_done()) co_return ec;
+    co_await fill(tls, cin, ec);
+    if (ec) co_return ec;
+  }
+}
+
+enum class Outcome { keep_alive, close, upgraded };
+
+// Relays one upstream response (1xx interim responses included) to the client as received.
+template <class Up>
+awaitable<Outcome> relay_response(TlsStream& tls, beast::flat_buffer& cin, Up& up, beast::flat_buffer& uin,
+                                  RequestParser& req, bool head_request, bool& body_sent, Deadline& dl,
+                                  const GatekeeperConfig& cfg) {
   error_code ec;
   for (;;) {
-    // Idle wait for the first byte of the next request, then the header deadline.
-    if (cbuf.size() == 0) {
-      lowest(tls).expires_after(cfg.idle_timeout);
-      std::size_t n = co_await tls.async_read_some(cbuf.prepare(4096), redirect(ec));
-      if (ec) co_return;
-      cbuf.commit(n);
+    ResponseParser res;
+    res.body_limit(std::numeric_limits<std::uint64_t>::max());  // not boost::none: 1.74 compares len_ > none
+    res.skip(head_request);
+    res.eager(true);
+    bool forwarded = false;
+    while (!res.is_done()) {
+      if (uin.size()) {
+        std::size_t n = feed(res, uin, ec);
+        if (ec) {
+          og::log::warn("gk_upstream_bad_response", {{"error", ec.message()}});
+          if (!forwarded) co_await send_page(tls, dl, 502, "Upstream response failed.");
+          co_return Outcome::close;
+        }
+        if (n) {
+          dl.expires_after(cfg.idle_timeout);
+          if (co_await tls.write_all(uin.data().data(), n)) co_return Outcome::close;
+          uin.consume(n);
+          forwarded = true;
+        }
+        if (res.is_done()) break;
+      }
+      dl.expires_after(cfg.idle_timeout);
+      co_await fill(up, uin, ec);
+      if (ec == asio::error::eof && res.is_header_done() && res.need_eof()) {
+        res.put_eof(ec);
+        break;
+      }
+      if (ec) {
+        if (!forwarded)
+          co_await send_page(tls, dl, ec == asio::error::timed_out ? 504 : 502,
+                             ec == asio::error::timed_out ? "Upstream timed out." : "Upstream response failed.");
+        co_return Outcome::close;
+      }
     }
-    http::request_parser<http::buffer_body> req;
+    const unsigned status = res.get().result_int();
+    if (status == 101) co_return Outcome::upgraded;
+    if (status >= 100 && status < 200) {
+      // 100 after Expect: 100-continue: now the body goes up. Other 1xx are informational.
+      if (status == 100 && !body_sent) {
+        if (co_await send_request(tls, cin, up, req, {}, dl, cfg.idle_timeout)) co_return Outcome::close;
+        body_sent = true;
+      }
+      continue;
+    }
+    if (!res.keep_alive() || res.need_eof()) co_return Outcome::close;
+    co_return Outcome::keep_alive;
+  }
+}
+
+template <class Up>
+awaitable<void> run_http(TlsStream& tls, Deadline& dl, const ConnFacts& f, const PolicySet& set) {
+  const auto& cfg = *f.cfg;
+  std::optional<Up> up;
+  ExpiryScope<Up> scope(dl, tls, up);
+  beast::flat_buffer cin, uin;
+  error_code ec;
+  for (;;) {
+    // Idle keep-alive: no buffers held until the next request's first record arrives.
+    if (cin.size() == 0) {
+      cin.shrink_to_fit();
+      uin.shrink_to_fit();
+      dl.expires_after(cfg.idle_timeout);
+      if (co_await tls.wait_readable()) co_return;
+    }
+    RequestParser req;
     req.header_limit(static_cast<std::uint32_t>(cfg.max_header_bytes));
-    req.body_limit(std::numeric_limits<std::uint64_t>::max());
-    lowest(tls).expires_after(cfg.header_timeout);
-    co_await http::async_read_header(tls, cbuf, req, redirect(ec));
+    req.body_limit(std::numeric_limits<std::uint64_t>::max());  // not boost::none: 1.74 compares len_ > none
+    dl.expires_after(cfg.header_timeout);
+    for (;;) {
+      if (cin.size()) {
+        cin.consume(feed(req, cin, ec));
+        if (ec || req.is_header_done()) break;
+      }
+      co_await fill(tls, cin, ec);
+      if (ec) break;
+    }
     if (ec == http::error::header_limit) {
-      co_await send_page(tls, 431, "Request header too large.");
+      co_await send_page(tls, dl, 431, "Request header too large.");
       co_return;
     }
-    // A header timeout (slowloris) closes the socket: beast's stream closes it on expiry.
+    // A header timeout (slowloris), a close or a reset end the connection without a word.
+    if (ec == asio::error::timed_out || ec == asio::error::eof ||
+        (ec && ec.category() == asio::error::get_system_category()))
+      co_return;
     if (ec) {
-      if (ec != http::error::end_of_stream && ec != asio::error::eof && ec != asio::ssl::error::stream_truncated)
-        co_await send_page(tls, 400, "Malformed request.");
+      og::log::debug("gk_bad_request", {{"peer", f.peer}, {"error", ec.message()}});
+      co_await send_page(tls, dl, 400, "Malformed request.");
       co_return;
     }
     auto& msg = req.get();
@@ -327,100 +437,110 @@ awaitable<void> run_http(TlsStream& tls, ConnFacts& f, const PolicySet& set) {
       case HostCheck::misdirected:
         og::log::info("gk_misdirected",
                       {{"host", f.host->cfg.label()}, {"peer", f.peer}, {"header", msg[http::field::host]}});
-        co_await send_page(tls, 421, "This host is not served on this TLS connection.");
+        co_await send_page(tls, dl, 421, "This host is not served on this TLS connection.");
         co_return;
       case HostCheck::missing:
       case HostCheck::malformed:
-        co_await send_page(tls, 400, "Missing or malformed Host.");
+        co_await send_page(tls, dl, 400, "Missing or malformed Host.");
         co_return;
     }
     rewrite_request_headers(msg.base(), f.id);
     const bool client_keep_alive = msg.keep_alive();
-    const bool head = msg.method() == http::verb::head;
+    const bool head_request = msg.method() == http::verb::head;
     const bool want_continue = expects_continue(msg);
+    const std::string head = serialize_head(msg.base());
 
-    if (!up) {
-      ubuf.clear();
-      if (co_await connect_upstream(up, f)) {
-        co_await send_page(tls, 502, "Upstream unavailable.");
-        co_return;
-      }
+    if (!up && co_await connect_upstream(up, f, dl)) {
+      co_await send_page(tls, dl, 502, "Upstream unavailable.");
+      co_return;
     }
-    // With Expect: 100-continue the upstream answers first: 100 → relay the body, anything
-    // else is final and the unread body forces the client connection closed.
-    bool body_relayed = false;
-    std::optional<http::serializer<true, http::buffer_body>> req_sr;
+    // With Expect: 100-continue the upstream answers first: 100 → the body follows; a final
+    // answer instead leaves the body unread, which closes the client connection after it.
+    bool body_sent = false;
     if (want_continue) {
-      req_sr.emplace(msg);
-      lowest(*up).expires_after(cfg.idle_timeout);
-      co_await http::async_write_header(*up, *req_sr, redirect(ec));
-      if (ec) {
-        co_await send_page(tls, 502, "Upstream write failed.");
-        co_return;
-      }
+      dl.expires_after(cfg.idle_timeout);
+      ec = co_await up->write_all(head.data(), head.size());
+    } else {
+      ec = co_await send_request(tls, cin, *up, req, head, dl, cfg.idle_timeout);
+      body_sent = true;
     }
-    bool close_client = !client_keep_alive;
-    for (bool first = true;; first = false) {
-      if (!want_continue && first) {
-        ec = co_await relay<true>(tls, cbuf, *up, req, cfg.idle_timeout);
-        body_relayed = true;
-        if (ec) {
-          if (ec == beast::error::timeout) co_await send_page(tls, 504, "Upstream timed out.");
-          co_return;
-        }
-      }
-      http::response_parser<http::buffer_body> res;
-      res.body_limit(std::numeric_limits<std::uint64_t>::max());
-      if (head) res.skip(true);
-      lowest(*up).expires_after(cfg.idle_timeout);
-      co_await http::async_read_header(*up, ubuf, res, redirect(ec));
-      if (ec) {
-        co_await send_page(tls, ec == beast::error::timeout ? 504 : 502, "Upstream response failed.");
-        co_return;
-      }
-      const unsigned status = res.get().result_int();
-      if (status == 101) {
-        ec = co_await relay<false>(*up, ubuf, tls, res, cfg.idle_timeout);
-        if (ec) co_return;
-        // Protocol switch (e.g. WebSocket): bytes already buffered go first, then splice.
-        if (cbuf.size()) co_await asio::async_write(*up, cbuf.data(), redirect(ec));
-        if (ubuf.size()) co_await asio::async_write(tls, ubuf.data(), redirect(ec));
-        if (ec) co_return;
-        co_await splice(tls, *up, cfg.idle_timeout);
-        co_return;
-      }
-      ec = co_await relay<false>(*up, ubuf, tls, res, cfg.idle_timeout);
-      if (ec) co_return;
-      if (status >= 100 && status < 200) {
-        if (status == 100 && want_continue && !body_relayed) {
-          ec = co_await relay_body(tls, cbuf, *up, req, *req_sr, cfg.idle_timeout);
-          body_relayed = true;
-          if (ec) co_return;
-        }
-        continue;
-      }
-      if (!res.keep_alive()) up.reset();
-      if (res.get().need_eof()) close_client = true;
-      if (!body_relayed && !req.is_done()) close_client = true;
-      break;
+    if (ec) {
+      if (ec == asio::error::timed_out) co_await send_page(tls, dl, 504, "Upstream timed out.");
+      co_return;
     }
-    if (close_client) {
-      lowest(tls).expires_after(std::chrono::seconds(1));
-      co_await tls.async_shutdown(redirect(ec));
+    const Outcome out = co_await relay_response(tls, cin, *up, uin, req, head_request, body_sent, dl, cfg);
+    if (out == Outcome::upgraded) {
+      // Protocol switch (e.g. WebSocket): bytes already buffered go first, then splice.
+      dl.expires_after(cfg.idle_timeout);
+      if (cin.size() && co_await up->write_all(cin.data().data(), cin.size())) co_return;
+      if (uin.size() && co_await tls.write_all(uin.data().data(), uin.size())) co_return;
+      co_await splice(tls, *up, dl, cfg.idle_timeout);
+      co_return;
+    }
+    if (out == Outcome::close) {
+      up->close();
+      up.reset();
+      uin.clear();
+    }
+    if (out == Outcome::close || !client_keep_alive || !body_sent || !req.is_done()) {
+      co_await tls.shutdown();
       co_return;
     }
   }
 }
 
-std::string peer_string(const tcp::endpoint& ep) {
-  auto a = ep.address();
-  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+// ---- handshake and policy -------------------------------------------------------------
+
+std::string proxy_header_for(const HostPolicy& host, SSL* ssl, X509* peer_cert, const ConnTls& conn,
+                             const tcp::endpoint& peer, const tcp::endpoint& local, bool verified,
+                             const std::optional<Sha256>& fp) {
+  ProxyInfo pi;
+  pi.src = to_address(peer.address());
+  pi.dst = to_address(local.address());
+  pi.src_port = peer.port();
+  pi.dst_port = local.port();
+  if (host.cfg.proxy_protocol == ProxyProtocol::v1) return build_proxy_v1(pi);
+  pi.sni = conn.sni;
+  const unsigned char* alpn = nullptr;
+  unsigned alpn_len = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+  if (alpn) pi.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_len);
+  pi.tls_version = SSL_get_version(ssl);
+  pi.cipher = SSL_get_cipher_name(ssl);
+  pi.cert_presented = peer_cert != nullptr;
+  pi.cert_verified = verified;
+  if (peer_cert) {
+    pi.client_cn = subject_cn(peer_cert);
+    pi.sig_alg = OBJ_nid2sn(X509_get_signature_nid(peer_cert));
+    if (EVP_PKEY* k = X509_get0_pubkey(peer_cert)) pi.key_alg = OBJ_nid2sn(EVP_PKEY_get_base_id(k));
+    pi.cert_sha256 = fp;
+  }
+  return build_proxy_v2(pi);
+}
+
+// Logs and counts a failed handshake.
+void note_handshake_failure(Shared& shared, const ConnTls& conn, SSL* ssl, const std::string& peer,
+                            const error_code& ec) {
+  if (!conn.refusal.empty()) {
+    shared.refused_sni.fetch_add(conn.refusal.ends_with("sni") ? 1 : 0, std::memory_order_relaxed);
+    og::log::info("gk_handshake_refused", {{"reason", conn.refusal}, {"sni", conn.sni}, {"peer", peer}});
+  } else if (conn.host && conn.verify == VerifyState::failed) {
+    og::log::info("gk_client_cert_refused",
+                  {{"host", conn.host->cfg.label()}, {"peer", peer}, {"reason", conn.verify_reason}});
+  } else if (conn.host && conn.host->cfg.mtls == Mtls::required && SSL_get0_peer_certificate(ssl) == nullptr) {
+    conn.host->stats.refused_no_cert.fetch_add(1, std::memory_order_relaxed);
+    og::log::info("gk_client_cert_refused",
+                  {{"host", conn.host->cfg.label()}, {"peer", peer}, {"reason", "no client certificate"}});
+  } else {
+    shared.handshake_errors.fetch_add(1, std::memory_order_relaxed);
+    og::log::debug("gk_handshake_failed", {{"peer", peer}, {"sni", conn.sni}, {"error", ec.message()}});
+  }
 }
 
 }  // namespace
 
 awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
-  Slot slot(shared.connections);
+  Slot<std::size_t> slot(shared.connections);
   auto gen = shared.gen.load();
   const PolicySet& set = *gen->set;
   const GatekeeperConfig& cfg = set.config();
@@ -431,32 +551,25 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
   if (ec) co_return;
   sock.set_option(tcp::no_delay(true), ec);
 
+  SSL* ssl = SSL_new(set.dispatch_ctx());
+  if (!ssl) co_return;
+  // No record buffers while idle; whole records per read() once data flows.
+  SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+  SSL_set_read_ahead(ssl, 1);
+  SSL_set_accept_state(ssl);
   ConnTls conn;
   conn.set = &set;
-  const Address peer_addr = to_address(peer.address());
-  conn.peer_is_edge = shared.edges->current()->contains(peer_addr);
-  TlsStream tls(beast::tcp_stream(std::move(sock)), *gen->ctx);
-  SSL* ssl = tls.native_handle();
+  conn.peer_is_edge = shared.edges->current()->contains(to_address(peer.address()));
   attach(ssl, &conn);
+  Deadline dl(sock.get_executor());
+  TlsStream tls(std::move(sock), ssl, &dl);
+  dl.on_expiry([&tls] { tls.cancel(); });
 
-  lowest(tls).expires_after(cfg.handshake_timeout);
-  co_await tls.async_handshake(asio::ssl::stream_base::server, redirect(ec));
+  dl.expires_after(cfg.handshake_timeout);
+  ec = co_await tls.handshake();
   const std::string peer_s = peer_string(peer);
   if (ec) {
-    if (!conn.refusal.empty()) {
-      shared.refused_sni.fetch_add(conn.refusal.ends_with("sni") ? 1 : 0, std::memory_order_relaxed);
-      og::log::info("gk_handshake_refused", {{"reason", conn.refusal}, {"sni", conn.sni}, {"peer", peer_s}});
-    } else if (conn.host && conn.verify == VerifyState::failed) {
-      og::log::info("gk_client_cert_refused",
-                    {{"host", conn.host->cfg.label()}, {"peer", peer_s}, {"reason", conn.verify_reason}});
-    } else if (conn.host && conn.host->cfg.mtls == Mtls::required && SSL_get0_peer_certificate(ssl) == nullptr) {
-      conn.host->stats.refused_no_cert.fetch_add(1, std::memory_order_relaxed);
-      og::log::info("gk_client_cert_refused",
-                    {{"host", conn.host->cfg.label()}, {"peer", peer_s}, {"reason", "no client certificate"}});
-    } else {
-      shared.handshake_errors.fetch_add(1, std::memory_order_relaxed);
-      og::log::debug("gk_handshake_failed", {{"peer", peer_s}, {"sni", conn.sni}, {"error", ec.message()}});
-    }
+    note_handshake_failure(shared, conn, ssl, peer_s, ec);
     co_return;
   }
   const HostPolicy* host = conn.host;
@@ -482,10 +595,10 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
          {"on_failure", to_string(host->cfg.on_failure)}});
     switch (host->cfg.on_failure) {
       case OnFailure::http_403:
-        co_await send_page(tls, 403, "Forbidden.");
+        co_await send_page(tls, dl, 403, "Forbidden.");
         break;
       case OnFailure::http_496:
-        co_await send_page(tls, 496, "A valid client certificate is required.");
+        co_await send_page(tls, dl, 496, "A valid client certificate is required.");
         break;
       case OnFailure::alert:
       case OnFailure::close:
@@ -508,51 +621,25 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
     if (fp) f.id.cert_sha256 = hex(*fp);
     f.id.subject = subject_rfc2253(peer_cert);
   }
-  if (host->cfg.proxy_protocol != ProxyProtocol::off) {
-    ProxyInfo pi;
-    pi.src = peer_addr;
-    pi.dst = to_address(local.address());
-    pi.src_port = peer.port();
-    pi.dst_port = local.port();
-    if (host->cfg.proxy_protocol == ProxyProtocol::v1) {
-      f.proxy_header = build_proxy_v1(pi);
-    } else {
-      pi.sni = conn.sni;
-      const unsigned char* alpn = nullptr;
-      unsigned alpn_len = 0;
-      SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
-      if (alpn) pi.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_len);
-      pi.tls_version = SSL_get_version(ssl);
-      pi.cipher = SSL_get_cipher_name(ssl);
-      pi.cert_presented = peer_cert != nullptr;
-      pi.cert_verified = verified;
-      if (peer_cert) {
-        pi.client_cn = subject_cn(peer_cert);
-        pi.sig_alg = OBJ_nid2sn(X509_get_signature_nid(peer_cert));
-        if (EVP_PKEY* k = X509_get0_pubkey(peer_cert)) pi.key_alg = OBJ_nid2sn(EVP_PKEY_get_base_id(k));
-        pi.cert_sha256 = fp;
-      }
-      f.proxy_header = build_proxy_v2(pi);
-    }
-  }
+  if (host->cfg.proxy_protocol != ProxyProtocol::off)
+    f.proxy_header = proxy_header_for(*host, ssl, peer_cert, conn, peer, local, verified, fp);
+
   const bool unix_up = !host->cfg.upstream.unix_path.empty();
-  f.upstream_tls = gen->upstream_tls[host->index].get();
-  if (f.upstream_tls) {
-    if (host->cfg.mode == Mode::tcp)
-      co_await run_tcp<TlsUp>(tls, f);
-    else
-      co_await run_http<TlsUp>(tls, f, set);
-  } else if (host->cfg.mode == Mode::tcp) {
-    if (unix_up)
-      co_await run_tcp<UpStream<unix_proto>>(tls, f);
-    else
-      co_await run_tcp<UpStream<tcp>>(tls, f);
-  } else {
-    if (unix_up)
-      co_await run_http<UpStream<unix_proto>>(tls, f, set);
-    else
-      co_await run_http<UpStream<tcp>>(tls, f, set);
-  }
+  const bool tls_up = host->upstream_ctx != nullptr;
+  const bool tcp_mode = host->cfg.mode == Mode::tcp;
+  // (Not `co_await (c ? a() : b())`: GCC 12 destroys the chosen awaitable twice.)
+  if (tls_up && tcp_mode)
+    co_await run_tcp<TlsStream>(tls, dl, f);
+  else if (tls_up)
+    co_await run_http<TlsStream>(tls, dl, f, set);
+  else if (unix_up && tcp_mode)
+    co_await run_tcp<UnixUp>(tls, dl, f);
+  else if (unix_up)
+    co_await run_http<UnixUp>(tls, dl, f, set);
+  else if (tcp_mode)
+    co_await run_tcp<TcpUp>(tls, dl, f);
+  else
+    co_await run_http<TcpUp>(tls, dl, f, set);
 }
 
 }  // namespace og::gk

@@ -1,6 +1,7 @@
 // One accepted TCP connection: TLS handshake on the current policy generation, the host's
-// failure mode, then http (Beast parser, per-request Host check) or tcp (byte splice)
-// proxying to the host's upstream. Runs as a coroutine on its worker's io_context.
+// failure mode, then http (Beast's parser, per-request Host check, bodies forwarded as framed)
+// or tcp (byte splice) proxying to the host's upstream. Runs as a coroutine on its worker's
+// io_context, over the lean streams of stream.hpp.
 #pragma once
 
 // Before any Boost header: boost 1.74's awaitable.hpp uses std::exchange without including it.
@@ -9,7 +10,6 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
 #include <memory>
 #include <vector>
 
@@ -18,11 +18,9 @@
 
 namespace og::gk {
 
-// A policy generation with the asio context wrapping its dispatch SSL_CTX.
+// A policy generation: what a connection pins for its whole life.
 struct Generation {
   std::shared_ptr<const PolicySet> set;
-  std::unique_ptr<boost::asio::ssl::context> ctx;
-  std::vector<std::unique_ptr<boost::asio::ssl::context>> upstream_tls;  // by host index; null: plain
   static std::shared_ptr<const Generation> make(std::shared_ptr<const PolicySet> set);
 };
 

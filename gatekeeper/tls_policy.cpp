@@ -92,7 +92,10 @@ int on_client_hello(SSL* ssl, int* alert, void* /*arg*/) {
       mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
   }
   SSL_set_verify(ssl, mode, nullptr);
-  if (!host->cfg.session_tickets) SSL_set_options(ssl, SSL_OP_NO_TICKET);
+  if (!host->cfg.session_tickets) {
+    SSL_set_options(ssl, SSL_OP_NO_TICKET);
+    SSL_set_num_tickets(ssl, 0);  // TLS 1.3 would otherwise still send (stateful) tickets
+  }
   return SSL_CLIENT_HELLO_SUCCESS;
 }
 
