@@ -12,7 +12,7 @@
 #include <memory>
 #include <vector>
 
-#include "control_server.hpp"
+#include "originguard/control_server.hpp"
 #include "originguard/enforcer.hpp"
 #include "ranges/refresher.hpp"
 #include "ranges/scheduler.hpp"

@@ -5,19 +5,14 @@
 #include <ctime>
 #include <sstream>
 
+#include "originguard/duration.hpp"
+
 namespace og {
 
 using std::chrono::duration_cast;
 using std::chrono::seconds;
 
-std::string rfc3339(ranges::WallTime t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string rfc3339(ranges::WallTime t) { return format_utc(t); }
 
 std::vector<Warning> collect_warnings(const AgentSnapshot& s) {
   std::vector<Warning> w;

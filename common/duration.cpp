@@ -1,6 +1,7 @@
 #include "originguard/duration.hpp"
 
 #include <cstdint>
+#include <ctime>
 
 namespace og {
 
@@ -60,6 +61,15 @@ std::string format_duration(Seconds d) {
   if (s < 3600) return two(s / 60, "m", s % 60, "s");
   if (s < 86400) return two(s / 3600, "h", (s % 3600) / 60, "m");
   return two(s / 86400, "d", (s % 86400) / 3600, "h");
+}
+
+std::string format_utc(std::chrono::system_clock::time_point t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 }  // namespace og

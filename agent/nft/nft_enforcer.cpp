@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "kernel.hpp"
+#include "originguard/duration.hpp"
 #include "originguard/log.hpp"
 #include "ruleset.hpp"
 
@@ -13,15 +14,6 @@ namespace og {
 namespace {
 
 constexpr std::uint16_t kSshPort = 22;
-
-std::string iso8601(std::chrono::system_clock::time_point t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string join(const std::vector<std::string>& v) {
   std::string out;
@@ -180,11 +172,11 @@ nlohmann::json NftEnforcer::status() const {
                      {"mgmt_v4", applied_->mgmt.v4().size()},
                      {"mgmt_v6", applied_->mgmt.v6().size()}};
     j["ports"] = applied_->ports;
-    j["last_apply"] = {{"time", iso8601(last_apply_)}, {"duration_ms", last_apply_ms_}};
+    j["last_apply"] = {{"time", format_utc(last_apply_)}, {"duration_ms", last_apply_ms_}};
   }
   j["applies"] = applies_;
   j["drift_repairs"] = drift_repairs_;
-  if (!last_drift_.empty()) j["last_drift"] = {{"time", iso8601(last_drift_at_)}, {"reasons", last_drift_}};
+  if (!last_drift_.empty()) j["last_drift"] = {{"time", format_utc(last_drift_at_)}, {"reasons", last_drift_}};
   if (!last_error_.empty()) j["last_error"] = last_error_;
   return j;
 }

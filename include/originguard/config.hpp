@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "originguard/control_protocol.hpp"
 #include "originguard/duration.hpp"
 #include "originguard/range_set.hpp"
 #include "originguard/result.hpp"
@@ -52,7 +53,7 @@ struct ProtectConfig {
 };
 
 struct ControlConfig {
-  std::filesystem::path socket = "/run/originguard/agent.sock";
+  std::filesystem::path socket{kDefaultAgentSocket};
   std::string group;  // members may use agentctl; empty = root only
 };
 

@@ -14,6 +14,10 @@ namespace og {
 
 inline constexpr std::size_t kMaxControlLine = 64 * 1024;
 
+// Default socket paths (agent: [control] socket; gatekeeper: [gatekeeper] control_socket).
+inline constexpr std::string_view kDefaultAgentSocket = "/run/originguard/agent.sock";
+inline constexpr std::string_view kDefaultGatekeeperSocket = "/run/originguard/gatekeeper.sock";
+
 struct ControlRequest {
   std::string cmd;  // status | refresh | reload | version | metrics (enforcers add more)
   bool force = false;

@@ -1,4 +1,4 @@
-#include "control_server.hpp"
+#include "originguard/control_server.hpp"
 
 #include <grp.h>
 #include <pwd.h>
@@ -54,21 +54,17 @@ ControlServer::~ControlServer() { stop(); }
 
 Status ControlServer::start() {
   const auto& path = cfg_.socket;
-  if (!cfg_.group.empty()) {
-    struct group* g = getgrnam(cfg_.group.c_str());
-    if (!g) return fail("[control] group \"" + cfg_.group + "\" does not exist");
-    group_gid_ = g->gr_gid;
-  }
+  if (auto st = resolve_group(); !st) return st;
   std::error_code fec;
   std::filesystem::create_directories(path.parent_path(), fec);
   if (fec) return fail("create " + path.parent_path().string() + ": " + fec.message());
 
-  // A socket file left by a crashed agent is removed; a live one means another agent runs.
+  // A socket file left by a crashed daemon is removed; a live one means another one runs.
   if (std::filesystem::exists(path, fec)) {
     stream_protocol::socket probe(io_);
     boost::system::error_code ec;
     probe.connect(stream_protocol::endpoint(path.string()), ec);
-    if (!ec) return fail("another agent is already listening on " + path.string());
+    if (!ec) return fail("another process is already listening on " + path.string());
     ::unlink(path.c_str());
   }
 
@@ -82,10 +78,33 @@ Status ControlServer::start() {
   }
   if (!ec) acceptor_->listen(16, ec);
   if (ec) return fail("control socket " + path.string() + ": " + ec.message());
+  owns_file_ = true;
   if (::chmod(path.c_str(), 0660) != 0) return fail_errno("chmod " + path.string());
-  if (group_gid_ && ::chown(path.c_str(), 0, *group_gid_) != 0) return fail_errno("chown " + path.string());
+  // The owner stays the daemon's user (root for the agent); only the group is set.
+  if (group_gid_ && ::chown(path.c_str(), static_cast<uid_t>(-1), *group_gid_) != 0)
+    return fail_errno("chown " + path.string() + " to group " + cfg_.group);
   accept();
-  log::info("control.listening", {{"socket", path.string()}, {"group", cfg_.group.empty() ? "root only" : cfg_.group}});
+  log::info("control.listening",
+            {{"socket", path.string()}, {"group", cfg_.group.empty() ? "(root and own user only)" : cfg_.group}});
+  return {};
+}
+
+Status ControlServer::adopt(int listening_fd) {
+  if (auto st = resolve_group(); !st) return st;
+  acceptor_.emplace(io_);
+  boost::system::error_code ec;
+  acceptor_->assign(stream_protocol(), listening_fd, ec);
+  if (ec) return fail("control socket fd " + std::to_string(listening_fd) + ": " + ec.message());
+  accept();
+  log::info("control.listening", {{"socket", cfg_.socket.string()}, {"fd", listening_fd}, {"from", "systemd"}});
+  return {};
+}
+
+Status ControlServer::resolve_group() {
+  if (cfg_.group.empty()) return {};
+  struct group* g = getgrnam(cfg_.group.c_str());
+  if (!g) return fail("control socket group \"" + cfg_.group + "\" does not exist");
+  group_gid_ = g->gr_gid;
   return {};
 }
 
@@ -94,7 +113,7 @@ void ControlServer::stop() {
   boost::system::error_code ec;
   acceptor_->close(ec);
   acceptor_.reset();
-  ::unlink(cfg_.socket.c_str());
+  if (owns_file_) ::unlink(cfg_.socket.c_str());
 }
 
 bool ControlServer::peer_allowed(int fd, std::string& who) const {
@@ -102,7 +121,7 @@ bool ControlServer::peer_allowed(int fd, std::string& who) const {
   socklen_t len = sizeof cred;
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
   who = "uid=" + std::to_string(cred.uid) + " pid=" + std::to_string(cred.pid);
-  if (cred.uid == 0) return true;
+  if (cred.uid == 0 || cred.uid == ::geteuid()) return true;
   if (!group_gid_) return false;
   if (cred.gid == *group_gid_) return true;
   // Supplementary groups of the peer's user.
@@ -127,7 +146,9 @@ void ControlServer::accept() {
       std::string who;
       if (!peer_allowed(s->sock.native_handle(), who)) {
         log::warn("control.denied", {{"peer", who}});
-        s->send({{"ok", false}, {"error", "permission denied: root or group \"" + cfg_.group + "\" required"}});
+        s->send({{"ok", false},
+                 {"error", "permission denied: root, uid " + std::to_string(::geteuid()) +
+                               (cfg_.group.empty() ? "" : " or group \"" + cfg_.group + "\"") + " required"}});
       } else {
         s->timer.expires_after(std::chrono::seconds(10));
         s->timer.async_wait([s](boost::system::error_code tec) {
