@@ -1,5 +1,6 @@
 #include "config.hpp"
 
+#include <sys/un.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -124,10 +125,11 @@ bool valid_pin(std::string_view b64) {
 
 Status read_global(const Reader& r, const toml::table& t, GatekeeperConfig& c) {
   constexpr std::string_view s = "gatekeeper";
-  if (auto st = r.only_keys(t, s,
-                            {"listen", "workers", "default_host", "edge_ranges_file", "handshake_timeout",
-                             "header_timeout", "idle_timeout", "upstream_connect_timeout", "max_connections",
-                             "max_header_bytes", "verdict_cache_entries", "ciphers", "ciphersuites", "metrics_listen"});
+  if (auto st = r.only_keys(
+          t, s,
+          {"listen", "workers", "default_host", "edge_ranges_file", "handshake_timeout", "header_timeout",
+           "idle_timeout", "upstream_connect_timeout", "max_connections", "max_header_bytes", "verdict_cache_entries",
+           "ciphers", "ciphersuites", "metrics_listen", "control_socket", "control_group"});
       !st)
     return st;
   std::vector<std::string> listen;
@@ -160,6 +162,18 @@ Status read_global(const Reader& r, const toml::table& t, GatekeeperConfig& c) {
   if (!(st = r.count(t, s, "verdict_cache_entries", c.verdict_cache_entries, 0, 1 << 20))) return st;
   if (!(st = r.string(t, s, "ciphers", c.ciphers))) return st;
   if (!(st = r.string(t, s, "ciphersuites", c.ciphersuites))) return st;
+  std::string sock = c.control.socket.string();
+  if (!(st = r.string(t, s, "control_socket", sock))) return st;
+  if (!sock.empty() && sock[0] != '/')
+    return r.error_at(t.get("control_socket"), t, s, "control_socket", "must be an absolute path (or \"\" to disable)");
+  if (sock.size() >= sizeof(sockaddr_un::sun_path))
+    return r.error_at(
+        t.get("control_socket"), t, s, "control_socket",
+        "longer than a unix socket path may be (" + std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes)");
+  c.control.socket = sock;
+  if (!(st = r.string(t, s, "control_group", c.control.group))) return st;
+  if (sock.empty() && !c.control.group.empty())
+    return r.error_at(t.get("control_group"), t, s, "control_group", "needs a control_socket");
   return {};
 }
 
@@ -271,7 +285,10 @@ Result<GatekeeperConfig> parse_gatekeeper_config(std::string_view text, std::str
     if (!g->is_table()) return r.error_at(g->source(), "", "gatekeeper", "must be a table");
     if (auto st = read_global(r, *g->as_table(), cfg); !st) return fail(st.error());
   }
-  if (cfg.listen.empty()) return r.error_at(root.source(), "gatekeeper", "listen", "at least one address is required");
+  // `listen = []` is explicit: the sockets come from systemd (LISTEN_FDS); a missing key is a mistake.
+  if (!root["gatekeeper"]["listen"])
+    return r.error_at(root.source(), "gatekeeper", "listen",
+                      "at least one address is required (or listen = [] with systemd socket activation)");
   const toml::node* hosts = root.get("host");
   if (!hosts || !hosts->is_array_of_tables())
     return r.error_at(hosts ? hosts->source() : root.source(), "", "host", "at least one [[host]] table is required");

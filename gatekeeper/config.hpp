@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "originguard/config.hpp"
+#include "originguard/control_protocol.hpp"
 #include "originguard/result.hpp"
 
 namespace og::gk {
@@ -70,7 +72,7 @@ struct HostConfig {
 
 struct GatekeeperConfig {
   std::string path;
-  std::vector<ListenAddress> listen;
+  std::vector<ListenAddress> listen;            // may be empty when systemd passes the sockets (LISTEN_FDS)
   std::optional<ListenAddress> metrics_listen;  // Prometheus text on GET /metrics (plain HTTP)
   unsigned workers = 0;                         // 0: one per online CPU
   std::string default_host;                     // a name of one [[host]]; empty: no-SNI/unknown-SNI refused
@@ -84,6 +86,9 @@ struct GatekeeperConfig {
   std::size_t verdict_cache_entries = 1024;
   std::string ciphers;       // TLS 1.2 cipher list; empty: OpenSSL default
   std::string ciphersuites;  // TLS 1.3; empty: OpenSSL default
+  // control_socket / control_group: agentctl's status, reload and metrics. An empty socket
+  // path disables it; root and the gatekeeper's own user may always use it.
+  ControlConfig control{std::filesystem::path(kDefaultGatekeeperSocket), ""};
   std::vector<HostConfig> hosts;
 };
 

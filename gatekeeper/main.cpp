@@ -30,10 +30,13 @@ int main(int argc, char** argv) {
       }
       auto set = og::gk::PolicySet::build(*cfg);
       if (!set) {
-        std::cerr << config << ": " << set.error().message << "\n";
+        std::cerr << set.error().message << "\n";
         return 1;
       }
       for (const auto& w : og::gk::policy_warnings(**set)) std::cerr << "warning: " << w << "\n";
+      if (cfg->listen.empty())
+        std::cerr
+            << "note: listen = []: the listening sockets must come from systemd (originguard-gatekeeper.socket)\n";
       std::cout << config << ": ok (" << cfg->hosts.size() << " hosts)\n";
       return 0;
     }

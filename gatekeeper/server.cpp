@@ -1,6 +1,10 @@
 #include "server.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -11,10 +15,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cstring>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "connection.hpp"
+#include "originguard/control_server.hpp"
 #include "originguard/log.hpp"
 
 namespace og::gk {
@@ -22,60 +29,6 @@ namespace og::gk {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
-
-std::vector<std::string> policy_warnings(const PolicySet& set) {
-  std::vector<std::string> out;
-  const std::time_t now = std::time(nullptr);
-  for (const auto& h : set.hosts()) {
-    if (h->cfg.mtls != Mtls::off && h->global_ca && h->spki_pins.empty() && h->cert_pins.empty() &&
-        h->cfg.client_cn.empty() && h->cfg.client_san.empty())
-      out.push_back("host " + h->cfg.label() +
-                    ": client_ca is the global origin-pull CA, shared by every Cloudflare customer; any zone can "
-                    "reach this host. Use a zone or per-hostname AOP certificate (client_ca) or pins.");
-    for (std::size_t i = 0; i < h->cert_not_after.size(); ++i) {
-      auto left = h->cert_not_after[i] - now;
-      if (left < 14 * 86400)
-        out.push_back("host " + h->cfg.label() + ": certificate " + h->cfg.certs[i].string() +
-                      (left < 0 ? " has expired" : " expires in " + std::to_string(left / 86400) + " days"));
-    }
-  }
-  return out;
-}
-
-std::string metrics_text(const Shared& shared) {
-  auto gen = shared.gen.load();
-  std::string out;
-  auto line = [&](std::string_view name, const std::string& labels, auto v) {
-    out += std::string(name) + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(v) + "\n";
-  };
-  out += "# TYPE og_gk_connections_active gauge\n";
-  line("og_gk_connections_active", "", shared.connections.load());
-  out += "# TYPE og_gk_refused_sni_total counter\n";
-  line("og_gk_refused_sni_total", "", shared.refused_sni.load());
-  out += "# TYPE og_gk_refused_overload_total counter\n";
-  line("og_gk_refused_overload_total", "", shared.refused_overload.load());
-  out +=
-      "# TYPE og_gk_handshakes_total counter\n# TYPE og_gk_refusals_total counter\n"
-      "# TYPE og_gk_verdict_cache_hits_total counter\n# TYPE og_gk_cert_not_after_seconds gauge\n"
-      "# TYPE og_gk_global_ca_without_pins gauge\n";
-  for (const auto& h : gen->set->hosts()) {
-    const std::string host = "host=\"" + h->cfg.label() + "\"";
-    const auto& st = h->stats;
-    line("og_gk_handshakes_total", host, st.handshakes_ok.load());
-    line("og_gk_refusals_total", host + ",reason=\"no_cert\"", st.refused_no_cert.load());
-    line("og_gk_refusals_total", host + ",reason=\"verify\"", st.refused_verify.load());
-    line("og_gk_refusals_total", host + ",reason=\"pin\"", st.refused_pin.load());
-    line("og_gk_refusals_total", host + ",reason=\"subject\"", st.refused_subject.load());
-    line("og_gk_refusals_total", host + ",reason=\"edge_ip\"", st.refused_edge_ip.load());
-    line("og_gk_verdict_cache_hits_total", host, st.verdict_cache_hits.load());
-    for (std::size_t i = 0; i < h->cert_not_after.size(); ++i)
-      line("og_gk_cert_not_after_seconds", host + ",cert=\"" + h->cfg.certs[i].string() + "\"",
-           static_cast<long long>(h->cert_not_after[i]));
-    line("og_gk_global_ca_without_pins", host,
-         h->cfg.mtls != Mtls::off && h->global_ca && h->spki_pins.empty() && h->cert_pins.empty() ? 1 : 0);
-  }
-  return out;
-}
 
 namespace {
 
@@ -102,30 +55,171 @@ std::map<std::filesystem::path, FileStamp> stamp_files(const GatekeeperConfig& c
 
 auto redirect(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
 
+std::string to_string(const tcp::endpoint& ep) {
+  std::ostringstream o;
+  o << ep;  // "127.0.0.1:443", "[::1]:443"
+  return o.str();
+}
+
+// A listening socket handed over by systemd (socket activation).
+struct PassedSocket {
+  int fd = -1;
+  std::string name;             // FileDescriptorName= of the .socket unit
+  tcp::endpoint local;          // TCP: the ports to serve
+  std::filesystem::path where;  // unix: the control socket
+};
+
+struct PassedSockets {
+  std::vector<PassedSocket> tcp;
+  std::optional<PassedSocket> control;
+};
+
+// sd_listen_fds(3): the sockets in LISTEN_FDS (for this PID): listening TCP sockets to serve,
+// and at most one listening unix socket, the control socket. The environment variables are
+// unset so that nothing we start inherits them.
+Result<PassedSockets> systemd_sockets() {
+  char** raw_names = nullptr;
+  const int n = sd_listen_fds_with_names(1, &raw_names);
+  if (n < 0) return fail("sd_listen_fds: " + std::string(std::strerror(-n)));
+  std::vector<std::string> names;
+  if (raw_names) {
+    for (char** p = raw_names; *p; ++p) {
+      names.emplace_back(*p);
+      std::free(*p);
+    }
+    std::free(raw_names);
+  }
+  PassedSockets out;
+  for (int i = 0; i < n; ++i) {
+    PassedSocket s;
+    s.fd = SD_LISTEN_FDS_START + i;
+    s.name = i < static_cast<int>(names.size()) ? names[static_cast<std::size_t>(i)] : "";
+    const std::string what = "socket fd " + std::to_string(s.fd) + (s.name.empty() ? "" : " (" + s.name + ")");
+    if (sd_is_socket(s.fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0)
+      return fail(what + " passed by systemd is not a listening stream socket");
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(s.fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return fail_errno("getsockname " + what);
+    if (ss.ss_family == AF_UNIX) {
+      if (out.control) return fail(what + ": systemd passed more than one unix socket (one control socket at most)");
+      const auto* un = reinterpret_cast<const sockaddr_un*>(&ss);
+      s.where = std::string(un->sun_path, strnlen(un->sun_path, sizeof un->sun_path));
+      out.control = std::move(s);
+      continue;
+    }
+    if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
+      return fail(what + " passed by systemd is neither TCP nor a unix socket");
+    std::memcpy(s.local.data(), &ss, len);
+    s.local.resize(len);
+    out.tcp.push_back(std::move(s));
+  }
+  return out;
+}
+
+// Tells systemd (Type=notify) about the service state; a no-op without $NOTIFY_SOCKET.
+void notify(const std::string& state) { sd_notify(0, state.c_str()); }
+
+void notify_reloading() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  notify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(static_cast<unsigned long long>(ts.tv_sec) * 1'000'000ULL +
+                                                         static_cast<unsigned long long>(ts.tv_nsec) / 1000ULL));
+}
+
 }  // namespace
 
 struct Server::Impl {
   std::filesystem::path config_file;
   Shared shared;
+  HostStatsRegistry host_stats;  // per-host counters, kept across reloads
   std::vector<std::unique_ptr<asio::io_context>> loops;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // acceptors[i] runs on loops[i % n]
   std::vector<std::size_t> acceptor_loop;
+  std::vector<Listener> listeners;
   asio::io_context control;
   std::map<std::filesystem::path, FileStamp> stamps;
+  WallTime started_at = std::chrono::system_clock::now();
+  WallTime loaded_at;
+  std::optional<ReloadOutcome> last_reload;
+  std::unique_ptr<ControlServer> control_server;  // after `control`: destroyed before it
 
+  // Makes a built generation the one new handshakes use.
+  void install(const GatekeeperConfig& cfg, std::shared_ptr<const PolicySet> set) {
+    for (const auto& w : policy_warnings(*set)) og::log::warn("gk_policy_warning", {{"detail", w}});
+    stamps = stamp_files(cfg);
+    host_stats.retain_only(*set);
+    shared.gen.store(Generation::make(std::move(set)));
+    loaded_at = std::chrono::system_clock::now();
+  }
+
+  // SIGHUP, the control socket's `reload` and changed files. A refused config is logged and
+  // kept as last_reload; the generation in force keeps serving.
   Status reload(std::string_view why) {
-    auto cfg = load_gatekeeper_config(config_file);
-    if (!cfg) return fail(cfg.error());
-    auto set = PolicySet::build(*cfg);
-    if (!set) return fail(set.error());
-    const auto& old = shared.gen.load()->set->config();
-    if (old.edge_ranges_file != cfg->edge_ranges_file || old.workers != cfg->workers)
-      og::log::warn("gk_reload_partial", {{"detail", "listen, workers and edge_ranges_file apply after a restart"}});
-    for (const auto& w : policy_warnings(**set)) og::log::warn("gk_policy_warning", {{"detail", w}});
-    stamps = stamp_files(*cfg);
-    shared.gen.store(Generation::make(std::move(*set)));
-    og::log::info("gk_reloaded", {{"why", why}, {"hosts", cfg->hosts.size()}});
-    return {};
+    notify_reloading();
+    auto st = [&]() -> Status {
+      auto cfg = load_gatekeeper_config(config_file);
+      if (!cfg) return fail(cfg.error());
+      auto set = PolicySet::build(*cfg, host_stats);
+      if (!set) return fail(set.error());
+      const auto& old = shared.gen.load()->set->config();
+      if (old.edge_ranges_file != cfg->edge_ranges_file || old.workers != cfg->workers ||
+          old.control.socket != cfg->control.socket || old.control.group != cfg->control.group ||
+          old.metrics_listen.has_value() != cfg->metrics_listen.has_value())
+        og::log::warn("gk_reload_partial", {{"detail",
+                                             "listen, workers, edge_ranges_file, metrics_listen, control_socket and "
+                                             "control_group apply after a restart"}});
+      install(*cfg, std::move(*set));
+      og::log::info("gk_reloaded", {{"why", why}, {"hosts", cfg->hosts.size()}});
+      return {};
+    }();
+    last_reload = ReloadOutcome{std::chrono::system_clock::now(), std::string(why), st.has_value(),
+                                st ? std::string() : st.error().message};
+    if (!st)
+      og::log::error("gk_reload_refused",
+                     {{"why", why}, {"error", st.error().message}, {"detail", "old config keeps serving"}});
+    notify("READY=1");
+    return st;
+  }
+
+  [[nodiscard]] ProcessFacts facts() const {
+    ProcessFacts f;
+    f.pid = static_cast<long>(::getpid());
+    f.config_file = config_file.string();
+    f.started_at = started_at;
+    f.loaded_at = loaded_at;
+    f.last_reload = last_reload;
+    f.workers = loops.size();
+    f.listeners = listeners;
+    f.connections_active = shared.connections.load(std::memory_order_relaxed);
+    f.refused_sni = shared.refused_sni.load(std::memory_order_relaxed);
+    f.refused_overload = shared.refused_overload.load(std::memory_order_relaxed);
+    f.handshake_errors = shared.handshake_errors.load(std::memory_order_relaxed);
+    return f;
+  }
+
+  // agentctl's commands (one JSON reply each), on the control thread.
+  void handle_control(const ControlRequest& req, const ControlServer::Reply& reply) {
+    if (req.cmd == "status") {
+      auto j = status_json(*shared.gen.load()->set, facts(), std::chrono::system_clock::now());
+      j["ok"] = true;
+      reply(std::move(j));
+    } else if (req.cmd == "reload") {
+      if (auto st = reload("control"); !st) {
+        reply({{"ok", false}, {"error", st.error().message}});
+        return;
+      }
+      const auto& set = *shared.gen.load()->set;
+      reply({{"ok", true},
+             {"config", config_file.string()},
+             {"hosts", set.hosts().size()},
+             {"warnings", policy_warnings(set)}});
+    } else if (req.cmd == "metrics") {
+      reply({{"ok", true}, {"text", metrics_text(*shared.gen.load()->set, facts())}});
+    } else if (req.cmd == "version") {
+      reply({{"ok", true}, {"version", OG_VERSION}});
+    } else {
+      reply({{"ok", false}, {"error", "unknown command \"" + req.cmd + "\" (status, reload, metrics, version)"}});
+    }
   }
 
   asio::awaitable<void> accept_loop(tcp::acceptor& acc) {
@@ -180,7 +274,7 @@ struct Server::Impl {
       }
       deadline.cancel();
       if (ec) continue;
-      std::string body = metrics_text(shared);
+      std::string body = metrics_text(*shared.gen.load()->set, facts());
       std::string msg = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: " +
                         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
       co_await asio::async_write(sock, asio::buffer(msg), redirect(ec));
@@ -198,10 +292,85 @@ struct Server::Impl {
       auto now = stamp_files(shared.gen.load()->set->config());
       if (now != stamps) {
         stamps = now;  // a bad file is reported once per change, not every second
-        if (auto st = reload("files changed"); !st)
-          og::log::error("gk_reload_refused", {{"error", st.error().message}, {"detail", "old config keeps serving"}});
+        (void)reload("files changed");
       }
     }
+  }
+
+  // Every worker gets its own acceptor on a dup() of each passed socket (they share the one
+  // listening socket; the kernel wakes one waiting worker per connection).
+  Status adopt_listeners(std::vector<PassedSocket> passed) {
+    for (auto& p : passed) {
+      for (std::size_t i = 0; i < loops.size(); ++i) {
+        const int fd = ::fcntl(p.fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0) return fail_errno("dup of socket fd " + std::to_string(p.fd));
+        auto acc = std::make_unique<tcp::acceptor>(*loops[i]);
+        error_code ec;
+        acc->assign(p.local.protocol(), fd, ec);
+        if (ec) {
+          ::close(fd);
+          return fail("socket fd " + std::to_string(p.fd) + ": " + ec.message());
+        }
+        acceptors.push_back(std::move(acc));
+        acceptor_loop.push_back(i);
+      }
+      ::close(p.fd);
+      og::log::info("gk_listen_adopted", {{"fd", p.fd},
+                                          {"address", to_string(p.local)},
+                                          {"name", p.name},
+                                          {"workers", loops.size()},
+                                          {"from", "systemd socket activation"}});
+      listeners.push_back({to_string(p.local), "systemd"});
+    }
+    return {};
+  }
+
+  // The control socket: the one systemd passed (ListenStream=/run/originguard/gatekeeper.sock,
+  // which an unprivileged service could not create in /run/originguard), else control_socket.
+  Status open_control(const GatekeeperConfig& cfg, std::optional<PassedSocket> passed) {
+    auto handler = [this](const ControlRequest& req, const ControlServer::Reply& reply) { handle_control(req, reply); };
+    if (cfg.control.socket.empty()) {
+      if (passed) {
+        ::close(passed->fd);
+        og::log::warn("gk_control_ignored", {{"socket", passed->where.string()}, {"detail", "control_socket = \"\""}});
+      }
+      return {};
+    }
+    if (passed) {
+      ControlConfig c = cfg.control;
+      c.socket = passed->where;
+      control_server = std::make_unique<ControlServer>(control, c, handler);
+      if (auto st = control_server->adopt(passed->fd); !st) return fail("control socket: " + st.error().message);
+      if (passed->where != cfg.control.socket)
+        og::log::info("gk_control_socket_from_systemd",
+                      {{"socket", passed->where.string()}, {"config", cfg.control.socket.string()}});
+      return {};
+    }
+    control_server = std::make_unique<ControlServer>(control, cfg.control, handler);
+    if (auto st = control_server->start(); !st) return fail("control_socket: " + st.error().message);
+    return {};
+  }
+
+  // SO_REUSEPORT listeners, one per worker and address: the kernel spreads connections.
+  Status bind_listeners(const GatekeeperConfig& cfg) {
+    for (const auto& l : cfg.listen) {
+      tcp::endpoint ep(asio::ip::make_address(l.host), l.port);
+      for (std::size_t i = 0; i < loops.size(); ++i) {
+        auto acc = std::make_unique<tcp::acceptor>(*loops[i]);
+        error_code ec;
+        acc->open(ep.protocol(), ec);
+        if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
+        if (!ec) acc->set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
+        if (!ec && ep.protocol() == tcp::v6()) acc->set_option(asio::ip::v6_only(true), ec);
+        if (!ec) acc->bind(ep, ec);
+        if (!ec) acc->listen(4096, ec);
+        if (ec) return fail("listen " + l.host + ":" + std::to_string(l.port) + ": " + ec.message());
+        acceptors.push_back(std::move(acc));
+        acceptor_loop.push_back(i);
+      }
+      listeners.push_back({to_string(ep), "config"});
+    }
+    return {};
   }
 };
 
@@ -210,47 +379,45 @@ Server::~Server() = default;
 
 Result<std::unique_ptr<Server>> Server::create(std::filesystem::path config_file) {
   auto impl = std::make_unique<Impl>();
-  impl->config_file = std::move(config_file);
-  auto cfg = load_gatekeeper_config(impl->config_file);
+  Impl& m = *impl;
+  std::error_code fec;
+  m.config_file = std::filesystem::absolute(config_file, fec);  // reloads do not depend on the cwd
+  if (fec) m.config_file = std::move(config_file);
+  auto cfg = load_gatekeeper_config(m.config_file);
   if (!cfg) return fail(cfg.error());
-  auto set = PolicySet::build(*cfg);
+  auto set = PolicySet::build(*cfg, m.host_stats);
   if (!set) return fail(set.error());
-  for (const auto& w : policy_warnings(**set)) og::log::warn("gk_policy_warning", {{"detail", w}});
-  impl->stamps = stamp_files(*cfg);
-  impl->shared.gen.store(Generation::make(std::move(*set)));
-  impl->shared.edges = std::make_shared<EdgeRanges>(cfg->edge_ranges_file);
-  impl->shared.edges->poll();
+  m.install(*cfg, std::move(*set));
+  m.shared.edges = std::make_shared<EdgeRanges>(cfg->edge_ranges_file);
+  m.shared.edges->poll();
 
   unsigned workers = cfg->workers ? cfg->workers : std::max(1u, std::thread::hardware_concurrency());
-  for (unsigned i = 0; i < workers; ++i) impl->loops.push_back(std::make_unique<asio::io_context>(1));
-  for (const auto& l : cfg->listen) {
-    tcp::endpoint ep(asio::ip::make_address(l.host), l.port);
-    for (unsigned i = 0; i < workers; ++i) {
-      auto acc = std::make_unique<tcp::acceptor>(*impl->loops[i]);
-      error_code ec;
-      acc->open(ep.protocol(), ec);
-      if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
-      if (!ec) acc->set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
-      if (!ec && ep.protocol() == tcp::v6()) acc->set_option(asio::ip::v6_only(true), ec);
-      if (!ec) acc->bind(ep, ec);
-      if (!ec) acc->listen(4096, ec);
-      if (ec) return fail("listen " + l.host + ":" + std::to_string(l.port) + ": " + ec.message());
-      impl->acceptors.push_back(std::move(acc));
-      impl->acceptor_loop.push_back(i);
-    }
+  for (unsigned i = 0; i < workers; ++i) m.loops.push_back(std::make_unique<asio::io_context>(1));
+  auto passed = systemd_sockets();
+  if (!passed) return fail(passed.error());
+  if (!passed->tcp.empty()) {
+    if (!cfg->listen.empty())
+      og::log::info("gk_listen_ignored",
+                    {{"detail", "sockets passed by systemd are used instead of [gatekeeper] listen"}});
+    if (auto st = m.adopt_listeners(std::move(passed->tcp)); !st) return fail(st.error());
+  } else if (cfg->listen.empty()) {
+    return fail(cfg->path + ": [gatekeeper] listen is empty and systemd passed no socket (LISTEN_FDS)");
+  } else if (auto st = m.bind_listeners(*cfg); !st) {
+    return fail(st.error());
   }
   if (cfg->metrics_listen) {
     tcp::endpoint ep(asio::ip::make_address(cfg->metrics_listen->host), cfg->metrics_listen->port);
-    impl->metrics = std::make_unique<tcp::acceptor>(impl->control);
+    m.metrics = std::make_unique<tcp::acceptor>(m.control);
     error_code ec;
-    impl->metrics->open(ep.protocol(), ec);
-    if (!ec) impl->metrics->set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) impl->metrics->bind(ep, ec);
-    if (!ec) impl->metrics->listen(64, ec);
+    m.metrics->open(ep.protocol(), ec);
+    if (!ec) m.metrics->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) m.metrics->bind(ep, ec);
+    if (!ec) m.metrics->listen(64, ec);
     if (ec)
       return fail("metrics_listen " + cfg->metrics_listen->host + ":" + std::to_string(cfg->metrics_listen->port) +
                   ": " + ec.message());
   }
+  if (auto st = m.open_control(*cfg, std::move(passed->control)); !st) return fail(st.error());
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -270,12 +437,13 @@ int Server::run() {
   std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      if (auto st = m.reload("SIGHUP"); !st)
-        og::log::error("gk_reload_refused", {{"error", st.error().message}, {"detail", "old config keeps serving"}});
+      (void)m.reload("SIGHUP");
       signals.async_wait(on_signal);
       return;
     }
     og::log::info("gk_stopping", {{"signal", sig}, {"connections", m.shared.connections.load()}});
+    notify("STOPPING=1");
+    if (m.control_server) m.control_server->stop();
     for (std::size_t i = 0; i < m.acceptors.size(); ++i)
       asio::post(*m.loops[m.acceptor_loop[i]], [acc = m.acceptors[i].get()] {
         error_code e;
@@ -285,8 +453,12 @@ int Server::run() {
   };
   signals.async_wait(on_signal);
   const auto& cfg = m.shared.gen.load()->set->config();
-  og::log::info("gk_started",
-                {{"workers", m.loops.size()}, {"listeners", cfg.listen.size()}, {"hosts", cfg.hosts.size()}});
+  og::log::info("gk_started", {{"workers", m.loops.size()},
+                               {"listeners", m.listeners.size()},
+                               {"hosts", cfg.hosts.size()},
+                               {"control_socket", cfg.control.socket.string()}});
+  notify("READY=1\nSTATUS=" + std::to_string(cfg.hosts.size()) + " hosts on " + std::to_string(m.listeners.size()) +
+         " listeners");
   m.control.run();
   // Drain: established connections get up to 10 s to finish.
   for (int i = 0; i < 100 && m.shared.connections.load() > 0; ++i)

@@ -1,6 +1,8 @@
 // Process-level wiring: one io_context + thread per worker, each with its own SO_REUSEPORT
-// listeners (the kernel spreads connections), a control loop on the main thread for
-// signals (SIGHUP reload, SIGTERM drain), the edge-range snapshot and file watching.
+// listeners (the kernel spreads connections) or its own acceptor on sockets passed by systemd
+// (LISTEN_FDS), and a control loop on the main thread for signals (SIGHUP reload, SIGTERM
+// drain), the control socket (agentctl: status, reload, metrics), metrics_listen, the
+// edge-range snapshot and file watching. sd_notify READY/RELOADING/STOPPING under systemd.
 #pragma once
 
 #include <filesystem>
@@ -10,16 +12,10 @@
 
 #include "config.hpp"
 #include "originguard/result.hpp"
+#include "status.hpp"
 #include "tls_policy.hpp"
 
 namespace og::gk {
-
-// Operator-facing warnings for a built generation (global CA without pins, expiring certs).
-[[nodiscard]] std::vector<std::string> policy_warnings(const PolicySet& set);
-
-struct Shared;
-// Prometheus text exposition of the current generation's per-host counters (reset on reload).
-[[nodiscard]] std::string metrics_text(const Shared& shared);
 
 class Server {
  public:

@@ -238,9 +238,13 @@ Status add_ca_certs(X509_STORE* store, STACK_OF(X509_NAME) * names, const std::v
   return {};
 }
 
-Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const HostConfig& h, std::size_t index) {
-  auto where = [&](const std::string& what) { return "[[host]] " + h.label() + ": " + what; };
-  auto p = std::make_unique<HostPolicy>(g.verdict_cache_entries);
+Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const HostConfig& h, std::size_t index,
+                                               std::shared_ptr<HostStats> stats) {
+  // "gatekeeper.toml:12: [[host]] a.test: cert /x.pem: ..." (file and line of the [[host]] table).
+  auto where = [&](const std::string& what) {
+    return g.path + ":" + std::to_string(h.line) + ": [[host]] " + h.label() + ": " + what;
+  };
+  auto p = std::make_unique<HostPolicy>(g.verdict_cache_entries, std::move(stats));
   p->cfg = h;
   p->index = index;
   p->ctx.reset(SSL_CTX_new(TLS_server_method()));
@@ -366,11 +370,36 @@ bool subject_match(const std::string& cn, const std::vector<std::string>& sans, 
   return false;
 }
 
+std::shared_ptr<HostStats> HostStatsRegistry::acquire(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto& slot = by_key_[key];
+  if (!slot) slot = std::make_shared<HostStats>();
+  return slot;
+}
+
+void HostStatsRegistry::retain_only(const PolicySet& set) {
+  std::lock_guard lock(mu_);
+  std::erase_if(by_key_, [&](const auto& kv) {
+    return std::none_of(set.hosts().begin(), set.hosts().end(),
+                        [&](const auto& h) { return h->stats_key() == kv.first; });
+  });
+}
+
+std::size_t HostStatsRegistry::size() const {
+  std::lock_guard lock(mu_);
+  return by_key_.size();
+}
+
 Result<std::shared_ptr<const PolicySet>> PolicySet::build(const GatekeeperConfig& cfg) {
+  HostStatsRegistry fresh;
+  return build(cfg, fresh);
+}
+
+Result<std::shared_ptr<const PolicySet>> PolicySet::build(const GatekeeperConfig& cfg, HostStatsRegistry& stats) {
   auto set = std::make_shared<PolicySet>();
   set->cfg_ = cfg;
   for (std::size_t i = 0; i < cfg.hosts.size(); ++i) {
-    auto h = build_host(cfg, cfg.hosts[i], i);
+    auto h = build_host(cfg, cfg.hosts[i], i, stats.acquire(cfg.hosts[i].label()));
     if (!h) return fail(h.error());
     for (const auto& n : cfg.hosts[i].names) set->table_.add(n, i);
     set->hosts_.push_back(std::move(*h));

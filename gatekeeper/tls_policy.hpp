@@ -9,7 +9,9 @@
 #include <atomic>
 #include <cstdint>
 #include <ctime>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +40,22 @@ struct HostStats {
   std::atomic<std::uint64_t> refused_subject{0};
   std::atomic<std::uint64_t> refused_edge_ip{0};
   std::atomic<std::uint64_t> verdict_cache_hits{0};
+  std::atomic<std::int64_t> active{0};  // open connections of the host, across generations
+};
+
+// Per-host counters that outlive a policy generation, keyed by the host's first name: a reload
+// hands each new HostPolicy the counters of the host it replaces, so they do not restart from
+// zero and connections of the old and new generation count together.
+class HostStatsRegistry {
+ public:
+  [[nodiscard]] std::shared_ptr<HostStats> acquire(const std::string& key);
+  // Forgets hosts that `set` no longer has (their old policies keep their counters alive).
+  void retain_only(const class PolicySet& set);
+  [[nodiscard]] std::size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<HostStats>, std::less<>> by_key_;
 };
 
 class HostPolicy {
@@ -53,8 +71,16 @@ class HostPolicy {
   bool global_ca = false;  // client CA is the bundled origin-pull CA shared by all zones
   std::vector<std::time_t> cert_not_after;
   mutable VerdictCache cache{1024};
-  mutable HostStats stats;
-  explicit HostPolicy(std::size_t cache_entries) : cache(cache_entries) {}
+  // Shared with the registry and the host's policies of other generations. A reference, so
+  // `host->stats.handshakes_ok.fetch_add(...)` reads the same on a const HostPolicy.
+  std::shared_ptr<HostStats> stats_owner;
+  HostStats& stats;
+  HostPolicy(std::size_t cache_entries, std::shared_ptr<HostStats> shared_stats)
+      : cache(cache_entries), stats_owner(std::move(shared_stats)), stats(*stats_owner) {}
+  HostPolicy(const HostPolicy&) = delete;
+  HostPolicy& operator=(const HostPolicy&) = delete;
+  // Key of the host's counters in a HostStatsRegistry.
+  [[nodiscard]] std::string stats_key() const { return cfg.label(); }
 };
 
 // Per-connection TLS facts, attached to the SSL as ex_data (owned by the connection).
@@ -91,7 +117,9 @@ void attach(SSL* ssl, ConnTls* conn);
 
 class PolicySet {
  public:
-  // Loads every certificate, key, CA and CRL; the error names the host and the file.
+  // Loads every certificate, key, CA and CRL; the error names the host and the file. Host
+  // counters come from `stats` (kept across reloads); without it each host gets fresh ones.
+  static Result<std::shared_ptr<const PolicySet>> build(const GatekeeperConfig& cfg, HostStatsRegistry& stats);
   static Result<std::shared_ptr<const PolicySet>> build(const GatekeeperConfig& cfg);
 
   [[nodiscard]] const GatekeeperConfig& config() const { return cfg_; }

@@ -123,6 +123,16 @@ INSTANTIATE_TEST_SUITE_P(
                 LISTEN
                 "[[host]]\nnames=[\"a.test\"]\ncert=\"/c\"\nkey=\"/k\"\nupstream=\"unix:/s\"\nupstream_tls=true\n",
                 "not supported"},
+        BadCase{"relative_control_socket", LISTEN "control_socket = \"gk.sock\"\n" HOST,
+                "gk.toml:3: [gatekeeper] control_socket: must be an absolute path"},
+        BadCase{"long_control_socket",
+                LISTEN "control_socket = "
+                       "\"/"
+                       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                       "xxxxxxxxxxxxxxxxxxxxxxxxx\"\n" HOST,
+                "control_socket: longer than a unix socket path"},
+        BadCase{"group_without_socket", LISTEN "control_socket = \"\"\ncontrol_group = \"adm\"\n" HOST,
+                "control_group: needs a control_socket"},
         BadCase{"syntax", "[gatekeeper\n", "gk.toml:1: syntax"}),
     [](const auto& p) { return std::string(p.param.name); });
 
@@ -132,4 +142,24 @@ TEST(GkConfig, UpstreamForms) {
   EXPECT_FALSE(parse_upstream("127.0.0.1:0"));
   EXPECT_FALSE(parse_upstream("unix:relative"));
   EXPECT_EQ(parse_upstream("unix:/x")->to_string(), "unix:/x");
+}
+
+TEST(GkConfig, ControlSocket) {
+  auto c = parse_gatekeeper_config(kMinimal, "gk.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->control.socket, "/run/originguard/gatekeeper.sock");
+  EXPECT_TRUE(c->control.group.empty());
+  c = parse_gatekeeper_config(LISTEN "control_socket = \"/tmp/gk.sock\"\ncontrol_group = \"adm\"\n" HOST, "gk.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->control.socket, "/tmp/gk.sock");
+  EXPECT_EQ(c->control.group, "adm");
+  c = parse_gatekeeper_config(LISTEN "control_socket = \"\"\n" HOST, "gk.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c->control.socket.empty());  // disabled
+}
+
+TEST(GkConfig, EmptyListenMeansSocketActivation) {
+  auto c = parse_gatekeeper_config("[gatekeeper]\nlisten = []\n" HOST, "gk.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c->listen.empty());
 }

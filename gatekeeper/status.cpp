@@ -1,0 +1,164 @@
+#include "status.hpp"
+
+#include "originguard/duration.hpp"
+
+namespace og::gk {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::seconds;
+
+struct CertExpiry {
+  std::string file;
+  WallTime not_after;
+  long long days_left = 0;  // floor: -1 on the first day after expiry
+  bool warning = false;
+};
+
+std::vector<CertExpiry> cert_expiries(const HostPolicy& h, WallTime now) {
+  std::vector<CertExpiry> out;
+  for (std::size_t i = 0; i < h.cert_not_after.size() && i < h.cfg.certs.size(); ++i) {
+    const auto not_after = std::chrono::system_clock::from_time_t(h.cert_not_after[i]);
+    const auto left = duration_cast<seconds>(not_after - now);
+    out.push_back(
+        {h.cfg.certs[i].string(), not_after, std::chrono::floor<std::chrono::days>(left).count(), left < kCertWarning});
+  }
+  return out;
+}
+
+// Prometheus label value: backslash, double quote and newline escaped.
+std::string label(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+bool relies_on_global_ca(const HostPolicy& h) {
+  return h.cfg.mtls != Mtls::off && h.global_ca && h.spki_pins.empty() && h.cert_pins.empty();
+}
+
+std::vector<std::string> host_warnings(const HostPolicy& h, WallTime now) {
+  std::vector<std::string> out;
+  if (relies_on_global_ca(h))
+    out.push_back(
+        "client_ca is the global origin-pull CA without pins, shared by every Cloudflare customer: any zone can "
+        "reach this host. Use a zone or per-hostname AOP certificate (client_ca) or pins.");
+  for (const auto& c : cert_expiries(h, now)) {
+    if (!c.warning) continue;
+    out.push_back("certificate " + c.file + " " +
+                  (c.not_after <= now
+                       ? "has expired (" + format_utc(c.not_after) + ")"
+                       : "expires in " + std::to_string(c.days_left) + " days (" + format_utc(c.not_after) + ")"));
+  }
+  return out;
+}
+
+std::vector<std::string> policy_warnings(const PolicySet& set, WallTime now) {
+  std::vector<std::string> out;
+  for (const auto& h : set.hosts())
+    for (auto& w : host_warnings(*h, now)) out.push_back("host " + h->cfg.label() + ": " + std::move(w));
+  return out;
+}
+
+nlohmann::json status_json(const PolicySet& set, const ProcessFacts& p, WallTime now) {
+  using nlohmann::json;
+  json hosts = json::array();
+  for (const auto& h : set.hosts()) {
+    const HostStats& st = h->stats;
+    json certs = json::array();
+    for (const auto& c : cert_expiries(*h, now))
+      certs.push_back({{"file", c.file},
+                       {"not_after", format_utc(c.not_after)},
+                       {"days_left", c.days_left},
+                       {"warning", c.warning}});
+    json client_ca = nullptr;  // mtls = "off": no client CA is loaded
+    if (h->cfg.mtls != Mtls::off) client_ca = h->global_ca ? "origin-pull (global)" : h->cfg.client_ca.string();
+    hosts.push_back({{"names", h->cfg.names},
+                     {"mtls", to_string(h->cfg.mtls)},
+                     {"mode", to_string(h->cfg.mode)},
+                     {"upstream", h->cfg.upstream.to_string()},
+                     {"client_ca", client_ca},
+                     {"pinned", !h->spki_pins.empty() || !h->cert_pins.empty()},
+                     {"handshakes_ok", st.handshakes_ok.load()},
+                     {"refusals",
+                      {{"no_cert", st.refused_no_cert.load()},
+                       {"verify", st.refused_verify.load()},
+                       {"pin", st.refused_pin.load()},
+                       {"subject", st.refused_subject.load()},
+                       {"edge_ip", st.refused_edge_ip.load()}}},
+                     {"active_connections", st.active.load()},
+                     {"verdict_cache_hits", st.verdict_cache_hits.load()},
+                     {"certs", std::move(certs)},
+                     {"warnings", host_warnings(*h, now)}});
+  }
+  json listeners = json::array();
+  for (const auto& l : p.listeners) listeners.push_back({{"address", l.address}, {"source", l.source}});
+  json last_reload = nullptr;
+  if (p.last_reload)
+    last_reload = {{"time", format_utc(p.last_reload->time)},
+                   {"trigger", p.last_reload->trigger},
+                   {"ok", p.last_reload->ok},
+                   {"error", p.last_reload->ok ? json(nullptr) : json(p.last_reload->error)}};
+  return {{"version", OG_VERSION},
+          {"pid", p.pid},
+          {"started_at", format_utc(p.started_at)},
+          {"uptime_s", duration_cast<seconds>(now - p.started_at).count()},
+          {"config_file", p.config_file},
+          {"loaded_at", format_utc(p.loaded_at)},
+          {"last_reload", std::move(last_reload)},
+          {"workers", p.workers},
+          {"listeners", std::move(listeners)},
+          {"connections_active", p.connections_active},
+          {"refused_sni", p.refused_sni},
+          {"refused_overload", p.refused_overload},
+          {"handshake_errors", p.handshake_errors},
+          {"hosts", std::move(hosts)},
+          {"warnings", policy_warnings(set, now)}};
+}
+
+std::string metrics_text(const PolicySet& set, const ProcessFacts& p) {
+  std::string out;
+  auto line = [&](std::string_view name, const std::string& labels, auto v) {
+    out += std::string(name) + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(v) + "\n";
+  };
+  out += "# TYPE og_gk_connections_active gauge\n";
+  line("og_gk_connections_active", "", p.connections_active);
+  out += "# TYPE og_gk_refused_sni_total counter\n";
+  line("og_gk_refused_sni_total", "", p.refused_sni);
+  out += "# TYPE og_gk_refused_overload_total counter\n";
+  line("og_gk_refused_overload_total", "", p.refused_overload);
+  out += "# TYPE og_gk_handshake_errors_total counter\n";
+  line("og_gk_handshake_errors_total", "", p.handshake_errors);
+  out +=
+      "# TYPE og_gk_handshakes_total counter\n# TYPE og_gk_refusals_total counter\n"
+      "# TYPE og_gk_verdict_cache_hits_total counter\n# TYPE og_gk_host_connections_active gauge\n"
+      "# TYPE og_gk_cert_not_after_seconds gauge\n# TYPE og_gk_global_ca_without_pins gauge\n";
+  for (const auto& h : set.hosts()) {
+    const std::string host = "host=\"" + label(h->cfg.label()) + "\"";
+    const HostStats& st = h->stats;
+    line("og_gk_handshakes_total", host, st.handshakes_ok.load());
+    line("og_gk_refusals_total", host + ",reason=\"no_cert\"", st.refused_no_cert.load());
+    line("og_gk_refusals_total", host + ",reason=\"verify\"", st.refused_verify.load());
+    line("og_gk_refusals_total", host + ",reason=\"pin\"", st.refused_pin.load());
+    line("og_gk_refusals_total", host + ",reason=\"subject\"", st.refused_subject.load());
+    line("og_gk_refusals_total", host + ",reason=\"edge_ip\"", st.refused_edge_ip.load());
+    line("og_gk_verdict_cache_hits_total", host, st.verdict_cache_hits.load());
+    line("og_gk_host_connections_active", host, st.active.load());
+    for (std::size_t i = 0; i < h->cert_not_after.size(); ++i)
+      line("og_gk_cert_not_after_seconds", host + ",cert=\"" + label(h->cfg.certs[i].string()) + "\"",
+           static_cast<long long>(h->cert_not_after[i]));
+    line("og_gk_global_ca_without_pins", host, relies_on_global_ca(*h) ? 1 : 0);
+  }
+  return out;
+}
+
+}  // namespace og::gk

@@ -1,0 +1,244 @@
+// status JSON, warnings and metrics built from a real policy generation: certificates made
+// with OpenSSL at test time (one expiring in 5 days), the embedded global CA vs a zone CA
+// with a pin, and per-host counters kept across a reload through HostStatsRegistry.
+#include <gtest/gtest.h>
+#include <openssl/ec.h>
+#include <openssl/pem.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "status.hpp"
+
+using namespace og::gk;
+namespace fs = std::filesystem;
+using std::chrono::system_clock;
+
+namespace {
+
+// A self-signed EC certificate valid from one day ago for `days` days; cert and key as PEM.
+void make_cert(const fs::path& cert, const fs::path& key, const std::string& cn, long days) {
+  EvpPkeyPtr pkey(EVP_EC_gen("P-256"));
+  ASSERT_TRUE(pkey);
+  X509Ptr x(X509_new());
+  X509_set_version(x.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x.get()), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x.get()), -86400);
+  X509_gmtime_adj(X509_getm_notAfter(x.get()), days * 86400);
+  X509_set_pubkey(x.get(), pkey.get());
+  X509_NAME* name = X509_get_subject_name(x.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509_set_issuer_name(x.get(), name);
+  ASSERT_GT(X509_sign(x.get(), pkey.get(), EVP_sha256()), 0);
+  BioPtr c(BIO_new_file(cert.c_str(), "w")), k(BIO_new_file(key.c_str(), "w"));
+  ASSERT_TRUE(c && k);
+  ASSERT_EQ(PEM_write_bio_X509(c.get(), x.get()), 1);
+  ASSERT_EQ(PEM_write_bio_PrivateKey(k.get(), pkey.get(), nullptr, nullptr, 0, nullptr, nullptr), 1);
+}
+
+std::string pin_of(const fs::path& cert) {
+  auto certs = load_certs_file(cert);
+  auto pin = spki_sha256((*certs)[0].get());
+  return base64(*pin);
+}
+
+class GkStatus : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() / ("og-gk-status-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    make_cert(dir / "a.pem", dir / "a.key", "a.test", 365);
+    make_cert(dir / "b.pem", dir / "b.key", "b.test", 5);  // expires in < 14 days
+    make_cert(dir / "zone-ca.pem", dir / "zone-ca.key", "Zone AOP CA", 365);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+
+  std::string config(bool with_b = true) const {
+    std::string t = "[gatekeeper]\nlisten = \"127.0.0.1:8443\"\n";
+    // a.test: the embedded global origin-pull CA, no pins.
+    t += "[[host]]\nnames = [\"a.test\", \"www.a.test\"]\ncert = \"" + (dir / "a.pem").string() + "\"\nkey = \"" +
+         (dir / "a.key").string() + "\"\nupstream = \"127.0.0.1:8080\"\n";
+    // b.test: a zone CA with a pin; its own certificate expires soon.
+    if (with_b)
+      t += "[[host]]\nnames = [\"b.test\"]\ncert = \"" + (dir / "b.pem").string() + "\"\nkey = \"" +
+           (dir / "b.key").string() + "\"\nclient_ca = \"" + (dir / "zone-ca.pem").string() +
+           "\"\npin_spki_sha256 = [\"" + pin_of(dir / "zone-ca.pem") +
+           "\"]\nmode = \"tcp\"\nupstream = \"unix:/run/b.sock\"\n";
+    // n.test: no client certificates at all.
+    t += "[[host]]\nnames = [\"n.test\"]\ncert = \"" + (dir / "a.pem").string() + "\"\nkey = \"" +
+         (dir / "a.key").string() + "\"\nmtls = \"off\"\nupstream = \"127.0.0.1:8081\"\n";
+    return t;
+  }
+
+  std::shared_ptr<const PolicySet> build(HostStatsRegistry& reg, bool with_b = true) const {
+    auto cfg = parse_gatekeeper_config(config(with_b), (dir / "gk.toml").string());
+    EXPECT_TRUE(cfg) << cfg.error().message;
+    auto set = PolicySet::build(*cfg, reg);
+    EXPECT_TRUE(set) << set.error().message;
+    return *set;
+  }
+
+  ProcessFacts facts() const {
+    ProcessFacts p;
+    p.pid = 4242;
+    p.config_file = (dir / "gk.toml").string();
+    p.started_at = system_clock::from_time_t(1'700'000'000);
+    p.loaded_at = system_clock::from_time_t(1'700'000'060);
+    p.last_reload = ReloadOutcome{system_clock::from_time_t(1'700'000'060), "control", false,
+                                  "gk.toml:7: [host] mtls: expected one of \"required\", \"optional\", \"off\""};
+    p.workers = 2;
+    p.listeners = {{"127.0.0.1:8443", "systemd"}};
+    p.connections_active = 3;
+    p.refused_sni = 4;
+    p.refused_overload = 1;
+    p.handshake_errors = 2;
+    return p;
+  }
+
+  fs::path dir;
+};
+
+}  // namespace
+
+TEST_F(GkStatus, JsonShape) {
+  HostStatsRegistry reg;
+  auto set = build(reg);
+  const HostPolicy& a = *set->hosts()[0];
+  a.stats.handshakes_ok += 7;
+  a.stats.refused_no_cert += 2;
+  a.stats.refused_verify += 1;
+  a.stats.active += 3;
+  const auto now = system_clock::now();
+  auto p = facts();
+  p.started_at = now - std::chrono::seconds(90);
+  auto j = status_json(*set, p, now);
+
+  EXPECT_EQ(j["version"], OG_VERSION);
+  EXPECT_EQ(j["pid"], 4242);
+  EXPECT_EQ(j["uptime_s"], 90);
+  EXPECT_EQ(j["loaded_at"], "2023-11-14T22:14:20Z");
+  EXPECT_EQ(j["config_file"], (dir / "gk.toml").string());
+  EXPECT_EQ(j["last_reload"]["ok"], false);
+  EXPECT_EQ(j["last_reload"]["trigger"], "control");
+  EXPECT_EQ(j["last_reload"]["time"], "2023-11-14T22:14:20Z");
+  EXPECT_NE(j["last_reload"]["error"].get<std::string>().find("gk.toml:7:"), std::string::npos);
+  EXPECT_EQ(j["workers"], 2);
+  EXPECT_EQ(j["listeners"][0]["source"], "systemd");
+  EXPECT_EQ(j["connections_active"], 3);
+  EXPECT_EQ(j["refused_sni"], 4);
+  EXPECT_EQ(j["refused_overload"], 1);
+  EXPECT_EQ(j["handshake_errors"], 2);
+  ASSERT_EQ(j["hosts"].size(), 3u);
+
+  const auto& ja = j["hosts"][0];
+  EXPECT_EQ(ja["names"], nlohmann::json({"a.test", "www.a.test"}));
+  EXPECT_EQ(ja["mtls"], "required");
+  EXPECT_EQ(ja["mode"], "http");
+  EXPECT_EQ(ja["upstream"], "127.0.0.1:8080");
+  EXPECT_EQ(ja["client_ca"], "origin-pull (global)");
+  EXPECT_EQ(ja["pinned"], false);
+  EXPECT_EQ(ja["handshakes_ok"], 7);
+  EXPECT_EQ(ja["refusals"],
+            nlohmann::json({{"no_cert", 2}, {"verify", 1}, {"pin", 0}, {"subject", 0}, {"edge_ip", 0}}));
+  EXPECT_EQ(ja["active_connections"], 3);
+  ASSERT_EQ(ja["certs"].size(), 1u);
+  EXPECT_EQ(ja["certs"][0]["file"], (dir / "a.pem").string());
+  EXPECT_EQ(ja["certs"][0]["warning"], false);
+  EXPECT_GE(ja["certs"][0]["days_left"].get<int>(), 363);
+  ASSERT_EQ(ja["warnings"].size(), 1u);
+  EXPECT_NE(ja["warnings"][0].get<std::string>().find("global origin-pull CA without pins"), std::string::npos);
+
+  const auto& jb = j["hosts"][1];
+  EXPECT_EQ(jb["client_ca"], (dir / "zone-ca.pem").string());
+  EXPECT_EQ(jb["pinned"], true);
+  EXPECT_EQ(jb["mode"], "tcp");
+  EXPECT_EQ(jb["upstream"], "unix:/run/b.sock");
+  EXPECT_EQ(jb["certs"][0]["warning"], true);
+  const int b_days = jb["certs"][0]["days_left"].get<int>();
+  EXPECT_TRUE(b_days == 4 || b_days == 5) << b_days;
+  EXPECT_EQ(jb["certs"][0]["not_after"].get<std::string>().size(), 20u);  // 2026-01-31T12:00:00Z
+  ASSERT_EQ(jb["warnings"].size(), 1u);
+  EXPECT_NE(jb["warnings"][0].get<std::string>().find("b.pem expires in"), std::string::npos);
+
+  const auto& jn = j["hosts"][2];
+  EXPECT_TRUE(jn["client_ca"].is_null());  // mtls off: no CA, no global-CA warning
+  EXPECT_TRUE(jn["warnings"].empty());
+
+  // Top level: every host's warnings, named by host.
+  ASSERT_EQ(j["warnings"].size(), 2u);
+  EXPECT_EQ(j["warnings"][0].get<std::string>().rfind("host a.test: client_ca is the global", 0), 0u);
+  EXPECT_EQ(j["warnings"][1].get<std::string>().rfind("host b.test: certificate ", 0), 0u);
+}
+
+TEST_F(GkStatus, ExpiredCertificateAndSuccessfulReload) {
+  HostStatsRegistry reg;
+  auto set = build(reg);
+  // A year and a day later, a.test's certificate has expired.
+  const auto later = system_clock::now() + std::chrono::days(367);
+  auto w = host_warnings(*set->hosts()[0], later);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_NE(w[1].find("has expired"), std::string::npos);
+  auto p = facts();
+  p.last_reload->ok = true;
+  auto j = status_json(*set, p, later);
+  EXPECT_TRUE(j["last_reload"]["error"].is_null());
+  EXPECT_LT(j["hosts"][0]["certs"][0]["days_left"].get<int>(), 0);
+  EXPECT_EQ(j["hosts"][0]["certs"][0]["warning"], true);
+  p.last_reload.reset();
+  EXPECT_TRUE(status_json(*set, p, later)["last_reload"].is_null());
+}
+
+TEST_F(GkStatus, CountersSurviveReload) {
+  HostStatsRegistry reg;
+  auto gen1 = build(reg);
+  gen1->hosts()[0]->stats.handshakes_ok += 5;
+  gen1->hosts()[1]->stats.refused_pin += 1;
+  auto gen2 = build(reg);  // same hosts: same counters
+  EXPECT_EQ(&gen1->hosts()[0]->stats, &gen2->hosts()[0]->stats);
+  gen2->hosts()[0]->stats.handshakes_ok += 1;
+  EXPECT_EQ(status_json(*gen2, facts(), system_clock::now())["hosts"][0]["handshakes_ok"], 6);
+
+  // b.test removed: forgotten by the registry once the new generation is in force, while the
+  // old generation's policy still holds its counters.
+  auto gen3 = build(reg, /*with_b=*/false);
+  reg.retain_only(*gen3);
+  EXPECT_EQ(reg.size(), 2u);
+  EXPECT_EQ(gen1->hosts()[1]->stats.refused_pin.load(), 1u);
+  auto gen4 = build(reg);  // b.test back: fresh counters
+  EXPECT_EQ(gen4->hosts()[1]->stats.refused_pin.load(), 0u);
+  EXPECT_EQ(gen4->hosts()[0]->stats.handshakes_ok.load(), 6u);
+
+  // Without a registry (--check-config, fuzzers) every build has its own counters.
+  auto cfg = parse_gatekeeper_config(config(), "gk.toml");
+  auto lone = PolicySet::build(*cfg);
+  ASSERT_TRUE(lone);
+  EXPECT_EQ((*lone)->hosts()[0]->stats.handshakes_ok.load(), 0u);
+}
+
+TEST_F(GkStatus, MetricsText) {
+  HostStatsRegistry reg;
+  auto set = build(reg);
+  set->hosts()[0]->stats.refused_verify += 2;
+  set->hosts()[0]->stats.active += 1;
+  auto m = metrics_text(*set, facts());
+  EXPECT_NE(m.find("og_gk_connections_active 3\n"), std::string::npos);
+  EXPECT_NE(m.find("og_gk_handshake_errors_total 2\n"), std::string::npos);
+  EXPECT_NE(m.find("og_gk_refusals_total{host=\"a.test\",reason=\"verify\"} 2\n"), std::string::npos);
+  EXPECT_NE(m.find("og_gk_host_connections_active{host=\"a.test\"} 1\n"), std::string::npos);
+  EXPECT_NE(m.find("og_gk_global_ca_without_pins{host=\"a.test\"} 1\n"), std::string::npos);
+  EXPECT_NE(m.find("og_gk_global_ca_without_pins{host=\"b.test\"} 0\n"), std::string::npos);
+  EXPECT_NE(m.find("og_gk_global_ca_without_pins{host=\"n.test\"} 0\n"), std::string::npos);
+}
+
+TEST_F(GkStatus, BuildErrorNamesFileAndLine) {
+  auto text = config();
+  fs::remove(dir / "b.key");
+  auto cfg = parse_gatekeeper_config(text, (dir / "gk.toml").string());
+  ASSERT_TRUE(cfg);
+  auto set = PolicySet::build(*cfg);
+  ASSERT_FALSE(set);
+  // The [[host]] b.test table starts on line 8 of the generated file.
+  EXPECT_EQ(set.error().message.rfind((dir / "gk.toml").string() + ":8: [[host]] b.test: key ", 0), 0u)
+      << set.error().message;
+}
