@@ -19,7 +19,9 @@ struct Fd {
 
 }  // namespace
 
-Result<nlohmann::json> call(const std::string& socket_path, const ControlRequest& req, std::chrono::seconds timeout) {
+Result<nlohmann::json> call(const std::string& socket_path, const ControlRequest& req, std::chrono::seconds timeout,
+                            std::string_view peer) {
+  const std::string who(peer);
   Fd s{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
   if (s.fd < 0) return fail_errno("socket");
   sockaddr_un addr{};
@@ -27,12 +29,12 @@ Result<nlohmann::json> call(const std::string& socket_path, const ControlRequest
   if (socket_path.size() >= sizeof addr.sun_path) return fail("socket path too long: " + socket_path);
   std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
   if (::connect(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    return fail_errno("cannot reach the agent at " + socket_path);
+    return fail_errno("cannot reach the " + who + " at " + socket_path);
 
   std::string out = encode_control_request(req);
   for (std::size_t off = 0; off < out.size();) {
     ssize_t n = ::send(s.fd, out.data() + off, out.size() - off, MSG_NOSIGNAL);
-    if (n < 0) return fail_errno("send to agent");
+    if (n < 0) return fail_errno("send to " + who);
     off += static_cast<std::size_t>(n);
   }
   std::string in;
@@ -40,7 +42,7 @@ Result<nlohmann::json> call(const std::string& socket_path, const ControlRequest
   char buf[65536];
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return fail("agent did not answer within " + std::to_string(timeout.count()) + "s");
+    if (left.count() <= 0) return fail(who + " did not answer within " + std::to_string(timeout.count()) + "s");
     pollfd p{s.fd, POLLIN, 0};
     int pr = ::poll(&p, 1, static_cast<int>(left.count()));
     if (pr < 0) {
@@ -49,13 +51,13 @@ Result<nlohmann::json> call(const std::string& socket_path, const ControlRequest
     }
     if (pr == 0) continue;
     ssize_t n = ::recv(s.fd, buf, sizeof buf, 0);
-    if (n < 0) return fail_errno("read from agent");
+    if (n < 0) return fail_errno("read from " + who);
     if (n == 0) break;
     in.append(buf, static_cast<std::size_t>(n));
-    if (in.size() > (64u << 20)) return fail("agent reply too large");
+    if (in.size() > (64u << 20)) return fail(who + " reply too large");
   }
   auto j = nlohmann::json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return fail("agent sent an unreadable reply");
+  if (j.is_discarded() || !j.is_object()) return fail(who + " sent an unreadable reply");
   return j;
 }
 

@@ -1,12 +1,15 @@
-// agentctl: talks to originguard-agent over its control socket.
-// Exit codes: 0 ok/healthy, 1 degraded or the agent refused, 2 agent unreachable (usage errors: CLI11 codes > 100).
+// agentctl: talks to originguard-agent over its control socket, and to originguard-gatekeeper
+// over its own (status, reload and metrics cover both; `agentctl gatekeeper ...` the latter).
+// Exit codes: 0 ok/healthy, 1 degraded or refused, 2 agent unreachable (usage errors: CLI11 codes > 100).
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include "client.hpp"
+#include "gatekeeper.hpp"
 #include "render.hpp"
 
 namespace {
@@ -15,27 +18,93 @@ constexpr int kOk = 0, kDegraded = 1, kUnreachable = 2;
 
 std::string default_socket() {
   const char* env = std::getenv("ORIGINGUARD_SOCKET");
-  return env && *env ? env : "/run/originguard/agent.sock";
+  return env && *env ? env : std::string(og::kDefaultAgentSocket);
+}
+
+bool socket_exists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
+}
+
+// Adds "health" to the gatekeeper part and prints why it is degraded; true when it is.
+bool assess(nlohmann::json& gk) {
+  const auto problems = og::ctl::gatekeeper_problems(gk);
+  if (gk.value("running", false) || gk.contains("error")) gk["health"] = problems.empty() ? "healthy" : "degraded";
+  for (const auto& p : problems) std::cerr << "agentctl: degraded: " << p << "\n";
+  return !problems.empty();
+}
+
+// `reload` of the gatekeeper: prints the outcome; kOk, kDegraded (refused) or kUnreachable.
+int reload_gatekeeper(const std::string& socket) {
+  auto reply = og::ctl::call(socket, og::ctl::request("reload"), std::chrono::seconds(60), "gatekeeper");
+  if (!reply) {
+    std::cerr << "agentctl gatekeeper reload: " << reply.error().message << "\n";
+    return kUnreachable;
+  }
+  if (!reply->value("ok", false)) {
+    std::cerr << "agentctl gatekeeper reload: refused, the old config keeps serving: "
+              << reply->value("error", std::string("no reason given")) << "\n";
+    return kDegraded;
+  }
+  std::cout << "gatekeeper reload: config " << reply->value("config", std::string("?")) << " applied ("
+            << reply->value("hosts", 0) << " hosts)\n";
+  for (const auto& w : reply->value("warnings", nlohmann::json::array()))
+    std::cout << "  warning: " << (w.is_string() ? w.get<std::string>() : w.dump()) << "\n";
+  return kOk;
+}
+
+// `agentctl gatekeeper status|reload|metrics`: the gatekeeper alone (unreachable or absent: 2).
+int gatekeeper_command(const std::string& socket, const std::string& cmd, bool json, bool color) {
+  if (cmd == "reload") return reload_gatekeeper(socket);
+  if (cmd == "metrics") {
+    auto reply = og::ctl::call(socket, og::ctl::request("metrics"), std::chrono::seconds(10), "gatekeeper");
+    if (!reply || !reply->value("ok", false)) {
+      std::cerr << "agentctl gatekeeper metrics: "
+                << (reply ? reply->value("error", std::string("refused")) : reply.error().message) << "\n";
+      return reply ? kDegraded : kUnreachable;
+    }
+    std::cout << reply->value("text", std::string());
+    return kOk;
+  }
+  auto gk = og::ctl::gatekeeper_status(socket);
+  const bool degraded = assess(gk);
+  if (json) std::cout << gk.dump(2) << "\n";
+  if (!gk.value("running", false)) {
+    std::cerr << "agentctl: " << gk.value("error", "the gatekeeper is not running (no socket at " + socket + ")")
+              << "\n";
+    return kUnreachable;
+  }
+  if (!json) std::cout << og::ctl::render_gatekeeper(gk, color);
+  return degraded ? kDegraded : kOk;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) try {
   CLI::App app{
-      "agentctl: control and inspect originguard-agent.\n"
+      "agentctl: control and inspect originguard-agent and originguard-gatekeeper.\n"
       "Exit codes: 0 healthy/ok, 1 degraded or command refused, 2 agent unreachable."};
   app.require_subcommand(1);
   std::string socket = default_socket();
+  std::string gk_socket = og::ctl::default_gatekeeper_socket();
   app.add_option("-s,--socket", socket, "agent control socket (env ORIGINGUARD_SOCKET)")->capture_default_str();
+  app.add_option("--gatekeeper-socket", gk_socket,
+                 "gatekeeper control socket (env ORIGINGUARD_GATEKEEPER_SOCKET); absent: no gatekeeper")
+      ->capture_default_str();
 
   bool json = false, force = false;
-  auto* status = app.add_subcommand("status", "show ranges, enforcers and warnings (exit 1 when degraded)");
-  status->add_flag("--json", json, "machine-readable output");
+  auto* status = app.add_subcommand(
+      "status",
+      "show ranges, enforcers, warnings and the gatekeeper's hosts (exit 1 when degraded: agent warnings, "
+      "gatekeeper socket present but not answering, a gatekeeper certificate expiring within 14 days)");
+  status->add_flag("--json", json, "machine-readable output (the gatekeeper under \"gatekeeper\")");
   auto* refresh = app.add_subcommand("refresh", "fetch the ranges now and wait for the outcome");
   refresh->add_flag("--force", force, "accept a set that shrinks beyond [ranges] max_shrink; skip If-None-Match");
-  auto* reload = app.add_subcommand("reload", "re-read the config file (a bad file is refused, the old config stays)");
-  auto* version = app.add_subcommand("version", "print agentctl's and the agent's versions");
-  auto* metrics = app.add_subcommand("metrics", "print Prometheus text metrics");
+  auto* reload = app.add_subcommand("reload",
+                                    "re-read the agent's config and, when its socket exists, the gatekeeper's (a bad "
+                                    "file is refused and the old config stays; exit 1 if either refused)");
+  auto* version = app.add_subcommand("version", "print agentctl's, the agent's and the gatekeeper's versions");
+  auto* metrics = app.add_subcommand("metrics", "print Prometheus text metrics (the gatekeeper's appended)");
   std::string ip;
   int port = 0;
   auto* explain = app.add_subcommand("explain", "tell the verdict a source address would get, and why");
@@ -43,9 +112,17 @@ int main(int argc, char** argv) try {
   explain->add_option("port", port, "destination port")->check(CLI::Range(1, 65535));
   explain->add_flag("--json", json, "machine-readable output");
   auto* uninstall = app.add_subcommand("uninstall", "remove the kernel rules the agent installed");
+  auto* gatekeeper =
+      app.add_subcommand("gatekeeper", "the gatekeeper alone (exit 2 when its socket is absent or does not answer)");
+  gatekeeper->require_subcommand(1);
+  auto* gk_status = gatekeeper->add_subcommand("status", "per-host handshakes, refusals, connections, certificates");
+  gk_status->add_flag("--json", json, "machine-readable output");
+  gatekeeper->add_subcommand("reload", "re-read the gatekeeper's config (a bad file is refused, the old one serves)");
+  gatekeeper->add_subcommand("metrics", "print the gatekeeper's Prometheus text metrics");
 
   CLI11_PARSE(app, argc, argv);
   const bool color = isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR");
+  if (*gatekeeper) return gatekeeper_command(gk_socket, gatekeeper->get_subcommands().front()->get_name(), json, color);
 
   og::ControlRequest req;
   std::chrono::seconds timeout(15);
@@ -70,6 +147,8 @@ int main(int argc, char** argv) try {
   if (!reply) {
     if (*version) std::cout << "agentctl " << OG_VERSION << "\nagent    unreachable\n";
     std::cerr << "agentctl: " << reply.error().message << "\n";
+    // The gatekeeper is reloaded even when the agent cannot be reached.
+    if (*reload && socket_exists(gk_socket)) (void)reload_gatekeeper(gk_socket);
     return kUnreachable;
   }
   nlohmann::json& j = *reply;
@@ -77,13 +156,22 @@ int main(int argc, char** argv) try {
   if (!ok) {
     if (json) std::cout << j.dump(2) << "\n";
     std::cerr << "agentctl " << req.cmd << ": " << j.value("error", std::string("refused")) << "\n";
+    if (*reload && socket_exists(gk_socket)) (void)reload_gatekeeper(gk_socket);
     return kDegraded;
   }
   j.erase("ok");
 
   if (*status) {
-    std::cout << (json ? j.dump(2) + "\n" : og::ctl::render_status(j, color));
-    return j.value("health", "") == "healthy" ? kOk : kDegraded;
+    auto gk = og::ctl::gatekeeper_status(gk_socket);
+    const bool gk_degraded = assess(gk);
+    const bool agent_healthy = j.value("health", "") == "healthy";
+    j["gatekeeper"] = gk;
+    if (json) {
+      std::cout << j.dump(2) << "\n";
+    } else {
+      std::cout << og::ctl::render_status(j, color) << '\n' << og::ctl::render_gatekeeper(gk, color);
+    }
+    return agent_healthy && !gk_degraded ? kOk : kDegraded;
   }
   if (*refresh) {
     std::string result = j.value("result", "");
@@ -95,14 +183,28 @@ int main(int argc, char** argv) try {
   if (*reload) {
     std::cout << "reload: config " << j.value("config", std::string("?")) << " applied"
               << (j.value("refreshing", false) ? "; sources changed, refreshing now" : "") << "\n";
-    return kOk;
+    if (!socket_exists(gk_socket)) return kOk;
+    return reload_gatekeeper(gk_socket) == kOk ? kOk : kDegraded;
   }
   if (*version) {
     std::cout << "agentctl " << OG_VERSION << "\nagent    " << j.value("version", std::string("?")) << "\n";
+    if (socket_exists(gk_socket)) {
+      auto gk = og::ctl::call(gk_socket, og::ctl::request("version"), std::chrono::seconds(5), "gatekeeper");
+      std::cout << "gatekeeper "
+                << (gk && gk->value("ok", false) ? gk->value("version", std::string("?")) : "unreachable") << "\n";
+    }
     return kOk;
   }
   if (*metrics) {
     std::cout << j.value("text", std::string());
+    if (socket_exists(gk_socket)) {
+      auto gk = og::ctl::call(gk_socket, og::ctl::request("metrics"), std::chrono::seconds(10), "gatekeeper");
+      if (gk && gk->value("ok", false))
+        std::cout << gk->value("text", std::string());
+      else
+        std::cerr << "agentctl: gatekeeper metrics unavailable: "
+                  << (gk ? gk->value("error", std::string("refused")) : gk.error().message) << "\n";
+    }
     return kOk;
   }
   if (*explain) {

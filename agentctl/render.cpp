@@ -159,6 +159,68 @@ std::string render_status(const nlohmann::json& s, bool color) {
   return o.str();
 }
 
+std::string render_gatekeeper(const nlohmann::json& gk, bool color) {
+  Style st{color};
+  std::ostringstream o;
+  if (!gk.value("running", false)) {
+    if (gk.contains("error"))
+      o << st.bold("Gatekeeper") << "   " << st.red("UNREACHABLE") << "   " << str(gk, "error") << '\n';
+    else
+      o << st.bold("Gatekeeper") << "   " << st.dim("not running (no socket at " + str(gk, "socket") + ")") << '\n';
+    return o.str();
+  }
+  const bool healthy = gk.value("health", "healthy") == "healthy";
+  o << st.bold("Gatekeeper " + str(gk, "version")) << "   pid " << str(gk, "pid") << "   up "
+    << format_duration(Seconds(gk.value("uptime_s", 0LL))) << "   "
+    << (healthy ? st.green("HEALTHY") : st.red("DEGRADED")) << '\n';
+  row(o, "Config", str(gk, "config_file") + " (loaded " + str(gk, "loaded_at") + ")");
+  const auto lr = gk.value("last_reload", nlohmann::json());
+  if (lr.is_object())
+    row(o, "Last reload",
+        str(lr, "time") + " (" + str(lr, "trigger") + ") " +
+            (lr.value("ok", false) ? st.green("ok")
+                                   : st.red("REFUSED: " + str(lr, "error")) + " (old config serving)"));
+  std::string listeners;
+  for (const auto& l : gk.value("listeners", nlohmann::json::array()))
+    listeners += (listeners.empty() ? "" : ", ") + str(l, "address") + " (" + str(l, "source") + ")";
+  row(o, "Listeners", (listeners.empty() ? "-" : listeners) + ", " + str(gk, "workers") + " workers");
+  row(o, "Connections",
+      str(gk, "connections_active") + " active; refused: " + str(gk, "refused_sni") + " no/unknown SNI, " +
+          str(gk, "refused_overload") + " overload; " + str(gk, "handshake_errors") + " handshake errors");
+  for (const auto& h : gk.value("hosts", nlohmann::json::array())) {
+    std::string names;
+    for (const auto& n : h.value("names", nlohmann::json::array()))
+      names += (names.empty() ? "" : ", ") + n.get<std::string>();
+    o << '\n'
+      << "  " << st.bold(names) << "   mtls " << str(h, "mtls") << ", " << str(h, "mode") << " -> "
+      << str(h, "upstream") << '\n';
+    auto hrow = [&](const std::string& label, const std::string& value) {
+      o << "    " << std::left << std::setw(14) << label << value << '\n';
+    };
+    const bool mtls = str(h, "mtls") != "off";
+    const bool global = str(h, "client_ca") == "origin-pull (global)";
+    const bool pinned = h.value("pinned", false);
+    if (mtls) hrow("Client CA", str(h, "client_ca") + (pinned ? ", pinned" : ", no pins"));
+    const auto r = h.value("refusals", nlohmann::json::object());
+    hrow("Handshakes", str(h, "handshakes_ok") + " ok; refused: " + str(r, "no_cert", "0") + " no cert, " +
+                           str(r, "verify", "0") + " verify, " + str(r, "pin", "0") + " pin, " +
+                           str(r, "subject", "0") + " subject, " + str(r, "edge_ip", "0") + " edge IP");
+    hrow("Active", str(h, "active_connections") + " connection(s)");
+    for (const auto& c : h.value("certs", nlohmann::json::array())) {
+      const long long days = c.value("days_left", 0LL);
+      std::string line = str(c, "file") + "  expires " + str(c, "not_after") + " (" +
+                         (days < 0 ? "EXPIRED" : std::to_string(days) + " days") + ")";
+      if (c.value("warning", false))
+        line += "  " + st.red(days < 0 ? "WARNING: expired" : "WARNING: expires in under 14 days");
+      hrow("Certificate", line);
+    }
+    if (mtls && global && !pinned)
+      hrow("Warning", st.yellow("WARNING: relies on the global origin-pull CA without pins: any Cloudflare zone can "
+                                "reach this host (use a zone/per-hostname client_ca or pins)"));
+  }
+  return o.str();
+}
+
 std::string render_explain(const nlohmann::json& j, bool color) {
   Style st{color};
   std::ostringstream o;

@@ -7,6 +7,8 @@
 namespace og::ctl {
 
 [[nodiscard]] std::string render_status(const nlohmann::json& status, bool color);
+// The gatekeeper section of `agentctl status` (gatekeeper_status(), with "health" set).
+[[nodiscard]] std::string render_gatekeeper(const nlohmann::json& gk, bool color);
 [[nodiscard]] std::string render_explain(const nlohmann::json& reply, bool color);
 
 }  // namespace og::ctl

@@ -1,0 +1,55 @@
+#include "gatekeeper.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "client.hpp"
+
+namespace og::ctl {
+
+std::string default_gatekeeper_socket() {
+  const char* env = std::getenv("ORIGINGUARD_GATEKEEPER_SOCKET");
+  return env && *env ? env : std::string(kDefaultGatekeeperSocket);
+}
+
+nlohmann::json gatekeeper_status(const std::string& socket) {
+  nlohmann::json out = {{"running", false}, {"socket", socket}};
+  std::error_code ec;
+  if (!std::filesystem::exists(socket, ec)) return out;
+  auto reply = call(socket, request("status"), std::chrono::seconds(10), "gatekeeper");
+  if (!reply) {
+    out["error"] = reply.error().message;
+    return out;
+  }
+  if (!reply->value("ok", false)) {
+    out["error"] = "gatekeeper refused status: " + reply->value("error", std::string("no reason given"));
+    return out;
+  }
+  nlohmann::json j = std::move(*reply);
+  j.erase("ok");
+  j["running"] = true;
+  j["socket"] = socket;
+  return j;
+}
+
+std::vector<std::string> gatekeeper_problems(const nlohmann::json& gk) {
+  std::vector<std::string> out;
+  if (!gk.value("running", false)) {
+    if (gk.contains("error")) out.push_back("gatekeeper unreachable: " + gk.value("error", std::string()));
+    return out;
+  }
+  for (const auto& h : gk.value("hosts", nlohmann::json::array())) {
+    const auto names = h.value("names", nlohmann::json::array());
+    const std::string host = names.empty() ? "?" : names.front().get<std::string>();
+    for (const auto& c : h.value("certs", nlohmann::json::array())) {
+      if (!c.value("warning", false)) continue;
+      const long long days = c.value("days_left", 0LL);
+      out.push_back("gatekeeper host " + host + ": certificate " + c.value("file", std::string("?")) +
+                    (days < 0 ? " has expired" : " expires in " + std::to_string(days) + " days") + " (" +
+                    c.value("not_after", std::string("?")) + ")");
+    }
+  }
+  return out;
+}
+
+}  // namespace og::ctl
