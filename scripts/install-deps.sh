@@ -12,7 +12,7 @@ PKGS=(
   libboost-dev libboost-system-dev
   libnftnl-dev libmnl-dev nftables
   libbpf-dev bpftool libelf-dev zlib1g-dev
-  iproute2 iputils-ping procps psmisc curl python3 socat jq util-linux
+  iproute2 iputils-ping procps psmisc curl python3 socat jq util-linux systemd
   nginx libnginx-mod-stream haproxy xdp-tools time
 )
 
