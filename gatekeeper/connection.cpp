@@ -670,6 +670,7 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
     co_return;
   }
   host->stats.handshakes_ok.fetch_add(1, std::memory_order_relaxed);
+  Slot<std::int64_t> host_slot(host->stats.active);
 
   ConnFacts f;
   f.host = host;

@@ -64,6 +64,7 @@ workers = 1
 max_connections = 30000
 verdict_cache_entries = $3
 edge_ranges_file = "$T/none.json"
+control_socket = ""
 [[host]]
 names = ["a.test"]
 cert = "$P/srv-a.pem"
