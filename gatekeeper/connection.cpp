@@ -396,12 +396,19 @@ awaitable<error_code> send_request(TlsStream& tls, Buffer& cin, Up& up, RequestP
   }
 }
 
-enum class Outcome { keep_alive, close, upgraded };
+enum class Outcome { keep_alive, close, upgraded, retry };
+
+// A reused upstream connection that the upstream closed while it was idle (its keep-alive
+// timeout racing our request) fails like this before any response byte.
+bool upstream_lost(const error_code& ec) {
+  return ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+}
 
 // Relays one upstream response (1xx interim responses included) to the client as received.
 template <class Up>
 awaitable<Outcome> relay_response(TlsStream& tls, Buffer& cin, Up& up, Buffer& uin, RequestParser& req,
-                                  bool head_request, bool& body_sent, Deadline& dl, const GatekeeperConfig& cfg) {
+                                  bool head_request, bool& body_sent, bool may_retry, Deadline& dl,
+                                  const GatekeeperConfig& cfg) {
   error_code ec;
   for (;;) {
     ResponseParser res;
@@ -432,6 +439,7 @@ awaitable<Outcome> relay_response(TlsStream& tls, Buffer& cin, Up& up, Buffer& u
         break;
       }
       if (ec) {
+        if (!forwarded && may_retry && upstream_lost(ec)) co_return Outcome::retry;
         if (!forwarded)
           co_await send_page(tls, dl, ec == asio::error::timed_out ? 504 : 502,
                              ec == asio::error::timed_out ? "Upstream timed out." : "Upstream response failed.");
@@ -513,25 +521,40 @@ awaitable<void> run_http(TlsStream& tls, Deadline& dl, const ConnFacts& f, const
     const bool want_continue = expects_continue(msg);
     const std::string head = serialize_head(msg.base());
 
-    if (!up && co_await connect_upstream(up, f, dl)) {
-      co_await send_page(tls, dl, 502, "Upstream unavailable.");
-      co_return;
-    }
-    // With Expect: 100-continue the upstream answers first: 100 → the body follows; a final
-    // answer instead leaves the body unread, which closes the client connection after it.
+    // A request without a body sent on a reused upstream connection is sent again, once, on a
+    // new connection if the old one turns out to have been closed by the upstream.
+    const bool bodyless = req.is_done() && !want_continue;
     bool body_sent = false;
-    if (want_continue) {
-      dl.expires_after(cfg.idle_timeout);
-      ec = co_await up->write_all(head.data(), head.size());
-    } else {
-      ec = co_await send_request(tls, cin, *up, req, head, dl, cfg.idle_timeout);
-      body_sent = true;
+    Outcome out = Outcome::close;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      const bool may_retry = attempt == 0 && bodyless && up.has_value();
+      if (!up && co_await connect_upstream(up, f, dl)) {
+        co_await send_page(tls, dl, 502, "Upstream unavailable.");
+        co_return;
+      }
+      // With Expect: 100-continue the upstream answers first: 100 → the body follows; a final
+      // answer instead leaves the body unread, which closes the client connection after it.
+      if (want_continue) {
+        dl.expires_after(cfg.idle_timeout);
+        ec = co_await up->write_all(head.data(), head.size());
+      } else {
+        ec = co_await send_request(tls, cin, *up, req, head, dl, cfg.idle_timeout);
+        body_sent = true;
+      }
+      if (ec && may_retry && upstream_lost(ec)) {
+        out = Outcome::retry;
+      } else if (ec) {
+        if (ec == asio::error::timed_out) co_await send_page(tls, dl, 504, "Upstream timed out.");
+        co_return;
+      } else {
+        out = co_await relay_response(tls, cin, *up, uin, req, head_request, body_sent, may_retry, dl, cfg);
+      }
+      if (out != Outcome::retry) break;
+      og::log::debug("gk_upstream_retry", {{"host", f.host->cfg.label()}});
+      up->close();
+      up.reset();
+      uin.clear();
     }
-    if (ec) {
-      if (ec == asio::error::timed_out) co_await send_page(tls, dl, 504, "Upstream timed out.");
-      co_return;
-    }
-    const Outcome out = co_await relay_response(tls, cin, *up, uin, req, head_request, body_sent, dl, cfg);
     if (out == Outcome::upgraded) {
       // Protocol switch (e.g. WebSocket): bytes already buffered go first, then splice.
       dl.expires_after(cfg.idle_timeout);

@@ -125,7 +125,7 @@ gk_pki() {
   _mk_server srv-a2 "a.test" ec
   _mk_server srv-b "b.test" ec
   _mk_server srv-rsa "r.test" rsa
-  _mk_server srv-misc "z.test,t.test,e.test,o.test,n.test,p.test,w.test,h.test" ec
+  _mk_server srv-misc "z.test,t.test,e.test,o.test,n.test,p.test,w.test,h.test,k.test" ec
   _mk_client "$T/pki/global" edge "origin-pull.cloudflare.net"
   _mk_client "$T/pki/global" revoked "revoked.example"
   _mk_client "$T/pki/global" expired "expired.example" 20200101000000Z 20200201000000Z
@@ -148,6 +148,9 @@ gk_upstream() {  # mode(http|pp2echo|https) [cert key]
 
 # Starts the gatekeeper on $T/gk.toml; sets GK_PID.
 gk_start() {
+  # Never the system's /run/originguard/gatekeeper.sock: a test config without its own
+  # control_socket gets one in the temp dir.
+  grep -q '^control_socket' "$T/gk.toml" || sed -i "s#^\[gatekeeper\]\$#[gatekeeper]\ncontrol_socket = \"$T/gk.sock\"#" "$T/gk.toml"
   "$GK_BIN" --check-config --config "$T/gk.toml" >"$T/check.log" 2>&1 || { cat "$T/check.log"; return 1; }
   gk_bg "$T/gk.log" "$GK_BIN" ${GK_ARGS:-} --config "$T/gk.toml"
   GK_PID=$LAST_PID

@@ -115,9 +115,16 @@ class TServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
 
 
+class ShortKeepAliveHandler(Handler):
+    timeout = 0.5  # closes a keep-alive connection idle for 0.5 s (a short keepalive_timeout)
+
+
 def main():
     mode, port = sys.argv[1], int(sys.argv[2])
-    if mode == "http":
+    if mode == "http-short-keepalive":
+        ThreadingHTTPServer.daemon_threads = True
+        ThreadingHTTPServer(("127.0.0.1", port), ShortKeepAliveHandler).serve_forever()
+    elif mode == "http":
         ThreadingHTTPServer.daemon_threads = True
         ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
     elif mode == "https":
