@@ -212,13 +212,38 @@ std::string peer_string(const tcp::endpoint& ep) {
 struct ConnFacts {
   const HostPolicy* host = nullptr;
   const GatekeeperConfig* cfg = nullptr;
-  ClientIdentity id;
+  ClientIdentity id;  // cert hash and subject filled in by the first request (identity())
+  bool id_complete = false;
   std::string proxy_header;  // sent first on every new upstream connection ("" when off)
   std::string peer;          // for logs
 };
 
 using TcpUp = PlainStream<tcp>;
 using UnixUp = PlainStream<unix_proto>;
+
+// What a connection keeps between requests. Heap-allocated, so that while it waits for the
+// next request no coroutine frame is alive (nginx's model): this and one pending wait.
+struct Session {
+  Session(tcp::socket sock, SSL* ssl, std::shared_ptr<const Generation> g, Shared& shared)
+      : gen(std::move(g)), conns(shared.connections), dl(sock.get_executor()), tls(std::move(sock), ssl, &dl) {
+    dl.on_expiry([this] { tls.cancel(); });
+  }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+  std::shared_ptr<const Generation> gen;
+  Slot<std::size_t> conns;
+  std::optional<Slot<std::int64_t>> host_active;
+  Deadline dl;
+  TlsStream tls;
+  ConnFacts f;
+  std::shared_ptr<void> upstream;  // http mode: std::optional<Up> of the host's upstream type
+
+  template <class Up>
+  std::optional<Up>& upstream_as() {
+    if (!upstream) upstream = std::make_shared<std::optional<Up>>();
+    return *static_cast<std::optional<Up>*>(upstream.get());
+  }
+};
 
 void log_connect_failure(const ConnFacts& f, const error_code& ec, bool tls) {
   og::log::warn("gk_upstream_connect_failed", {{"host", f.host->cfg.label()},
@@ -461,21 +486,34 @@ awaitable<Outcome> relay_response(TlsStream& tls, Buffer& cin, Up& up, Buffer& u
   }
 }
 
+// The identity headers' values, computed once per connection when the first request needs
+// them (a connection that never sends a request does not hold them).
+const ClientIdentity& identity(ConnFacts& f, SSL* ssl) {
+  if (!f.id_complete) {
+    if (X509* cert = SSL_get0_peer_certificate(ssl)) {
+      if (auto h = cert_sha256(cert)) f.id.cert_sha256 = hex(*h);
+      f.id.subject = subject_rfc2253(cert);
+    }
+    f.id_complete = true;
+  }
+  return f.id;
+}
+
+// Serves requests while the client has some; true when it went idle (keep the session).
 template <class Up>
-awaitable<void> run_http(TlsStream& tls, Deadline& dl, const ConnFacts& f, const PolicySet& set) {
+awaitable<bool> run_http(Session& s) {
+  TlsStream& tls = s.tls;
+  Deadline& dl = s.dl;
+  ConnFacts& f = s.f;
+  const PolicySet& set = *s.gen->set;
   const auto& cfg = *f.cfg;
-  std::optional<Up> up;
+  std::optional<Up>& up = s.upstream_as<Up>();
   ExpiryScope<Up> scope(dl, tls, up);
   Buffer cin, uin;
   error_code ec;
-  for (;;) {
-    // Idle keep-alive: no buffers held until the next request's first record arrives.
-    if (cin.size() == 0) {
-      cin.shrink_to_fit();
-      uin.shrink_to_fit();
-      dl.expires_after(cfg.idle_timeout);
-      if (co_await tls.wait_readable()) co_return;
-    }
+  for (bool first = true;; first = false) {
+    // Idle keep-alive: back to the caller, which waits without frames or buffers.
+    if (cin.size() == 0 && !first) co_return true;
     RequestParser req;
     req.header_limit(static_cast<std::uint32_t>(cfg.max_header_bytes));
     req.body_limit(std::numeric_limits<std::uint64_t>::max());  // not boost::none: 1.74 compares len_ > none
@@ -490,16 +528,16 @@ awaitable<void> run_http(TlsStream& tls, Deadline& dl, const ConnFacts& f, const
     }
     if (ec == http::error::header_limit) {
       co_await send_page(tls, dl, 431, "Request header too large.");
-      co_return;
+      co_return false;
     }
     // A header timeout (slowloris), a close or a reset end the connection without a word.
     if (ec == asio::error::timed_out || ec == asio::error::eof ||
         (ec && ec.category() == asio::error::get_system_category()))
-      co_return;
+      co_return false;
     if (ec) {
       og::log::debug("gk_bad_request", {{"peer", f.peer}, {"error", ec.message()}});
       co_await send_page(tls, dl, 400, "Malformed request.");
-      co_return;
+      co_return false;
     }
     auto& msg = req.get();
     switch (check_host(set.table(), f.host->index, msg[http::field::host], msg.target())) {
@@ -509,13 +547,13 @@ awaitable<void> run_http(TlsStream& tls, Deadline& dl, const ConnFacts& f, const
         og::log::info("gk_misdirected",
                       {{"host", f.host->cfg.label()}, {"peer", f.peer}, {"header", msg[http::field::host]}});
         co_await send_page(tls, dl, 421, "This host is not served on this TLS connection.");
-        co_return;
+        co_return false;
       case HostCheck::missing:
       case HostCheck::malformed:
         co_await send_page(tls, dl, 400, "Missing or malformed Host.");
-        co_return;
+        co_return false;
     }
-    rewrite_request_headers(msg.base(), f.id);
+    rewrite_request_headers(msg.base(), identity(f, tls.ssl()));
     const bool client_keep_alive = msg.keep_alive();
     const bool head_request = msg.method() == http::verb::head;
     const bool want_continue = expects_continue(msg);
@@ -530,7 +568,7 @@ awaitable<void> run_http(TlsStream& tls, Deadline& dl, const ConnFacts& f, const
       const bool may_retry = attempt == 0 && bodyless && up.has_value();
       if (!up && co_await connect_upstream(up, f, dl)) {
         co_await send_page(tls, dl, 502, "Upstream unavailable.");
-        co_return;
+        co_return false;
       }
       // With Expect: 100-continue the upstream answers first: 100 → the body follows; a final
       // answer instead leaves the body unread, which closes the client connection after it.
@@ -545,7 +583,7 @@ awaitable<void> run_http(TlsStream& tls, Deadline& dl, const ConnFacts& f, const
         out = Outcome::retry;
       } else if (ec) {
         if (ec == asio::error::timed_out) co_await send_page(tls, dl, 504, "Upstream timed out.");
-        co_return;
+        co_return false;
       } else {
         out = co_await relay_response(tls, cin, *up, uin, req, head_request, body_sent, may_retry, dl, cfg);
       }
@@ -558,10 +596,10 @@ awaitable<void> run_http(TlsStream& tls, Deadline& dl, const ConnFacts& f, const
     if (out == Outcome::upgraded) {
       // Protocol switch (e.g. WebSocket): bytes already buffered go first, then splice.
       dl.expires_after(cfg.idle_timeout);
-      if (cin.size() && co_await up->write_all(cin.data().data(), cin.size())) co_return;
-      if (uin.size() && co_await tls.write_all(uin.data().data(), uin.size())) co_return;
+      if (cin.size() && co_await up->write_all(cin.data().data(), cin.size())) co_return false;
+      if (uin.size() && co_await tls.write_all(uin.data().data(), uin.size())) co_return false;
       co_await splice(tls, *up, dl, cfg.idle_timeout);
-      co_return;
+      co_return false;
     }
     if (out == Outcome::close) {
       up->close();
@@ -570,7 +608,7 @@ awaitable<void> run_http(TlsStream& tls, Deadline& dl, const ConnFacts& f, const
     }
     if (out == Outcome::close || !client_keep_alive || !body_sent || !req.is_done()) {
       co_await tls.shutdown();
-      co_return;
+      co_return false;
     }
   }
 }
@@ -623,10 +661,64 @@ void note_handshake_failure(Shared& shared, const ConnTls& conn, SSL* ssl, const
   }
 }
 
+// The identity and PROXY header a verified connection passes upstream.
+void init_facts(ConnFacts& f, const HostPolicy& host, const GatekeeperConfig& cfg, const ConnTls& conn, SSL* ssl,
+                X509* peer_cert, const tcp::endpoint& peer, const tcp::endpoint& local) {
+  f.host = &host;
+  f.cfg = &cfg;
+  f.peer = peer_string(peer);
+  f.id.verify = to_string(conn.verify);
+  const bool verified = host.cfg.mtls != Mtls::off && conn.verify == VerifyState::success;
+  f.id.trusted_edge = verified || (host.cfg.mtls == Mtls::off && host.cfg.require_edge_ip && conn.peer_is_edge);
+  if (host.cfg.proxy_protocol != ProxyProtocol::off) {
+    std::optional<Sha256> fp;
+    if (peer_cert)
+      if (auto h = cert_sha256(peer_cert)) fp = *h;
+    f.proxy_header = proxy_header_for(host, ssl, peer_cert, conn, peer, local, verified, fp);
+  }
+}
+
+void log_exception(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    og::log::error("gk_connection_exception", {{"error", x.what()}});
+  }
+}
+
+awaitable<void> serve_requests(std::unique_ptr<Session> s);
+
+// Waits (idle_timeout) for the client's next request with nothing but the session alive; the
+// deadline cancels the wait, which drops the session and closes the connection.
+void await_request(std::unique_ptr<Session> s) {
+  Session& r = *s;
+  r.dl.expires_after(r.f.cfg->idle_timeout);
+  auto ex = r.tls.socket().get_executor();
+  if (SSL_has_pending(r.tls.ssl())) {
+    asio::co_spawn(ex, serve_requests(std::move(s)), log_exception);
+    return;
+  }
+  r.tls.socket().async_wait(asio::socket_base::wait_read, [s = std::move(s), ex](const error_code& ec) mutable {
+    if (!ec) asio::co_spawn(ex, serve_requests(std::move(s)), log_exception);
+  });
+}
+
+awaitable<void> serve_requests(std::unique_ptr<Session> s) {
+  const HostPolicy& host = *s->f.host;
+  bool idle = false;
+  if (host.upstream_ctx)
+    idle = co_await run_http<TlsStream>(*s);
+  else if (!host.cfg.upstream.unix_path.empty())
+    idle = co_await run_http<UnixUp>(*s);
+  else
+    idle = co_await run_http<TcpUp>(*s);
+  if (idle) await_request(std::move(s));
+}
+
 }  // namespace
 
 awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
-  Slot<std::size_t> slot(shared.connections);
   auto gen = shared.gen.load();
   const PolicySet& set = *gen->set;
   const GatekeeperConfig& cfg = set.config();
@@ -643,19 +735,18 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
   SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
   SSL_set_read_ahead(ssl, 1);
   SSL_set_accept_state(ssl);
-  ConnTls conn;
+  ConnTls conn;  // the SSL's ex_data during the handshake; declared before s, so it outlives SSL_free
+  attach(ssl, &conn);
+  auto s = std::make_unique<Session>(std::move(sock), ssl, gen, shared);
+  TlsStream& tls = s->tls;
+  Deadline& dl = s->dl;
   conn.set = &set;
   conn.peer_is_edge = shared.edges->current()->contains(to_address(peer.address()));
-  attach(ssl, &conn);
-  Deadline dl(sock.get_executor());
-  TlsStream tls(std::move(sock), ssl, &dl);
-  dl.on_expiry([&tls] { tls.cancel(); });
 
   dl.expires_after(cfg.handshake_timeout);
   ec = co_await tls.handshake();
-  const std::string peer_s = peer_string(peer);
   if (ec) {
-    note_handshake_failure(shared, conn, ssl, peer_s, ec);
+    note_handshake_failure(shared, conn, ssl, peer_string(peer), ec);
     co_return;
   }
   const HostPolicy* host = conn.host;
@@ -665,7 +756,8 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
     // Belt and braces next to the per-host session id context and ticket keys.
     const std::string was = session_sni(SSL_get0_session(ssl));
     if (was != conn.sni) {
-      og::log::warn("gk_cross_host_resumption", {{"sni", conn.sni}, {"session_host", was}, {"peer", peer_s}});
+      og::log::warn("gk_cross_host_resumption",
+                    {{"sni", conn.sni}, {"session_host", was}, {"peer", peer_string(peer)}});
       co_return;
     }
     if (host->cfg.mtls != Mtls::off && peer_cert)
@@ -676,7 +768,7 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
     og::log::info(
         "gk_client_cert_refused",
         {{"host", host->cfg.label()},
-         {"peer", peer_s},
+         {"peer", peer_string(peer)},
          {"reason", conn.verify == VerifyState::none ? std::string("no client certificate") : conn.verify_reason},
          {"on_failure", to_string(host->cfg.on_failure)}});
     switch (host->cfg.on_failure) {
@@ -693,40 +785,19 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
     co_return;
   }
   host->stats.handshakes_ok.fetch_add(1, std::memory_order_relaxed);
-  Slot<std::int64_t> host_slot(host->stats.active);
-
-  ConnFacts f;
-  f.host = host;
-  f.cfg = &cfg;
-  f.peer = peer_s;
-  f.id.verify = to_string(conn.verify);
-  const bool verified = host->cfg.mtls != Mtls::off && conn.verify == VerifyState::success;
-  f.id.trusted_edge = verified || (host->cfg.mtls == Mtls::off && host->cfg.require_edge_ip && conn.peer_is_edge);
-  std::optional<Sha256> fp;
-  if (peer_cert) {
-    if (auto h = cert_sha256(peer_cert)) fp = *h;
-    if (fp) f.id.cert_sha256 = hex(*fp);
-    f.id.subject = subject_rfc2253(peer_cert);
+  s->host_active.emplace(host->stats.active);
+  init_facts(s->f, *host, cfg, conn, ssl, peer_cert, peer, local);
+  if (host->cfg.mode == Mode::http) {
+    attach(ssl, nullptr);         // the handshake is over; conn ends with this frame
+    await_request(std::move(s));  // this frame ends; the session lives on in the wait
+    co_return;
   }
-  if (host->cfg.proxy_protocol != ProxyProtocol::off)
-    f.proxy_header = proxy_header_for(*host, ssl, peer_cert, conn, peer, local, verified, fp);
-
-  const bool unix_up = !host->cfg.upstream.unix_path.empty();
-  const bool tls_up = host->upstream_ctx != nullptr;
-  const bool tcp_mode = host->cfg.mode == Mode::tcp;
-  // (Not `co_await (c ? a() : b())`: GCC 12 destroys the chosen awaitable twice.)
-  if (tls_up && tcp_mode)
-    co_await run_tcp<TlsStream>(tls, dl, f);
-  else if (tls_up)
-    co_await run_http<TlsStream>(tls, dl, f, set);
-  else if (unix_up && tcp_mode)
-    co_await run_tcp<UnixUp>(tls, dl, f);
-  else if (unix_up)
-    co_await run_http<UnixUp>(tls, dl, f, set);
-  else if (tcp_mode)
-    co_await run_tcp<TcpUp>(tls, dl, f);
+  if (host->upstream_ctx)
+    co_await run_tcp<TlsStream>(tls, dl, s->f);
+  else if (!host->cfg.upstream.unix_path.empty())
+    co_await run_tcp<UnixUp>(tls, dl, s->f);
   else
-    co_await run_http<TcpUp>(tls, dl, f, set);
+    co_await run_tcp<TcpUp>(tls, dl, s->f);
 }
 
 }  // namespace og::gk

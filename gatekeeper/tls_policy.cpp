@@ -44,7 +44,7 @@ std::time_t asn1_time_t(const ASN1_TIME* t) {
   return timegm(&tm);
 }
 
-// ---- callbacks on the dispatch context ------------------------------------------------
+// ---- callbacks on the starting context ------------------------------------------------
 
 int on_client_hello(SSL* ssl, int* alert, void* /*arg*/) {
   ConnTls* conn = conn_of(ssl);
@@ -80,7 +80,7 @@ int on_client_hello(SSL* ssl, int* alert, void* /*arg*/) {
     return SSL_CLIENT_HELLO_ERROR;
   }
   // SSL_set_SSL_CTX swaps certificates, CA store, client CA names and session id context,
-  // but not the verify mode, which stays the dispatch context's: set it here.
+  // but not the verify mode, which stays the starting context's: set it here.
   if (SSL_set_SSL_CTX(ssl, host->ctx.get()) != host->ctx.get()) {
     *alert = SSL_AD_INTERNAL_ERROR;
     return SSL_CLIENT_HELLO_ERROR;
@@ -409,20 +409,23 @@ Result<std::shared_ptr<const PolicySet>> PolicySet::build(const GatekeeperConfig
       if (std::find(h->cfg.names.begin(), h->cfg.names.end(), cfg.default_host) != h->cfg.names.end())
         set->default_ = h.get();
   }
-  set->dispatch_.reset(SSL_CTX_new(TLS_server_method()));
-  SSL_CTX* d = set->dispatch_.get();
-  if (!d) return fail("SSL_CTX_new: " + take_ssl_errors());
-  SSL_CTX_set_min_proto_version(d, TLS1_2_VERSION);
-  SSL_CTX_set_options(d, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  if (!cfg.ciphers.empty()) SSL_CTX_set_cipher_list(d, cfg.ciphers.c_str());
-  if (!cfg.ciphersuites.empty()) SSL_CTX_set_ciphersuites(d, cfg.ciphersuites.c_str());
-  static constexpr unsigned char kDispatchSid[] = "originguard-gatekeeper-dispatch";
-  SSL_CTX_set_session_id_context(d, kDispatchSid, sizeof kDispatchSid - 1);
-  SSL_CTX_set_session_cache_mode(d, SSL_SESS_CACHE_SERVER);
-  SSL_CTX_set_timeout(d, 3600);
-  SSL_CTX_set_client_hello_cb(d, on_client_hello, nullptr);
-  SSL_CTX_set_tlsext_ticket_key_evp_cb(d, on_ticket_key);
-  SSL_CTX_set_session_ticket_cb(d, on_ticket_generate, on_ticket_decrypted, nullptr);
+  // Every host context can start a connection: it carries the client-hello callback that
+  // picks the host by SNI and the session/ticket callbacks (which act on the starting
+  // context). Connections start on the default host's (else the first host's) context, so
+  // for that host, often the only one, no context switch (and certificate copy) is needed.
+  for (const auto& h : set->hosts_) {
+    SSL_CTX* c = h->ctx.get();
+    SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_set_timeout(c, 3600);
+    SSL_CTX_set_client_hello_cb(c, on_client_hello, nullptr);
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(c, on_ticket_key);
+    SSL_CTX_set_session_ticket_cb(c, on_ticket_generate, on_ticket_decrypted, nullptr);
+  }
+  if (set->hosts_.empty()) return fail("no [[host]]");
+  SSL_CTX* start = (set->default_ ? set->default_ : set->hosts_.front().get())->ctx.get();
+  SSL_CTX_up_ref(start);
+  set->dispatch_.reset(start);
   return std::shared_ptr<const PolicySet>(std::move(set));
 }
 

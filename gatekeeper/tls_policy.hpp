@@ -1,5 +1,5 @@
-// One generation of TLS policy: an SSL_CTX per [[host]] plus a "dispatch" SSL_CTX that every
-// connection starts on. The dispatch context's client-hello callback picks the host by SNI
+// One generation of TLS policy: an SSL_CTX per [[host]]. Connections start on the default
+// host's context (else the first host's); its client-hello callback picks the host by SNI
 // (no/unknown SNI → refused unless default_host), switches the SSL to that host's context
 // and verify mode, and owns session resumption (ticket keys per host; a session whose
 // hostname differs from the SNI is not resumed). Immutable once built; a reload builds a new
@@ -123,6 +123,7 @@ class PolicySet {
   static Result<std::shared_ptr<const PolicySet>> build(const GatekeeperConfig& cfg);
 
   [[nodiscard]] const GatekeeperConfig& config() const { return cfg_; }
+  // The context every connection starts on (SSL_new).
   [[nodiscard]] SSL_CTX* dispatch_ctx() const { return dispatch_.get(); }
   [[nodiscard]] const std::vector<std::unique_ptr<HostPolicy>>& hosts() const { return hosts_; }
   // `name` normalised; falls back to default_host when configured.

@@ -104,6 +104,7 @@ expect_match "metrics: a.test verify refusals counted" 'og_gk_refusals_total\{ho
 expect_match "metrics: z.test pin refusal counted" 'og_gk_refusals_total\{host="z.test",reason="pin"\} 1' "$m"
 expect_match "metrics: e.test edge-ip refusal counted" 'og_gk_refusals_total\{host="e.test",reason="edge_ip"\} 1' "$m"
 expect_match "metrics: SNI refusals counted" 'og_gk_refused_sni_total [3-9]' "$m"
+expect_match "metrics: the verdict cache answered repeat edge certificates for a.test" 'og_gk_verdict_cache_hits_total\{host="a.test"\} [1-9]' "$m"
 
 # --- --check-config names the problem
 sed "s#$P/srv-b.key#$P/srv-a.key#" "$T/gk.toml" >"$T/bad.toml"
