@@ -5,7 +5,7 @@
 # Cloudflare's). Loopback only, every phase bounded in time. Prints a markdown table.
 #   bench/gatekeeper/run.sh [BUILD_DIR]   (env: SECONDS_PER_RUN=5 IDLE_CONNS=10000 HS_THREADS=3)
 set -euo pipefail
-BUILD=${1:-/work/build-gk}
+BUILD=${1:-${OG_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build}}
 export GK_BIN=$BUILD/gatekeeper/originguard-gatekeeper
 LOADGEN=$BUILD/gatekeeper/og_gk_loadgen
 SECS=${SECONDS_PER_RUN:-5}

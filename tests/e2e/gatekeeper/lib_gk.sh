@@ -3,8 +3,8 @@
 # Source from a test: `. "$(dirname "$0")/lib_gk.sh"; gk_init`.
 set -euo pipefail
 
-GK_BIN=${GK_BIN:-/work/build-gk/gatekeeper/originguard-gatekeeper}
 GK_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+GK_BIN=${GK_BIN:-$(cd "$GK_HERE/../../.." && pwd)/build/gatekeeper/originguard-gatekeeper}
 GK_PIDS=()
 GK_FAILS=0
 GK_PASSES=0
