@@ -2,6 +2,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -173,6 +174,8 @@ const char* reason_phrase(unsigned status) {
       return "Request Header Fields Too Large";
     case 496:
       return "SSL Certificate Required";
+    case 501:
+      return "Not Implemented";
     case 502:
       return "Bad Gateway";
     case 504:
@@ -181,6 +184,8 @@ const char* reason_phrase(unsigned status) {
       return "Error";
   }
 }
+
+awaitable<void> linger_close(TlsStream& tls, Deadline& dl);
 
 // A short page and Connection: close; then close_notify.
 awaitable<void> send_page(TlsStream& tls, Deadline& dl, unsigned status, std::string_view detail) {
@@ -192,8 +197,13 @@ awaitable<void> send_page(TlsStream& tls, Deadline& dl, unsigned status, std::st
                           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
   dl.expires_after(std::chrono::seconds(5));
   if (co_await tls.write_all(msg.data(), msg.size())) co_return;
-  // Lingering close: a client still sending (e.g. a huge header) would otherwise get a TCP
-  // reset that can destroy the response before it reads it. Discard its input for up to 1 s.
+  co_await linger_close(tls, dl);
+}
+
+// Lingering close: a client still sending (e.g. a huge header or an unread body) would
+// otherwise get a TCP reset that can destroy the response before it reads it. Its input is
+// discarded for up to 1 s (1 MiB), then close_notify.
+awaitable<void> linger_close(TlsStream& tls, Deadline& dl) {
   dl.expires_after(std::chrono::seconds(1));
   auto sink = std::make_unique<char[]>(4096);
   error_code ec;
@@ -348,7 +358,7 @@ awaitable<void> splice(TlsStream& tls, Up& up, Deadline& dl, std::chrono::second
       ex,
       [&]() -> awaitable<void> {
         error_code ec = co_await pump(tls, up, dl, idle);
-        if (ec == asio::error::eof) {
+        if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
           if constexpr (std::is_same_v<Up, TlsStream>)
             co_await up.shutdown();
           else
@@ -400,21 +410,48 @@ template <class Up>
 awaitable<error_code> send_request(TlsStream& tls, Buffer& cin, Up& up, RequestParser& req, std::string_view head,
                                    Deadline& dl, std::chrono::seconds idle) {
   error_code ec;
-  req.eager(true);
+  // A chunked body is parsed one element at a time, so that the last element (the last chunk
+  // and the trailer section) is known: it goes up as a bare "0\r\n\r\n". Trailers could
+  // otherwise carry identity or forwarding headers past rewrite_request_headers to an upstream
+  // that merges them.
+  const bool chunked = req.chunked();
+  req.eager(!chunked);
   for (bool first = true;; first = false) {
-    std::size_t n = 0;
-    if (!req.is_done() && cin.size()) {
-      n = feed(req, cin, ec);
+    const char* in = static_cast<const char*>(cin.data().data());
+    std::size_t total = 0;  // bytes the parser took from cin in this pass
+    std::size_t fwd = 0;    // of which forwarded as they are
+    bool last_chunk = false;
+    while (!req.is_done() && total < cin.size()) {
+      const std::size_t took = req.put(asio::buffer(in + total, cin.size() - total), ec);
+      if (ec == http::error::need_more) {
+        ec = {};
+        break;
+      }
       if (ec) co_return ec;
+      if (chunked && req.is_done()) {
+        last_chunk = true;
+      } else {
+        fwd += took;
+      }
+      total += took;
+      if (took == 0) break;
     }
-    const char* body = static_cast<const char*>(cin.data().data());
     dl.expires_after(idle);
-    if (first && !head.empty())
-      ec = co_await up.write_all2(head.data(), head.size(), body, n);
-    else if (n)
-      ec = co_await up.write_all(body, n);
+    const std::string_view h = first ? head : std::string_view{};
+    if (last_chunk) {
+      std::string out;
+      out.reserve(h.size() + fwd + 7);
+      // Beast's element for the last chunk starts with the CRLF that ends the previous chunk's
+      // data, when there was one.
+      out.append(h).append(in, fwd).append(in[fwd] == '\r' ? "\r\n0\r\n\r\n" : "0\r\n\r\n");
+      ec = co_await up.write_all(out.data(), out.size());
+    } else if (!h.empty()) {
+      ec = co_await up.write_all2(h.data(), h.size(), in, fwd);
+    } else if (fwd) {
+      ec = co_await up.write_all(in, fwd);
+    }
     if (ec) co_return ec;
-    cin.consume(n);
+    cin.consume(total);
     if (req.is_done()) co_return ec;
     co_await fill(tls, cin, ec);
     if (ec) co_return ec;
@@ -426,7 +463,8 @@ enum class Outcome { keep_alive, close, upgraded, retry };
 // A reused upstream connection that the upstream closed while it was idle (its keep-alive
 // timeout racing our request) fails like this before any response byte.
 bool upstream_lost(const error_code& ec) {
-  return ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+  return ec == asio::error::eof || ec == asio::ssl::error::stream_truncated || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe;
 }
 
 // Relays one upstream response (1xx interim responses included) to the client as received.
@@ -435,12 +473,12 @@ awaitable<Outcome> relay_response(TlsStream& tls, Buffer& cin, Up& up, Buffer& u
                                   bool head_request, bool& body_sent, bool may_retry, Deadline& dl,
                                   const GatekeeperConfig& cfg) {
   error_code ec;
+  bool forwarded = false;  // any byte of any response (1xx included) went to the client
   for (;;) {
     ResponseParser res;
     res.body_limit(std::numeric_limits<std::uint64_t>::max());  // not boost::none: 1.74 compares len_ > none
     res.skip(head_request);
     res.eager(true);
-    bool forwarded = false;
     while (!res.is_done()) {
       if (uin.size()) {
         std::size_t n = feed(res, uin, ec);
@@ -531,7 +569,7 @@ awaitable<bool> run_http(Session& s) {
       co_return false;
     }
     // A header timeout (slowloris), a close or a reset end the connection without a word.
-    if (ec == asio::error::timed_out || ec == asio::error::eof ||
+    if (ec == asio::error::timed_out || ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ||
         (ec && ec.category() == asio::error::get_system_category()))
       co_return false;
     if (ec) {
@@ -540,6 +578,11 @@ awaitable<bool> run_http(Session& s) {
       co_return false;
     }
     auto& msg = req.get();
+    if (const unsigned bad = check_request_framing(msg.base())) {
+      og::log::info("gk_bad_framing", {{"host", f.host->cfg.label()}, {"peer", f.peer}, {"status", bad}});
+      co_await send_page(tls, dl, bad, bad == 501 ? "Unsupported transfer coding." : "Ambiguous request framing.");
+      co_return false;
+    }
     switch (check_host(set.table(), f.host->index, msg[http::field::host], msg.target())) {
       case HostCheck::ok:
         break;
@@ -561,7 +604,11 @@ awaitable<bool> run_http(Session& s) {
 
     // A request without a body sent on a reused upstream connection is sent again, once, on a
     // new connection if the old one turns out to have been closed by the upstream.
-    const bool bodyless = req.is_done() && !want_continue;
+    // Only idempotent methods (RFC 9110 §9.2.2): the upstream may have acted on the first send.
+    const auto method = msg.method();
+    const bool bodyless =
+        req.is_done() && !want_continue &&
+        (method == http::verb::get || head_request || method == http::verb::options || method == http::verb::trace);
     bool body_sent = false;
     Outcome out = Outcome::close;
     for (int attempt = 0; attempt < 2; ++attempt) {
@@ -601,12 +648,18 @@ awaitable<bool> run_http(Session& s) {
       co_await splice(tls, *up, dl, cfg.idle_timeout);
       co_return false;
     }
-    if (out == Outcome::close) {
+    // Bytes after a complete response (a body on HEAD/204/304, junk) would be read as the
+    // next response: such an upstream connection is not reused.
+    if (out == Outcome::close || uin.size()) {
       up->close();
       up.reset();
       uin.clear();
     }
-    if (out == Outcome::close || !client_keep_alive || !body_sent || !req.is_done()) {
+    if (!body_sent || !req.is_done()) {
+      co_await linger_close(tls, dl);  // an unread body: drain it so no reset destroys the answer
+      co_return false;
+    }
+    if (out == Outcome::close || !client_keep_alive) {
       co_await tls.shutdown();
       co_return false;
     }

@@ -1,5 +1,8 @@
 #include "headers.hpp"
 
+#include <algorithm>
+#include <boost/beast/core/string.hpp>
+
 namespace og::gk {
 
 HostCheck check_host(const HostTable& table, std::size_t policy, std::string_view host_header,
@@ -27,6 +30,25 @@ HostCheck check_host(const HostTable& table, std::size_t policy, std::string_vie
   }
   if (host_header.empty()) return HostCheck::missing;
   return belongs(host_header);
+}
+
+unsigned check_request_framing(const boost::beast::http::request_header<>& h) {
+  namespace http = boost::beast::http;
+  if (h.count(http::field::host) > 1) return 400;
+  const auto cl = h.count(http::field::content_length);
+  if (cl > 1) return 400;
+  if (cl == 1) {
+    const auto v = h[http::field::content_length];
+    if (v.empty() || v.size() > 19 || !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return 400;
+  }
+  const auto te = h.count(http::field::transfer_encoding);
+  if (te == 0) return 0;
+  if (h.version() < 11 || cl != 0 || te > 1) return 400;
+  std::string_view v = h[http::field::transfer_encoding];
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return boost::beast::iequals(v, "chunked") ? 0 : 501;
 }
 
 void rewrite_request_headers(boost::beast::http::fields& f, const ClientIdentity& id) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/message.hpp>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -28,6 +29,12 @@ struct ClientIdentity {
 inline constexpr std::string_view kHeaderVerify = "X-Client-Verify";
 inline constexpr std::string_view kHeaderCertSha256 = "X-Client-Cert-SHA256";
 inline constexpr std::string_view kHeaderSubject = "X-Client-Subject";
+
+// Framing rules stricter than the parser's, so that any upstream delimits the request exactly
+// as the gatekeeper did (no smuggling): one Host; at most one Content-Length, digits only;
+// Transfer-Encoding only on HTTP/1.1, never with Content-Length, and only "chunked".
+// Returns 0 when acceptable, else the status to answer (400, or 501 for another coding).
+[[nodiscard]] unsigned check_request_framing(const boost::beast::http::request_header<>& h);
 
 void rewrite_request_headers(boost::beast::http::fields& f, const ClientIdentity& id);
 

@@ -69,6 +69,12 @@ void Deadline::disarm() { st_->deadline = clock::time_point::max(); }
 
 bool Deadline::expired() const { return st_->expired; }
 
+namespace {
+// An expired deadline stays expired until re-armed: no new wait starts under it (a completion
+// queued before the expiry must not continue into a wait that nothing covers).
+bool past(const Deadline* d) { return d && d->expired(); }
+}  // namespace
+
 error_code waited(const error_code& ec, const Deadline* d) {
   if (ec == asio::error::operation_aborted && d && d->expired()) return asio::error::timed_out;
   return ec;
@@ -98,6 +104,10 @@ void TlsStream::close() {
 awaitable<bool> TlsStream::wait_for(int r, error_code& ec) {
   const int e = SSL_get_error(ssl_, r);
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    if (past(deadline_)) {
+      ec = asio::error::timed_out;
+      co_return false;
+    }
     co_await sock_.async_wait(e == SSL_ERROR_WANT_READ ? asio::socket_base::wait_read : asio::socket_base::wait_write,
                               redirect(ec));
     ec = waited(ec, deadline_);
@@ -109,11 +119,13 @@ awaitable<bool> TlsStream::wait_for(int r, error_code& ec) {
     const int err = errno;
     // OpenSSL 3 reports a FIN without close_notify as SSL_ERROR_SSL "unexpected eof"; older
     // paths as SYSCALL with errno 0. Both are a truncated stream.
-    ec = err ? error_code(err, asio::error::get_system_category()) : error_code(asio::error::eof);
+    ec = err ? error_code(err, asio::error::get_system_category()) : error_code(asio::ssl::error::stream_truncated);
   } else {
     const unsigned long code = ERR_peek_last_error();
+    // A FIN without close_notify: the stream may have been cut (a truncation attack on a
+    // close-delimited body), so it is not reported as a clean eof.
     ec = ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING
-             ? error_code(asio::error::eof)
+             ? error_code(asio::ssl::error::stream_truncated)
              : error_code(static_cast<int>(code ? code : 1), asio::error::get_ssl_category());
   }
   ERR_clear_error();
@@ -176,12 +188,14 @@ awaitable<error_code> TlsStream::write_all2(const void* a, std::size_t na, const
 awaitable<error_code> TlsStream::wait_readable() {
   error_code ec;
   if (SSL_has_pending(ssl_)) co_return ec;
+  if (past(deadline_)) co_return asio::error::timed_out;
   co_await sock_.async_wait(asio::socket_base::wait_read, redirect(ec));
   co_return waited(ec, deadline_);
 }
 
 awaitable<error_code> TlsStream::socket_write(std::string_view bytes) {
   error_code ec;
+  if (past(deadline_)) co_return asio::error::timed_out;
   co_await asio::async_write(sock_, asio::buffer(bytes), redirect(ec));
   co_return waited(ec, deadline_);
 }
@@ -197,6 +211,10 @@ awaitable<void> TlsStream::shutdown() {
 
 template <class Proto>
 awaitable<std::size_t> PlainStream<Proto>::read_some(void* p, std::size_t n, error_code& ec) {
+  if (past(deadline_)) {
+    ec = asio::error::timed_out;
+    co_return 0;
+  }
   std::size_t got = co_await sock_.async_read_some(asio::buffer(p, n), redirect(ec));
   ec = waited(ec, deadline_);
   co_return got;
@@ -205,6 +223,7 @@ awaitable<std::size_t> PlainStream<Proto>::read_some(void* p, std::size_t n, err
 template <class Proto>
 awaitable<error_code> PlainStream<Proto>::write_all(const void* p, std::size_t n) {
   error_code ec;
+  if (past(deadline_)) co_return asio::error::timed_out;
   co_await asio::async_write(sock_, asio::buffer(p, n), redirect(ec));
   co_return waited(ec, deadline_);
 }
@@ -212,6 +231,7 @@ awaitable<error_code> PlainStream<Proto>::write_all(const void* p, std::size_t n
 template <class Proto>
 awaitable<error_code> PlainStream<Proto>::write_all2(const void* a, std::size_t na, const void* b, std::size_t nb) {
   error_code ec;
+  if (past(deadline_)) co_return asio::error::timed_out;
   std::array<asio::const_buffer, 2> bufs{asio::buffer(a, na), asio::buffer(b, nb)};
   co_await asio::async_write(sock_, bufs, redirect(ec));
   co_return waited(ec, deadline_);
@@ -220,6 +240,7 @@ awaitable<error_code> PlainStream<Proto>::write_all2(const void* a, std::size_t 
 template <class Proto>
 awaitable<error_code> PlainStream<Proto>::wait_readable() {
   error_code ec;
+  if (past(deadline_)) co_return asio::error::timed_out;
   co_await sock_.async_wait(asio::socket_base::wait_read, redirect(ec));
   co_return waited(ec, deadline_);
 }

@@ -58,7 +58,8 @@ class TlsStream {
   TlsStream& operator=(const TlsStream&) = delete;
 
   boost::asio::awaitable<error_code> handshake();
-  // 0 bytes with ec set on end of stream (`eof` for close_notify or a TCP FIN) or error.
+  // 0 bytes with ec set on end of stream (`eof` for close_notify, `ssl::error::stream_truncated`
+  // for a TCP FIN without it) or error. Ops refuse to wait (`timed_out`) once the deadline passed.
   boost::asio::awaitable<std::size_t> read_some(void* p, std::size_t n, error_code& ec);
   boost::asio::awaitable<error_code> write_all(const void* p, std::size_t n);
   // Two slices as one record when they fit in one (header + first body bytes).

@@ -12,6 +12,8 @@ gk_upstream pp2echo
 PP_UP=$UP_PORT
 gk_upstream http-short-keepalive
 SHORT_UP=$UP_PORT
+gk_upstream rawbody "$T/raw.bin"
+RAW_UP=$UP_PORT
 DEAD_PORT=$(gk_free_port)
 GK_PORT=$(gk_free_port)
 cat >"$T/gk.toml" <<TOML
@@ -47,6 +49,12 @@ cert = "$P/srv-misc.pem"
 key = "$P/srv-misc.key"
 client_ca = "$P/global/ca.pem"
 upstream = "127.0.0.1:$SHORT_UP"
+[[host]]
+names = ["w.test"]
+cert = "$P/srv-misc.pem"
+key = "$P/srv-misc.key"
+client_ca = "$P/global/ca.pem"
+upstream = "127.0.0.1:$RAW_UP"
 TOML
 gk_start
 EDGE=(--cert "$P/edge.pem" --key "$P/edge.key")
@@ -72,6 +80,56 @@ touch "$T/trigger"
 wait "$KA_PID" || true
 expect_eq "request after the upstream closed its idle connection: retried, 200" "phase1 ok=1 phase2 ok=1" \
   "$(tr '\n' ' ' <"$T/ka.log" | sed 's/ $//')"
+# A non-idempotent request is never sent twice: POST on the stale upstream connection → 502.
+cat >"$T/post_after_idle.py" <<'PY'
+import os, socket, ssl, sys, time
+port, p, trig = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=p + "/srvca/ca.pem"); ctx.load_cert_chain(p + "/edge.pem", p + "/edge.key")
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="k.test"); s.settimeout(10)
+def ask(method):
+    s.sendall(method + b" /x HTTP/1.1\r\nHost: k.test\r\nContent-Length: 0\r\n\r\n")
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(65536)
+        if not chunk:
+            return "closed"
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    n = next((int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")), 0)
+    while len(rest) < n:
+        rest += s.recv(65536)
+    return head.split(b"\r\n")[0].decode()
+print("first", ask(b"GET"), flush=True)
+while not os.path.exists(trig): time.sleep(0.05)
+print("second", ask(b"POST"), flush=True)
+PY
+gk_bg "$T/ka2.log" python3 "$T/post_after_idle.py" "$GK_PORT" "$P" "$T/trigger2"
+KA2_PID=$LAST_PID
+for _ in $(seq 1 100); do grep -q first "$T/ka2.log" 2>/dev/null && break; sleep 0.1; done
+sleep 1.5
+touch "$T/trigger2"
+wait "$KA2_PID" || true
+expect_eq "POST on an upstream connection closed while idle: not resent, 502" "first HTTP/1.1 200 OK second HTTP/1.1 502 Bad Gateway" \
+  "$(tr '\n' ' ' <"$T/ka2.log" | sed 's/ $//')"
+
+# Smuggling defences: the framing the upstream sees is the one the gatekeeper checked.
+raw() {  # sends $1 (printf format) to w.test over TLS, prints the status line
+  printf "$1" | timeout 10 openssl s_client -quiet -ign_eof -connect "127.0.0.1:$GK_PORT" -servername w.test \
+    -cert "$P/edge.pem" -key "$P/edge.key" 2>/dev/null | head -1 | tr -d '\r' || true
+}
+expect_eq "two Host fields: 400" "HTTP/1.1 400 Bad Request" "$(raw 'GET / HTTP/1.1\r\nHost: w.test\r\nHost: a.test\r\n\r\n')"
+expect_eq "Transfer-Encoding with Content-Length: 400" "HTTP/1.1 400 Bad Request" \
+  "$(raw 'POST / HTTP/1.1\r\nHost: w.test\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')"
+expect_eq "chunked on HTTP/1.0: 400" "HTTP/1.1 400 Bad Request" \
+  "$(raw 'POST / HTTP/1.0\r\nHost: w.test\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')"
+expect_eq "Transfer-Encoding gzip: 501" "HTTP/1.1 501 Not Implemented" \
+  "$(raw 'POST / HTTP/1.1\r\nHost: w.test\r\nTransfer-Encoding: gzip\r\n\r\n')"
+rm -f "$T/raw.bin"
+expect_eq "chunked request with trailers: 200" "HTTP/1.1 200 OK" \
+  "$(raw 'POST / HTTP/1.1\r\nHost: w.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Client-Verify: SUCCESS\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n')"
+body=$(sed -n '/^\r$/,$p' "$T/raw.bin" 2>/dev/null | tr -d '\r' | tr '\n' '|' || true)
+expect_eq "trailers dropped: the upstream gets the chunks and a bare last chunk" "|5|hello|0||" "$body"
+
 # Hold three connections open, the fourth is closed at accept.
 for i in 1 2 3; do
   gk_bg "$T/hold$i.log" bash -c "sleep 4 | openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:$GK_PORT -servername a.test -cert $P/edge.pem -key $P/edge.key"

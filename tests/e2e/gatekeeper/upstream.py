@@ -115,13 +115,49 @@ class TServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
 
 
+class RawBodyHandler(Handler):
+    """Writes the request's header fields and its body exactly as received (chunk framing and
+    trailer section included) to RAW_FILE, then answers 200."""
+    raw_file = None
+
+    def _answer(self):
+        raw = b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in self.headers.items()) + b"\r\n"
+        n = int(self.headers.get("Content-Length", "0") or 0)
+        if n:
+            raw += self.rfile.read(n)
+        elif self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                line = self.rfile.readline()
+                raw += line
+                size = int(line.split(b";")[0], 16)
+                if size == 0:
+                    while True:
+                        t = self.rfile.readline()
+                        raw += t
+                        if t in (b"\r\n", b""):
+                            break
+                    break
+                raw += self.rfile.read(size + 2)
+        with open(self.raw_file, "wb") as f:
+            f.write(raw)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST = do_PUT = _answer
+
+
 class ShortKeepAliveHandler(Handler):
     timeout = 0.5  # closes a keep-alive connection idle for 0.5 s (a short keepalive_timeout)
 
 
 def main():
     mode, port = sys.argv[1], int(sys.argv[2])
-    if mode == "http-short-keepalive":
+    if mode == "rawbody":
+        RawBodyHandler.raw_file = sys.argv[3]
+        ThreadingHTTPServer.daemon_threads = True
+        ThreadingHTTPServer(("127.0.0.1", port), RawBodyHandler).serve_forever()
+    elif mode == "http-short-keepalive":
         ThreadingHTTPServer.daemon_threads = True
         ThreadingHTTPServer(("127.0.0.1", port), ShortKeepAliveHandler).serve_forever()
     elif mode == "http":

@@ -58,3 +58,38 @@ TEST(GkHeaders, KeepsClientIpFromVerifiedEdgeButNeverTheIdentityHeaders) {
   EXPECT_EQ(f["X-Client-Subject"], "CN=edge");
   EXPECT_EQ(f["X-Client-Verify"], "SUCCESS");
 }
+
+namespace {
+unsigned framing(unsigned version, std::initializer_list<std::pair<const char*, const char*>> fields) {
+  http::request_header<> h;
+  h.version(version);
+  h.method(http::verb::post);
+  h.target("/");
+  for (const auto& [k, v] : fields) h.insert(k, v);
+  return check_request_framing(h);
+}
+}  // namespace
+
+TEST(GkFraming, PlainRequestsPass) {
+  EXPECT_EQ(framing(11, {{"Host", "a.test"}}), 0u);
+  EXPECT_EQ(framing(11, {{"Host", "a.test"}, {"Content-Length", "42"}}), 0u);
+  EXPECT_EQ(framing(11, {{"Host", "a.test"}, {"Transfer-Encoding", "chunked"}}), 0u);
+  EXPECT_EQ(framing(11, {{"Host", "a.test"}, {"Transfer-Encoding", " Chunked "}}), 0u);
+  EXPECT_EQ(framing(10, {{"Host", "a.test"}, {"Content-Length", "0"}}), 0u);
+}
+
+TEST(GkFraming, AmbiguousFramingIsRefused) {
+  EXPECT_EQ(framing(11, {{"Host", "a.test"}, {"Host", "b.test"}}), 400u);
+  EXPECT_EQ(framing(11, {{"Content-Length", "5"}, {"Content-Length", "5"}}), 400u);
+  EXPECT_EQ(framing(11, {{"Content-Length", "5, 5"}}), 400u);
+  EXPECT_EQ(framing(11, {{"Content-Length", "+5"}}), 400u);
+  EXPECT_EQ(framing(11, {{"Transfer-Encoding", "chunked"}, {"Content-Length", "5"}}), 400u);
+  EXPECT_EQ(framing(11, {{"Content-Length", "5"}, {"Transfer-Encoding", "gzip"}}), 400u);
+  EXPECT_EQ(framing(10, {{"Transfer-Encoding", "chunked"}}), 400u);
+  EXPECT_EQ(framing(11, {{"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "chunked"}}), 400u);
+}
+
+TEST(GkFraming, OtherTransferCodingsAreNotImplemented) {
+  EXPECT_EQ(framing(11, {{"Transfer-Encoding", "gzip, chunked"}}), 501u);
+  EXPECT_EQ(framing(11, {{"Transfer-Encoding", "identity"}}), 501u);
+}
