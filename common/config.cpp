@@ -131,15 +131,11 @@ Status read_nftables(const Reader& r, const toml::table& t, NftablesConfig& c) {
 
 Result<AgentConfig> parse_agent_config(std::string_view text, std::string_view origin) {
   Reader r(origin);
-  toml::table root;
-  try {
-    root = toml::parse(text, origin);
-  } catch (const toml::parse_error& e) {
-    return r.error_at(e.source(), "", "syntax", e.description());
-  }
+  auto doc = r.document(text, {"ranges", "protect", "control", "nftables"});
+  if (!doc) return fail(doc.error());
+  const toml::table& root = *doc;
   AgentConfig cfg;
   cfg.path = std::string(origin);
-  if (auto st = r.only_keys(root, "", {"ranges", "protect", "control", "nftables"}); !st) return fail(st.error());
   using Fn = Status (*)(const Reader&, const toml::table&, AgentConfig&);
   struct Sec {
     std::string_view name;

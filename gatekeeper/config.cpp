@@ -272,15 +272,11 @@ Status read_host(const Reader& r, const toml::table& t, HostConfig& h) {
 
 Result<GatekeeperConfig> parse_gatekeeper_config(std::string_view text, std::string_view origin) {
   Reader r(origin);
-  toml::table root;
-  try {
-    root = toml::parse(text, origin);
-  } catch (const toml::parse_error& e) {
-    return r.error_at(e.source(), "", "syntax", e.description());
-  }
+  auto doc = r.document(text, {"gatekeeper", "host"});
+  if (!doc) return fail(doc.error());
+  const toml::table& root = *doc;
   GatekeeperConfig cfg;
   cfg.path = std::string(origin);
-  if (auto st = r.only_keys(root, "", {"gatekeeper", "host"}); !st) return fail(st.error());
   if (const toml::node* g = root.get("gatekeeper")) {
     if (!g->is_table()) return r.error_at(g->source(), "", "gatekeeper", "must be a table");
     if (auto st = read_global(r, *g->as_table(), cfg); !st) return fail(st.error());

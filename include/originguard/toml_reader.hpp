@@ -33,6 +33,19 @@ class TomlReader {
     return fail(loc + ": " + k + ": " + std::string(reason));
   }
 
+  // The whole document, with its top-level tables limited to `sections`; a syntax error is
+  // reported as "origin:LINE: syntax: ...".
+  Result<toml::table> document(std::string_view text, std::initializer_list<std::string_view> sections) const {
+    toml::table root;
+    try {
+      root = toml::parse(text, origin_);
+    } catch (const toml::parse_error& e) {
+      return error_at(e.source(), "", "syntax", e.description());
+    }
+    if (auto st = only_keys(root, "", sections); !st) return fail(st.error());
+    return root;
+  }
+
   // The node's line, or the table's when the key is absent.
   [[nodiscard]] Failure error_at(const toml::node* n, const toml::table& t, std::string_view section,
                                  std::string_view key, std::string_view reason) const {
