@@ -38,6 +38,13 @@ std::vector<std::string> gatekeeper_problems(const nlohmann::json& gk) {
     if (gk.contains("error")) out.push_back("gatekeeper unreachable: " + gk.value("error", std::string()));
     return out;
   }
+  // Like the agent's: a refused reload keeps the old config serving, but the file on disk is
+  // not what runs, which the operator has to know about.
+  if (const auto lr = gk.find("last_reload"); lr != gk.end() && lr->is_object() && !lr->value("ok", true)) {
+    const auto err = lr->find("error");
+    out.push_back("gatekeeper reload refused (the previous config keeps serving): " +
+                  (err != lr->end() && err->is_string() ? err->get<std::string>() : std::string("?")));
+  }
   for (const auto& h : gk.value("hosts", nlohmann::json::array())) {
     const auto names = h.value("names", nlohmann::json::array());
     const std::string host = names.empty() ? "?" : names.front().get<std::string>();

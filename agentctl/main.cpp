@@ -96,7 +96,8 @@ int main(int argc, char** argv) try {
   auto* status = app.add_subcommand(
       "status",
       "show ranges, enforcers, warnings and the gatekeeper's hosts (exit 1 when degraded: agent warnings, "
-      "gatekeeper socket present but not answering, a gatekeeper certificate expiring within 14 days)");
+      "gatekeeper socket present but not answering, its last reload refused, a gatekeeper certificate expiring "
+      "within 14 days)");
   status->add_flag("--json", json, "machine-readable output (the gatekeeper under \"gatekeeper\")");
   auto* refresh = app.add_subcommand("refresh", "fetch the ranges now and wait for the outcome");
   refresh->add_flag("--force", force, "accept a set that shrinks beyond [ranges] max_shrink; skip If-None-Match");

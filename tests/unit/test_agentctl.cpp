@@ -61,6 +61,18 @@ TEST(CtlGatekeeper, ExpiringCertDegradesGlobalCaDoesNot) {
   EXPECT_NE(p[0].find("has expired"), std::string::npos);
 }
 
+TEST(CtlGatekeeper, RefusedReloadDegradesUntilAReloadSucceeds) {
+  auto gk = running({host("a.test", "/zone.pem", true, 200)});
+  gk["last_reload"] = {{"time", "t"}, {"trigger", "control"}, {"ok", false}, {"error", "/gk.toml:7: [host] mtls: bad"}};
+  auto p = og::ctl::gatekeeper_problems(gk);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0], "gatekeeper reload refused (the previous config keeps serving): /gk.toml:7: [host] mtls: bad");
+  gk["last_reload"] = {{"time", "t"}, {"trigger", "SIGHUP"}, {"ok", true}, {"error", nullptr}};
+  EXPECT_TRUE(og::ctl::gatekeeper_problems(gk).empty());
+  gk["last_reload"] = nullptr;
+  EXPECT_TRUE(og::ctl::gatekeeper_problems(gk).empty());
+}
+
 TEST(CtlGatekeeper, AbsentIsNotAProblemUnreachableIs) {
   EXPECT_TRUE(og::ctl::gatekeeper_problems({{"running", false}, {"socket", "/nope"}}).empty());
   auto p = og::ctl::gatekeeper_problems({{"running", false}, {"socket", "/x"}, {"error", "connection refused"}});

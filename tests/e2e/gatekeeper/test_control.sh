@@ -188,6 +188,8 @@ expect_eq "old config keeps serving (same certificate)" "$new_fp" "$(fp)"
 expect_eq "status: last_reload refused with the message" "false true" \
   "$(gks ".gatekeeper.last_reload | \"\(.ok) \(.error | startswith(\"$T/gk.toml:$bad_line:\"))\"")"
 expect_match "human status shows the refused reload" "Last reload .*REFUSED: $T/gk.toml:$bad_line:" "$(ctl status 2>&1 || true)"
+expect_match "a refused reload degrades status, like the agent's" "1 .*degraded: gatekeeper reload refused" \
+  "$(rc=0; o=$(ctl status 2>&1 >/dev/null) || rc=$?; echo "$rc $o")"
 # a missing key file: the policy error names the [[host]] table's line too
 write_config srv-a2 "[[host]]
 names = [\"y.test\"]
