@@ -25,12 +25,6 @@ using tcp = asio::ip::tcp;
 using unix_proto = asio::local::stream_protocol;
 using asio::awaitable;
 
-std::shared_ptr<const Generation> Generation::make(std::shared_ptr<const PolicySet> set) {
-  auto g = std::make_shared<Generation>();
-  g->set = std::move(set);
-  return g;
-}
-
 Address to_address(const asio::ip::address& a) {
   Address out;
   if (a.is_v6() && a.to_v6().is_v4_mapped())
@@ -234,13 +228,13 @@ using UnixUp = PlainStream<unix_proto>;
 // What a connection keeps between requests. Heap-allocated, so that while it waits for the
 // next request no coroutine frame is alive (nginx's model): this and one pending wait.
 struct Session {
-  Session(tcp::socket sock, SSL* ssl, std::shared_ptr<const Generation> g, Shared& shared)
-      : gen(std::move(g)), conns(shared.connections), dl(sock.get_executor()), tls(std::move(sock), ssl, &dl) {
+  Session(tcp::socket sock, SSL* ssl, std::shared_ptr<const PolicySet> p, Shared& shared)
+      : policy(std::move(p)), conns(shared.connections), dl(sock.get_executor()), tls(std::move(sock), ssl, &dl) {
     dl.on_expiry([this] { tls.cancel(); });
   }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
-  std::shared_ptr<const Generation> gen;
+  std::shared_ptr<const PolicySet> policy;
   Slot<std::size_t> conns;
   std::optional<Slot<std::int64_t>> host_active;
   Deadline dl;
@@ -543,7 +537,7 @@ awaitable<bool> run_http(Session& s) {
   TlsStream& tls = s.tls;
   Deadline& dl = s.dl;
   ConnFacts& f = s.f;
-  const PolicySet& set = *s.gen->set;
+  const PolicySet& set = *s.policy;
   const auto& cfg = *f.cfg;
   std::optional<Up>& up = s.upstream_as<Up>();
   ExpiryScope<Up> scope(dl, tls, up);
@@ -772,8 +766,8 @@ awaitable<void> serve_requests(std::unique_ptr<Session> s) {
 }  // namespace
 
 awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
-  auto gen = shared.gen.load();
-  const PolicySet& set = *gen->set;
+  auto policy = shared.policy.load();
+  const PolicySet& set = *policy;
   const GatekeeperConfig& cfg = set.config();
   error_code ec;
   const auto peer = sock.remote_endpoint(ec);
@@ -790,7 +784,7 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
   SSL_set_accept_state(ssl);
   ConnTls conn;  // the SSL's ex_data during the handshake; declared before s, so it outlives SSL_free
   attach(ssl, &conn);
-  auto s = std::make_unique<Session>(std::move(sock), ssl, gen, shared);
+  auto s = std::make_unique<Session>(std::move(sock), ssl, policy, shared);
   TlsStream& tls = s->tls;
   Deadline& dl = s->dl;
   conn.set = &set;

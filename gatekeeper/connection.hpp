@@ -18,14 +18,9 @@
 
 namespace og::gk {
 
-// A policy generation: what a connection pins for its whole life.
-struct Generation {
-  std::shared_ptr<const PolicySet> set;
-  static std::shared_ptr<const Generation> make(std::shared_ptr<const PolicySet> set);
-};
-
 struct Shared {
-  std::atomic<std::shared_ptr<const Generation>> gen;
+  // The policy generation new connections use; a connection pins its own for its whole life.
+  std::atomic<std::shared_ptr<const PolicySet>> policy;
   std::shared_ptr<EdgeRanges> edges;
   std::atomic<std::size_t> connections{0};
   std::atomic<std::uint64_t> refused_sni{0}, refused_overload{0}, handshake_errors{0};

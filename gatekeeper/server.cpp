@@ -148,7 +148,7 @@ struct Server::Impl {
     for (const auto& w : policy_warnings(*set)) og::log::warn("gk_policy_warning", {{"detail", w}});
     stamps = stamp_files(cfg);
     host_stats.retain_only(*set);
-    shared.gen.store(Generation::make(std::move(set)));
+    shared.policy.store(std::move(set));
     loaded_at = std::chrono::system_clock::now();
   }
 
@@ -161,7 +161,7 @@ struct Server::Impl {
       if (!cfg) return fail(cfg.error());
       auto set = PolicySet::build(*cfg, host_stats);
       if (!set) return fail(set.error());
-      const auto& old = shared.gen.load()->set->config();
+      const auto& old = shared.policy.load()->config();
       if (old.edge_ranges_file != cfg->edge_ranges_file || old.workers != cfg->workers ||
           old.control.socket != cfg->control.socket || old.control.group != cfg->control.group ||
           old.metrics_listen.has_value() != cfg->metrics_listen.has_value())
@@ -200,7 +200,7 @@ struct Server::Impl {
   // agentctl's commands (one JSON reply each), on the control thread.
   void handle_control(const ControlRequest& req, const ControlServer::Reply& reply) {
     if (req.cmd == "status") {
-      auto j = status_json(*shared.gen.load()->set, facts(), std::chrono::system_clock::now());
+      auto j = status_json(*shared.policy.load(), facts(), std::chrono::system_clock::now());
       j["ok"] = true;
       reply(std::move(j));
     } else if (req.cmd == "reload") {
@@ -208,13 +208,13 @@ struct Server::Impl {
         reply({{"ok", false}, {"error", st.error().message}});
         return;
       }
-      const auto& set = *shared.gen.load()->set;
+      const auto& set = *shared.policy.load();
       reply({{"ok", true},
              {"config", config_file.string()},
              {"hosts", set.hosts().size()},
              {"warnings", policy_warnings(set)}});
     } else if (req.cmd == "metrics") {
-      reply({{"ok", true}, {"text", metrics_text(*shared.gen.load()->set, facts())}});
+      reply({{"ok", true}, {"text", metrics_text(*shared.policy.load(), facts())}});
     } else if (req.cmd == "version") {
       reply({{"ok", true}, {"version", OG_VERSION}});
     } else {
@@ -234,7 +234,7 @@ struct Server::Impl {
         co_await t.async_wait(redirect(ec));
         continue;
       }
-      const auto& cfg = shared.gen.load()->set->config();
+      const auto& cfg = shared.policy.load()->config();
       if (shared.connections.load(std::memory_order_relaxed) >= cfg.max_connections) {
         shared.refused_overload.fetch_add(1, std::memory_order_relaxed);
         sock.close(ec);
@@ -274,7 +274,7 @@ struct Server::Impl {
       }
       deadline.cancel();
       if (ec) continue;
-      std::string body = metrics_text(*shared.gen.load()->set, facts());
+      std::string body = metrics_text(*shared.policy.load(), facts());
       std::string msg = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: " +
                         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
       co_await asio::async_write(sock, asio::buffer(msg), redirect(ec));
@@ -289,7 +289,7 @@ struct Server::Impl {
       co_await t.async_wait(redirect(ec));
       if (ec) co_return;
       shared.edges->poll();
-      auto now = stamp_files(shared.gen.load()->set->config());
+      auto now = stamp_files(shared.policy.load()->config());
       if (now != stamps) {
         stamps = now;  // a bad file is reported once per change, not every second
         (void)reload("files changed");
@@ -452,7 +452,7 @@ int Server::run() {
     m.control.stop();
   };
   signals.async_wait(on_signal);
-  const auto& cfg = m.shared.gen.load()->set->config();
+  const auto& cfg = m.shared.policy.load()->config();
   og::log::info("gk_started", {{"workers", m.loops.size()},
                                {"listeners", m.listeners.size()},
                                {"hosts", cfg.hosts.size()},
