@@ -523,7 +523,8 @@ awaitable<Outcome> relay_response(TlsStream& tls, Buffer& cin, Up& up, Buffer& u
 const ClientIdentity& identity(ConnFacts& f, SSL* ssl) {
   if (!f.id_complete) {
     if (X509* cert = SSL_get0_peer_certificate(ssl)) {
-      if (auto h = cert_sha256(cert)) f.id.cert_sha256 = hex(*h);
+      if (f.id.cert_sha256.empty())  // already set when a PROXY v2 header carries the hash
+        if (auto h = cert_sha256(cert)) f.id.cert_sha256 = hex(*h);
       f.id.subject = subject_rfc2253(cert);
     }
     f.id_complete = true;
@@ -718,9 +719,12 @@ void init_facts(ConnFacts& f, const HostPolicy& host, const GatekeeperConfig& cf
   const bool verified = host.cfg.mtls != Mtls::off && conn.verify == VerifyState::success;
   f.id.trusted_edge = verified || (host.cfg.mtls == Mtls::off && host.cfg.require_edge_ip && conn.peer_is_edge);
   if (host.cfg.proxy_protocol != ProxyProtocol::off) {
-    std::optional<Sha256> fp;
-    if (peer_cert)
-      if (auto h = cert_sha256(peer_cert)) fp = *h;
+    std::optional<Sha256> fp;  // a v2 TLV; hashed once, the identity header reuses it
+    if (peer_cert && host.cfg.proxy_protocol == ProxyProtocol::v2)
+      if (auto h = cert_sha256(peer_cert)) {
+        fp = *h;
+        f.id.cert_sha256 = hex(*h);
+      }
     f.proxy_header = proxy_header_for(host, ssl, peer_cert, conn, peer, local, verified, fp);
   }
 }
