@@ -55,6 +55,24 @@ std::map<std::filesystem::path, FileStamp> stamp_files(const GatekeeperConfig& c
 
 auto redirect(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
 
+enum class ListenKind {
+  per_worker,  // one of several on the address: SO_REUSEPORT, IPv6 only on v6, backlog 4096
+  single,      // the metrics listener: backlog 64
+};
+
+error_code open_listener(tcp::acceptor& acc, const tcp::endpoint& ep, ListenKind kind) {
+  error_code ec;
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (kind == ListenKind::per_worker) {
+    if (!ec) acc.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
+    if (!ec && ep.protocol() == tcp::v6()) acc.set_option(asio::ip::v6_only(true), ec);
+  }
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(kind == ListenKind::per_worker ? 4096 : 64, ec);
+  return ec;
+}
+
 std::string to_string(const tcp::endpoint& ep) {
   std::ostringstream o;
   o << ep;  // "127.0.0.1:443", "[::1]:443"
@@ -357,14 +375,8 @@ struct Server::Impl {
       tcp::endpoint ep(asio::ip::make_address(l.host), l.port);
       for (std::size_t i = 0; i < loops.size(); ++i) {
         auto acc = std::make_unique<tcp::acceptor>(*loops[i]);
-        error_code ec;
-        acc->open(ep.protocol(), ec);
-        if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
-        if (!ec) acc->set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
-        if (!ec && ep.protocol() == tcp::v6()) acc->set_option(asio::ip::v6_only(true), ec);
-        if (!ec) acc->bind(ep, ec);
-        if (!ec) acc->listen(4096, ec);
-        if (ec) return fail("listen " + l.host + ":" + std::to_string(l.port) + ": " + ec.message());
+        if (error_code ec = open_listener(*acc, ep, ListenKind::per_worker))
+          return fail("listen " + l.host + ":" + std::to_string(l.port) + ": " + ec.message());
         acceptors.push_back(std::move(acc));
         acceptor_loop.push_back(i);
       }
@@ -408,12 +420,7 @@ Result<std::unique_ptr<Server>> Server::create(std::filesystem::path config_file
   if (cfg->metrics_listen) {
     tcp::endpoint ep(asio::ip::make_address(cfg->metrics_listen->host), cfg->metrics_listen->port);
     m.metrics = std::make_unique<tcp::acceptor>(m.control);
-    error_code ec;
-    m.metrics->open(ep.protocol(), ec);
-    if (!ec) m.metrics->set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) m.metrics->bind(ep, ec);
-    if (!ec) m.metrics->listen(64, ec);
-    if (ec)
+    if (error_code ec = open_listener(*m.metrics, ep, ListenKind::single))
       return fail("metrics_listen " + cfg->metrics_listen->host + ":" + std::to_string(cfg->metrics_listen->port) +
                   ": " + ec.message());
   }
