@@ -16,7 +16,6 @@ export GK_GLOBAL_CA_BITS=4096
 gk_init
 ulimit -n "$(ulimit -Hn)"
 gk_pki
-P=$T/pki
 UP_PORT=$(gk_free_port); NGX_PORT=$(gk_free_port); GK_PORT=$(gk_free_port); GK0_PORT=$(gk_free_port)
 USER_LINE=$([[ $(id -u) -eq 0 ]] && echo "user root;" || true)
 

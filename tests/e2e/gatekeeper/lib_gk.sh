@@ -115,7 +115,8 @@ _mk_server() {  # name san-list keytype(ec|rsa)
 
 spki_pin() { openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64; }
 
-gk_pki() {
+gk_pki() {  # the PKI goes to $T/pki, also named $P
+  P=$T/pki
   mkdir -p "$T/pki"
   _mk_ca "$T/pki/srvca" "Test Origin CA"
   _mk_ca "$T/pki/global" "Fake origin-pull.cloudflare.net CA" "${GK_GLOBAL_CA_BITS:-2048}"

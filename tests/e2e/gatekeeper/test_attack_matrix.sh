@@ -9,7 +9,6 @@ GK_PORT=$(gk_free_port)
 METRICS_PORT=$(gk_free_port)
 ZONE_PIN=$(spki_pin "$T/pki/zone/ca.pem")
 echo '{"version":1,"generated_at":"2026-01-01T00:00:00Z","ipv4":["127.0.0.2/32"],"ipv6":[]}' >"$T/edge.json"
-P=$T/pki
 host() {  # names cert extra...
   printf '[[host]]\nnames = %s\ncert = "%s.pem"\nkey = "%s.key"\nupstream = "127.0.0.1:%s"\n' "$1" "$P/$2" "$P/$2" "$UP_PORT"
   shift 2

@@ -15,7 +15,6 @@ AGENT=${AGENT_BIN:-$(dirname "$GK_BIN")/../originguard-agent}
 [[ -x $CTL && -x $AGENT ]] || { echo "agentctl/originguard-agent not built ($CTL, $AGENT)" >&2; exit 1; }
 command -v jq >/dev/null || { echo "jq missing (scripts/install-deps.sh)" >&2; exit 1; }
 gk_pki
-P=$T/pki
 gk_upstream http
 GK_PORT=$(gk_free_port)
 GK_SOCK=$T/gk.sock

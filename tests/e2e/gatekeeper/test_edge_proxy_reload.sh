@@ -7,7 +7,6 @@
 . "$(dirname "$0")/lib_gk.sh"
 gk_init
 gk_pki
-P=$T/pki
 gk_upstream http
 HTTP_UP=$UP_PORT
 gk_upstream pp2echo
