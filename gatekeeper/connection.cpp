@@ -782,8 +782,8 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
 
   SSL* ssl = SSL_new(set.dispatch_ctx());
   if (!ssl) co_return;
-  // No record buffers while idle; whole records per read() once data flows.
-  SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+  // Whole records per read(). Record buffers are kept through the handshake (released and
+  // re-allocated per record otherwise) and given back once it is over: see release_buffers below.
   SSL_set_read_ahead(ssl, 1);
   SSL_set_accept_state(ssl);
   ConnTls conn;  // the SSL's ex_data during the handshake; declared before s, so it outlives SSL_free
@@ -800,6 +800,9 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
     note_handshake_failure(shared, conn, ssl, peer_string(peer), ec);
     co_return;
   }
+  // No record buffers while idle from here on (nginx keeps them out of idle connections too).
+  SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+  (void)SSL_free_buffers(ssl);  // refuses, harmlessly, when read-ahead already holds a request
   const HostPolicy* host = conn.host;
   if (!host) co_return;
   X509* peer_cert = SSL_get0_peer_certificate(ssl);
