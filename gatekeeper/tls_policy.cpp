@@ -10,6 +10,7 @@
 
 #include "originguard/log.hpp"
 #include "sni.hpp"
+#include "tls_libctx.hpp"
 
 namespace og::gk {
 
@@ -247,7 +248,7 @@ Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const 
   auto p = std::make_unique<HostPolicy>(g.verdict_cache_entries, std::move(stats));
   p->cfg = h;
   p->index = index;
-  p->ctx.reset(SSL_CTX_new(TLS_server_method()));
+  p->ctx.reset(SSL_CTX_new_ex(tls_libctx(), nullptr, TLS_server_method()));
   SSL_CTX* ctx = p->ctx.get();
   if (!ctx) return fail(where("SSL_CTX_new: " + take_ssl_errors()));
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -275,7 +276,7 @@ Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const 
     return fail(where("RAND_bytes: " + take_ssl_errors()));
 
   if (h.upstream_tls) {
-    p->upstream_ctx.reset(SSL_CTX_new(TLS_client_method()));
+    p->upstream_ctx.reset(SSL_CTX_new_ex(tls_libctx(), nullptr, TLS_client_method()));
     SSL_CTX* u = p->upstream_ctx.get();
     if (!u) return fail(where("upstream SSL_CTX_new: " + take_ssl_errors()));
     SSL_CTX_set_min_proto_version(u, TLS1_2_VERSION);
