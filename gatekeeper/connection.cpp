@@ -783,7 +783,7 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
   SSL* ssl = SSL_new(set.dispatch_ctx());
   if (!ssl) co_return;
   // Whole records per read(). Record buffers are kept through the handshake (released and
-  // re-allocated per record otherwise) and given back once it is over: see release_buffers below.
+  // re-allocated per record otherwise) and given back once it is over: see right after the handshake below.
   SSL_set_read_ahead(ssl, 1);
   SSL_set_accept_state(ssl);
   ConnTls conn;  // the SSL's ex_data during the handshake; declared before s, so it outlives SSL_free

@@ -9,7 +9,7 @@ PKGS=(
   libcurl4-openssl-dev libssl-dev openssl
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libboost-dev libboost-system-dev
+  libboost-dev libboost-system-dev libjemalloc-dev
   libnftnl-dev libmnl-dev nftables
   libbpf-dev bpftool libelf-dev zlib1g-dev
   iproute2 iputils-ping procps psmisc curl python3 socat jq util-linux systemd

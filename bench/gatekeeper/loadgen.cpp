@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include "tls_libctx.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -41,7 +43,7 @@ struct CtxFree {
 };
 
 std::unique_ptr<SSL_CTX, CtxFree> make_ctx(const Args& a) {
-  std::unique_ptr<SSL_CTX, CtxFree> ctx(SSL_CTX_new(TLS_client_method()));
+  std::unique_ptr<SSL_CTX, CtxFree> ctx(SSL_CTX_new_ex(og::gk::tls_libctx(), nullptr, TLS_client_method()));
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION);
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);  // every handshake is full
