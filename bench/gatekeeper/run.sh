@@ -3,12 +3,13 @@
 # each, the same upstream (a separate nginx returning "ok") and the same load generator
 # (og_gk_loadgen, presenting an ECDSA client cert issued by an RSA-4096 "origin-pull" CA like
 # Cloudflare's). Loopback only, every phase bounded in time. Prints a markdown table.
-#   bench/gatekeeper/run.sh [BUILD_DIR]   (env: SECONDS_PER_RUN=5 IDLE_CONNS=10000 HS_THREADS=3)
+#   bench/gatekeeper/run.sh [BUILD_DIR]   (env: SECONDS_PER_RUN=5 ROUNDS=3 IDLE_CONNS=10000 HS_THREADS=3)
 set -euo pipefail
 BUILD=${1:-${OG_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build}}
 export GK_BIN=$BUILD/gatekeeper/originguard-gatekeeper
 LOADGEN=$BUILD/gatekeeper/og_gk_loadgen
 SECS=${SECONDS_PER_RUN:-5}
+ROUNDS=${ROUNDS:-3}
 IDLE=${IDLE_CONNS:-10000}
 HS_THREADS=${HS_THREADS:-3}
 export GK_GLOBAL_CA_BITS=4096
@@ -93,14 +94,8 @@ lg() { "$LOADGEN" "$@" "$P/edge.pem" "$P/edge.key"; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
-declare -A R
-for host in a.test r.test; do
-  R[ngx_hs_$host]=$("$LOADGEN" hs "$NGX_PORT" "$host" "$P/edge.pem" "$P/edge.key" "$HS_THREADS" "$SECS" | field hs_per_s)
-  R[gk_hs_$host]=$("$LOADGEN" hs "$GK_PORT" "$host" "$P/edge.pem" "$P/edge.key" "$HS_THREADS" "$SECS" | field hs_per_s)
-  R[gk0_hs_$host]=$("$LOADGEN" hs "$GK0_PORT" "$host" "$P/edge.pem" "$P/edge.key" "$HS_THREADS" "$SECS" | field hs_per_s)
-done
-ka() { "$LOADGEN" ka "$1" a.test "$P/edge.pem" "$P/edge.key" 16 "$SECS"; }
-ngx_ka=$(ka "$NGX_PORT"); gk_ka=$(ka "$GK_PORT")
+# Memory first, on the fresh processes: a later phase's freed memory would be reused by the
+# idle connections (glibc keeps it, jemalloc returns it) and hide part of their cost.
 idle() {  # port pid
   local before after out
   before=$(rss_kb "$2")
@@ -114,14 +109,57 @@ idle() {  # port pid
   echo "$(( (after - before) * 1024 / $(echo "$out" | field open) ))"
 }
 ngx_mem=$(idle "$NGX_PORT" "$NGX_WORKER"); gk_mem=$(idle "$GK_PORT" "$GK_PID")
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime+stime, all threads
+median() { python3 -c 'import statistics,sys; print(round(statistics.median(float(x) for x in sys.argv[1:]), 1))' "$@"; }
+# Handshakes: each server gets CPU 1 to itself and the load generator CPU 0 (with 2+ cores), so
+# the server is the bottleneck and its rate is its capacity; the phases of nginx, the gatekeeper
+# and the gatekeeper without its verdict cache are interleaved for ROUNDS rounds (the machine's
+# speed drifts) and the medians are compared. Server CPU per handshake is read from /proc.
+PIN_LG=(); PIN=false
+if (( $(nproc) >= 2 )); then
+  PIN=true; PIN_LG=(taskset -c 0)
+  for pid in "$NGX_WORKER" "$GK_PID" "$GK0_PID"; do taskset -apc 1 "$pid" >/dev/null; done
+fi
+declare -A R
+declare -A HS CPU
+for _ in $(seq 1 "$ROUNDS"); do
+  for host in a.test r.test; do
+    for s in ngx:$NGX_PORT:$NGX_WORKER gk:$GK_PORT:$GK_PID gk0:$GK0_PORT:$GK0_PID; do
+      IFS=: read -r name port pid <<<"$s"
+      t0=$(cpu_ticks "$pid")
+      hs=$("${PIN_LG[@]}" "$LOADGEN" hs "$port" "$host" "$P/edge.pem" "$P/edge.key" "$HS_THREADS" "$SECS" | field hs_per_s)
+      t1=$(cpu_ticks "$pid")
+      HS[${name}_$host]+=" $hs"
+      CPU[${name}_$host]+=" $(python3 -c "print(($t1 - $t0) * 1e6 / $(getconf CLK_TCK) / ($hs * $SECS))")"
+    done
+  done
+done
+for k in "${!HS[@]}"; do
+  R[$k]=$(median ${HS[$k]}); R[cpu_$k]=$(median ${CPU[$k]})
+  echo "rounds $k: hs/s${HS[$k]}; server CPU µs/handshake${CPU[$k]}" >&2
+done
+if $PIN; then  # the keep-alive and memory phases run unpinned, as before
+  for pid in "$NGX_WORKER" "$GK_PID" "$GK0_PID"; do taskset -apc "0-$(($(nproc) - 1))" "$pid" >/dev/null; done
+fi
+ka() {  # port pid: the load generator's line plus cpu_us= (server CPU per request)
+  local t0 t1 out
+  t0=$(cpu_ticks "$2")
+  out=$("$LOADGEN" ka "$1" a.test "$P/edge.pem" "$P/edge.key" 16 "$SECS")
+  t1=$(cpu_ticks "$2")
+  echo "$out cpu_us=$(python3 -c "print(round(($t1 - $t0) * 1e6 / $(getconf CLK_TCK) / max(1, $(echo "$out" | field requests)), 1))")"
+}
+ngx_ka=$(ka "$NGX_PORT" "$NGX_WORKER"); gk_ka=$(ka "$GK_PORT" "$GK_PID")
 
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 cat <<MD
 | metric (1 worker each, TLS 1.3, client cert from RSA-4096 CA) | nginx 1.22 | gatekeeper | ratio |
 |---|---|---|---|
-| full mTLS handshakes/s, ECDSA P-256 server key | ${R[ngx_hs_a.test]} | ${R[gk_hs_a.test]} (no verdict cache: ${R[gk0_hs_a.test]}) | $(ratio "${R[gk_hs_a.test]}" "${R[ngx_hs_a.test]}") |
-| full mTLS handshakes/s, RSA-2048 server key | ${R[ngx_hs_r.test]} | ${R[gk_hs_r.test]} (no verdict cache: ${R[gk0_hs_r.test]}) | $(ratio "${R[gk_hs_r.test]}" "${R[ngx_hs_r.test]}") |
+| full mTLS handshakes/s, ECDSA P-256 server key (median of $ROUNDS) | ${R[ngx_a.test]} | ${R[gk_a.test]} (no verdict cache: ${R[gk0_a.test]}) | $(ratio "${R[gk_a.test]}" "${R[ngx_a.test]}") |
+| server CPU µs per handshake, ECDSA P-256 | ${R[cpu_ngx_a.test]} | ${R[cpu_gk_a.test]} (no verdict cache: ${R[cpu_gk0_a.test]}) | $(ratio "${R[cpu_ngx_a.test]}" "${R[cpu_gk_a.test]}") |
+| full mTLS handshakes/s, RSA-2048 server key (median of $ROUNDS) | ${R[ngx_r.test]} | ${R[gk_r.test]} (no verdict cache: ${R[gk0_r.test]}) | $(ratio "${R[gk_r.test]}" "${R[ngx_r.test]}") |
+| server CPU µs per handshake, RSA-2048 | ${R[cpu_ngx_r.test]} | ${R[cpu_gk_r.test]} (no verdict cache: ${R[cpu_gk0_r.test]}) | $(ratio "${R[cpu_ngx_r.test]}" "${R[cpu_gk_r.test]}") |
 | keep-alive req/s through to upstream (16 conns) | $(echo "$ngx_ka" | field req_per_s) | $(echo "$gk_ka" | field req_per_s) | $(ratio "$(echo "$gk_ka" | field req_per_s)" "$(echo "$ngx_ka" | field req_per_s)") |
+| server CPU µs per keep-alive request | $(echo "$ngx_ka" | field cpu_us) | $(echo "$gk_ka" | field cpu_us) | $(ratio "$(echo "$ngx_ka" | field cpu_us)" "$(echo "$gk_ka" | field cpu_us)") |
 | keep-alive latency p50 / p99 (µs) | $(echo "$ngx_ka" | field p50_us) / $(echo "$ngx_ka" | field p99_us) | $(echo "$gk_ka" | field p50_us) / $(echo "$gk_ka" | field p99_us) | |
 | memory per idle mTLS connection ($IDLE open), bytes RSS | $ngx_mem | $gk_mem | $(ratio "$gk_mem" "$ngx_mem") |
 MD
