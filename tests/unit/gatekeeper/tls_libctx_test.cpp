@@ -56,6 +56,19 @@ Cert certify(EVP_PKEY* key, const char* cn, X509* issuer, EVP_PKEY* issuer_key, 
   return c;
 }
 
+// The certificate parsed again in the view, as SSL_CTX_use_certificate_chain_file does.
+Cert in_view(X509* c) {
+  unsigned char* der = nullptr;
+  const int len = i2d_X509(c, &der);
+  Cert v(X509_new_ex(og::gk::tls_libctx(), nullptr));
+  const unsigned char* p = der;
+  X509* out = v.get();
+  EXPECT_NE(d2i_X509(&out, &p, len), nullptr);
+  OPENSSL_free(der);
+  EXPECT_NE(X509_get0_pubkey(v.get()), nullptr);
+  return v;
+}
+
 // Drives both ends over memory BIOs until both finish or one fails.
 bool handshake(SSL* client, SSL* server) {
   for (int i = 0; i < 64; ++i) {
@@ -107,12 +120,14 @@ TEST_P(GkTlsLibctx, HandshakeAndDataThroughTheView) {
   const Case& tc = GetParam();
   Key server_key = keygen(tc.server_key);
   ASSERT_TRUE(server_key);
-  Cert server_cert = certify(server_key.get(), "a.test", ca_, ca_key_, false);
+  Cert server_cert = in_view(certify(server_key.get(), "a.test", ca_, ca_key_, false).get());
 
   Ctx sctx(SSL_CTX_new_ex(og::gk::tls_libctx(), nullptr, TLS_server_method()));
   ASSERT_TRUE(sctx);
   ASSERT_EQ(SSL_CTX_use_certificate(sctx.get(), server_cert.get()), 1);
   ASSERT_EQ(SSL_CTX_use_PrivateKey(sctx.get(), server_key.get()), 1);
+  // The key (default context) and the certificate's key (decoded in the view) still compare.
+  ASSERT_EQ(SSL_CTX_check_private_key(sctx.get()), 1);
   X509_STORE_add_cert(SSL_CTX_get_cert_store(sctx.get()), ca_);
   SSL_CTX_set_verify(sctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   SSL_CTX_set_min_proto_version(sctx.get(), tc.version);
