@@ -2,13 +2,16 @@
 
 #include <openssl/core_dispatch.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/provider.h>
 
 #include <cstring>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "originguard/log.hpp"
+#include "ssl_util.hpp"
 
 namespace og::gk {
 namespace {
@@ -112,6 +115,28 @@ int provider_init(const OSSL_CORE_HANDLE*, const OSSL_DISPATCH*, const OSSL_DISP
   return *provctx != nullptr;
 }
 
+// Why the view must not be used in this process ("" when it can be): it mirrors the default
+// provider of OpenSSL 3.0 only, so a newer OpenSSL (which caches decoders itself, and whose
+// libssl may want key types the view lacks, e.g. ML-KEM groups), FIPS mode or another active
+// provider (an HSM's keys, a configured default property query) keep the default context.
+std::string unsuitable() {
+  if (OPENSSL_version_major() != 3 || OPENSSL_version_minor() != 0)
+    return "OpenSSL " + std::to_string(OPENSSL_version_major()) + "." + std::to_string(OPENSSL_version_minor()) +
+           " (the view is for 3.0)";
+  if (EVP_default_properties_is_fips_enabled(nullptr)) return "FIPS mode is enabled";
+  std::string others;
+  OSSL_PROVIDER_do_all(
+      nullptr,
+      [](OSSL_PROVIDER* p, void* arg) {
+        const std::string_view name = OSSL_PROVIDER_get0_name(p);
+        if (name != "default" && name != "base") *static_cast<std::string*>(arg) += std::string(name) + " ";
+        return 1;
+      },
+      &others);
+  if (!others.empty()) return "provider(s) " + others + "active";
+  return "";
+}
+
 OSSL_LIB_CTX* build() {
   View& v = view();
   v.real = OSSL_PROVIDER_load(nullptr, "default");
@@ -129,8 +154,12 @@ OSSL_LIB_CTX* build() {
 
 OSSL_LIB_CTX* tls_libctx() {
   static OSSL_LIB_CTX* const ctx = [] {
+    if (const std::string why = unsuitable(); !why.empty()) {
+      og::log::info("gk_tls_libctx", {{"view", false}, {"reason", why}});
+      return static_cast<OSSL_LIB_CTX*>(nullptr);
+    }
     OSSL_LIB_CTX* c = build();
-    if (!c) og::log::warn("gk_tls_libctx", {{"detail", "decoder view unavailable; using the default context"}});
+    if (!c) og::log::warn("gk_tls_libctx", {{"view", false}, {"reason", "setup failed: " + take_ssl_errors()}});
     return c;
   }();
   return ctx;

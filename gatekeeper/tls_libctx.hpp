@@ -2,15 +2,22 @@
 //
 // OpenSSL 3.0 decodes the public key of every certificate it parses (the client's, on every
 // mTLS handshake) through OSSL_DECODER_CTX_new_for_pkey, which enumerates and tests every
-// decoder the loaded providers offer: 40 in the default provider, for PEM, MSBLOB, PVK, private
-// keys and parameters that a certificate never holds. That search was a fifth of a handshake's
-// CPU in profiles (nginx pays it too). The context returned here reaches the default provider's
-// algorithms through a thin provider that passes every operation through unchanged except the
-// decoder list, which it cuts to the DER SubjectPublicKeyInfo decoders: the only ones a
-// certificate needs. Keys, CAs and CRLs are still loaded in the default context.
+// decoder and key manager the loaded providers offer: 40 and 18 in the default provider, for
+// PEM, MSBLOB, PVK, private keys, parameters and key types a TLS certificate never holds. That
+// search was a fifth of a handshake's CPU in profiles (nginx pays it too). The context returned
+// here reaches the default provider's algorithms through a thin provider that passes every
+// operation through unchanged, except that its decoders are the DER SubjectPublicKeyInfo ones
+// and its key managers EC, X25519, X448, DH, RSA, RSA-PSS, Ed25519, Ed448 and HMAC.
 //
-// OpenSSL 3.1 and later cache decoders themselves; the gain there is smaller but the view stays
-// correct. If the provider cannot be set up, tls_libctx() returns nullptr, the default context.
+// Private keys, client CAs and CRLs are still loaded in the default context (a key is exported
+// to the view once, on first use). Certificate chains given to SSL_CTX_use_certificate_chain_file
+// and an upstream trust store are read through the view, so a certificate of another key type
+// (DSA, SM2) has no usable key there and fails to load or to verify.
+//
+// Only on OpenSSL 3.0.x without FIPS mode and with no provider other than default/base active;
+// otherwise (or if it cannot be built) tls_libctx() returns nullptr: the default context.
+// Everything created with the view (SSL_CTXs, keys exported to it) must be freed before exit:
+// OPENSSL_cleanup releases the view first.
 #pragma once
 
 #include <openssl/types.h>
@@ -20,7 +27,7 @@ namespace og::gk {
 // Process-wide, created on first use, thread-safe. nullptr means OpenSSL's default context.
 OSSL_LIB_CTX* tls_libctx();
 
-// How many decoders the view exposes (0 when the default context is in use): for tests/status.
+// How many decoders the view exposes (0 when the default context is in use): for tests.
 int tls_libctx_decoder_count();
 
 }  // namespace og::gk
