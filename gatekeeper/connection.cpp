@@ -278,8 +278,7 @@ awaitable<error_code> connect_upstream(std::optional<Up>& up, const ConnFacts& f
     } else {
       X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), u.host.c_str());
     }
-    SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
-    SSL_set_read_ahead(ssl, 1);
+    SSL_set_read_ahead(ssl, 1);  // record buffers: see TlsStream::handshake
     SSL_set_connect_state(ssl);
     up.emplace(std::move(s), ssl, &dl);
     co_await up->socket().async_connect(ep, redirect(ec));
@@ -782,8 +781,7 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
 
   SSL* ssl = SSL_new(set.dispatch_ctx());
   if (!ssl) co_return;
-  // Whole records per read(). Record buffers are kept through the handshake (released and
-  // re-allocated per record otherwise) and given back once it is over: see right after the handshake below.
+  // Whole records per read(); record buffers are managed by TlsStream::handshake.
   SSL_set_read_ahead(ssl, 1);
   SSL_set_accept_state(ssl);
   ConnTls conn;  // the SSL's ex_data during the handshake; declared before s, so it outlives SSL_free
@@ -800,9 +798,6 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
     note_handshake_failure(shared, conn, ssl, peer_string(peer), ec);
     co_return;
   }
-  // No record buffers while idle from here on (nginx keeps them out of idle connections too).
-  SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
-  (void)SSL_free_buffers(ssl);  // refuses, harmlessly, when read-ahead already holds a request
   const HostPolicy* host = conn.host;
   if (!host) co_return;
   X509* peer_cert = SSL_get0_peer_certificate(ssl);

@@ -138,7 +138,15 @@ awaitable<error_code> TlsStream::handshake() {
     ERR_clear_error();
     errno = 0;
     const int r = SSL_do_handshake(ssl_);
-    if (r == 1) co_return error_code{};
+    if (r == 1) {
+      // From here on no record buffers while idle (nginx keeps none in idle connections either).
+      SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
+      (void)SSL_free_buffers(ssl_);  // refuses, harmlessly, when read-ahead already holds data
+      co_return error_code{};
+    }
+    // Buffers are kept while a flight is written (RELEASE_BUFFERS would free and re-allocate
+    // them per record) and given back while the peer is awaited: a stalled handshake holds none.
+    if (SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ) (void)SSL_free_buffers(ssl_);
     if (!co_await wait_for(r, ec)) co_return ec;
   }
 }
