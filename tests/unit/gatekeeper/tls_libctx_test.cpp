@@ -1,7 +1,8 @@
 // The decoder/key-type view the gatekeeper's SSL_CTXs run in (tls_libctx): every handshake the
 // gatekeeper can be asked for still completes through it, in memory, against a client in the
-// default context: server keys ECDSA P-256, RSA-2048 and Ed25519; TLS 1.3 and TLS 1.2 (GCM and
-// CBC+HMAC); groups X25519, P-256 and ffdhe2048; a client certificate verified against a CA.
+// default context: server keys ECDSA P-256, RSA-2048, RSA-PSS, Ed25519 and Ed448; TLS 1.3 and
+// TLS 1.2 (GCM, CBC+HMAC, ChaCha20); groups X25519, X448, P-256 and ffdhe2048; a client
+// certificate verified against a CA. (Resumption through the view: test_attack_matrix.)
 #include <gtest/gtest.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -31,14 +32,22 @@ using Ssl = std::unique_ptr<SSL, Free>;
 Key keygen(const std::string& type) {
   if (type == "EC") return Key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
   if (type == "RSA") return Key(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048)));
+  if (type == "RSA-PSS") {
+    EVP_PKEY* k = nullptr;
+    EVP_PKEY_CTX* c = EVP_PKEY_CTX_new_from_name(nullptr, "RSA-PSS", nullptr);
+    if (c && EVP_PKEY_keygen_init(c) == 1 && EVP_PKEY_CTX_set_rsa_keygen_bits(c, 2048) == 1) EVP_PKEY_generate(c, &k);
+    EVP_PKEY_CTX_free(c);
+    return Key(k);
+  }
   return Key(EVP_PKEY_Q_keygen(nullptr, nullptr, type.c_str()));
 }
 
 // A certificate for key, named cn, signed by (issuer, issuer_key) or self-signed.
 Cert certify(EVP_PKEY* key, const char* cn, X509* issuer, EVP_PKEY* issuer_key, bool ca) {
+  static long serial = 0;
   Cert c(X509_new());
   X509_set_version(c.get(), 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(c.get()), 1);
+  ASN1_INTEGER_set(X509_get_serialNumber(c.get()), ++serial);
   X509_gmtime_adj(X509_getm_notBefore(c.get()), -60);
   X509_gmtime_adj(X509_getm_notAfter(c.get()), 3600);
   X509_NAME* name = X509_get_subject_name(c.get());
@@ -51,7 +60,7 @@ Cert certify(EVP_PKEY* key, const char* cn, X509* issuer, EVP_PKEY* issuer_key, 
   X509_add_ext(c.get(), bc, -1);
   X509_EXTENSION_free(bc);
   EVP_PKEY* signer = issuer_key ? issuer_key : key;
-  const bool digestless = EVP_PKEY_is_a(signer, "ED25519");
+  const bool digestless = EVP_PKEY_is_a(signer, "ED25519") || EVP_PKEY_is_a(signer, "ED448");
   EXPECT_GT(X509_sign(c.get(), signer, digestless ? nullptr : EVP_sha256()), 0);
   return c;
 }
@@ -60,13 +69,13 @@ Cert certify(EVP_PKEY* key, const char* cn, X509* issuer, EVP_PKEY* issuer_key, 
 Cert in_view(X509* c) {
   unsigned char* der = nullptr;
   const int len = i2d_X509(c, &der);
-  Cert v(X509_new_ex(og::gk::tls_libctx(), nullptr));
+  X509* out = X509_new_ex(og::gk::tls_libctx(), nullptr);
   const unsigned char* p = der;
-  X509* out = v.get();
-  EXPECT_NE(d2i_X509(&out, &p, len), nullptr);
+  if (!d2i_X509(&out, &p, len)) out = nullptr;  // d2i freed it
   OPENSSL_free(der);
-  EXPECT_NE(X509_get0_pubkey(v.get()), nullptr);
-  return v;
+  EXPECT_NE(out, nullptr);
+  EXPECT_NE(out ? X509_get0_pubkey(out) : nullptr, nullptr);
+  return Cert(out);
 }
 
 // Drives both ends over memory BIOs until both finish or one fails.
@@ -178,8 +187,10 @@ TEST_P(GkTlsLibctx, RefusesAClientCertFromAnotherCa) {
   const Case& tc = GetParam();
   Key server_key = keygen(tc.server_key);
   Cert server_cert = certify(server_key.get(), "a.test", nullptr, nullptr, false);
+  Key other_ca_key = keygen("EC");
+  Cert other_ca = certify(other_ca_key.get(), "other zone CA", nullptr, nullptr, true);
   Key other_key = keygen("EC");
-  Cert other = certify(other_key.get(), "other zone", nullptr, nullptr, false);
+  Cert other = certify(other_key.get(), "other zone", other_ca.get(), other_ca_key.get(), false);
 
   Ctx sctx(SSL_CTX_new_ex(og::gk::tls_libctx(), nullptr, TLS_server_method()));
   ASSERT_EQ(SSL_CTX_use_certificate(sctx.get(), server_cert.get()), 1);
@@ -206,7 +217,7 @@ TEST_P(GkTlsLibctx, RefusesAClientCertFromAnotherCa) {
   SSL_set_connect_state(client.get());
   SSL_set_accept_state(server.get());
   EXPECT_FALSE(handshake(client.get(), server.get()));
-  EXPECT_EQ(SSL_get_verify_result(server.get()), X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
+  EXPECT_EQ(SSL_get_verify_result(server.get()), X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
   ERR_clear_error();
 }
 
@@ -215,6 +226,8 @@ INSTANTIATE_TEST_SUITE_P(Matrix, GkTlsLibctx,
                                            Case{"EC", TLS1_3_VERSION, nullptr, "P-256"},
                                            Case{"RSA", TLS1_3_VERSION, nullptr, "ffdhe2048"},
                                            Case{"ED25519", TLS1_3_VERSION, nullptr, "X25519"},
+                                           Case{"ED448", TLS1_3_VERSION, nullptr, "X448"},
+                                           Case{"RSA-PSS", TLS1_3_VERSION, nullptr, "X25519"},
                                            Case{"EC", TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256", "P-256"},
                                            Case{"EC", TLS1_2_VERSION, "ECDHE-ECDSA-AES128-SHA256", "X25519:P-256"},
                                            Case{"RSA", TLS1_2_VERSION, "ECDHE-RSA-AES256-SHA384", "X25519:P-256"},
