@@ -106,19 +106,27 @@ idle() {  # port pid
   after=$(rss_kb "$2")
   out=$(cat "$T/idle.out")
   wait "$lpid" || true
-  echo "$(( (after - before) * 1024 / $(echo "$out" | field open) ))"
+  local open; open=$(echo "$out" | field open)
+  (( ${open:-0} > 0 )) || { echo "idle phase on port $1 opened no connection: $out" >&2; exit 1; }
+  echo "$(( (after - before) * 1024 / open ))"
 }
 ngx_mem=$(idle "$NGX_PORT" "$NGX_WORKER"); gk_mem=$(idle "$GK_PORT" "$GK_PID")
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime+stime, all threads
 median() { python3 -c 'import statistics,sys; print(round(statistics.median(float(x) for x in sys.argv[1:]), 1))' "$@"; }
-# Handshakes: each server gets CPU 1 to itself and the load generator CPU 0 (with 2+ cores), so
-# the server is the bottleneck and its rate is its capacity; the phases of nginx, the gatekeeper
-# and the gatekeeper without its verdict cache are interleaved for ROUNDS rounds (the machine's
-# speed drifts) and the medians are compared. Server CPU per handshake is read from /proc.
-PIN_LG=(); PIN=false
-if (( $(nproc) >= 2 )); then
-  PIN=true; PIN_LG=(taskset -c 0)
-  for pid in "$NGX_WORKER" "$GK_PID" "$GK0_PID"; do taskset -apc 1 "$pid" >/dev/null; done
+# Handshakes: each server gets one CPU to itself and the load generator another (the first two
+# CPUs this shell may use, when there are two), so the server is the bottleneck and its rate is
+# its capacity; the phases of nginx, the gatekeeper and the gatekeeper without its verdict cache
+# are interleaved for ROUNDS rounds (the machine's speed drifts) and the medians are compared.
+# Server CPU per handshake is read from /proc. The servers' CPU masks are restored afterwards.
+(( ROUNDS >= 1 )) || { echo "ROUNDS must be >= 1" >&2; exit 2; }
+mapfile -t CPUS < <(python3 -c 'import os; print("\n".join(map(str, sorted(os.sched_getaffinity(0)))))')
+PIN_LG=(); declare -A MASK
+if (( ${#CPUS[@]} >= 2 )); then
+  PIN_LG=(taskset -c "${CPUS[0]}")
+  for pid in "$NGX_WORKER" "$GK_PID" "$GK0_PID"; do
+    MASK[$pid]=$(taskset -pc "$pid" | sed 's/.*: //')
+    taskset -apc "${CPUS[1]}" "$pid" >/dev/null
+  done
 fi
 declare -A R
 declare -A HS CPU
@@ -127,8 +135,13 @@ for _ in $(seq 1 "$ROUNDS"); do
     for s in ngx:$NGX_PORT:$NGX_WORKER gk:$GK_PORT:$GK_PID gk0:$GK0_PORT:$GK0_PID; do
       IFS=: read -r name port pid <<<"$s"
       t0=$(cpu_ticks "$pid")
-      hs=$("${PIN_LG[@]}" "$LOADGEN" hs "$port" "$host" "$P/edge.pem" "$P/edge.key" "$HS_THREADS" "$SECS" | field hs_per_s)
+      out=$("${PIN_LG[@]}" "$LOADGEN" hs "$port" "$host" "$P/edge.pem" "$P/edge.key" "$HS_THREADS" "$SECS")
       t1=$(cpu_ticks "$pid")
+      hs=$(echo "$out" | field hs_per_s)
+      if [[ $(echo "$out" | field failed) != 0 ]] || ! (( ${hs%.*} > 0 )); then
+        echo "handshake phase $name $host failed: $out" >&2
+        exit 1
+      fi
       HS[${name}_$host]+=" $hs"
       CPU[${name}_$host]+=" $(python3 -c "print(($t1 - $t0) * 1e6 / $(getconf CLK_TCK) / ($hs * $SECS))")"
     done
@@ -138,9 +151,7 @@ for k in "${!HS[@]}"; do
   R[$k]=$(median ${HS[$k]}); R[cpu_$k]=$(median ${CPU[$k]})
   echo "rounds $k: hs/s${HS[$k]}; server CPU µs/handshake${CPU[$k]}" >&2
 done
-if $PIN; then  # the keep-alive and memory phases run unpinned, as before
-  for pid in "$NGX_WORKER" "$GK_PID" "$GK0_PID"; do taskset -apc "0-$(($(nproc) - 1))" "$pid" >/dev/null; done
-fi
+for pid in "${!MASK[@]}"; do taskset -apc "${MASK[$pid]}" "$pid" >/dev/null; done  # keep-alive: unpinned
 ka() {  # port pid: the load generator's line plus cpu_us= (server CPU per request)
   local t0 t1 out
   t0=$(cpu_ticks "$2")
