@@ -1,5 +1,6 @@
 #include "ssl_util.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -91,17 +92,35 @@ Result<EvpPkeyPtr> load_key_file(const std::filesystem::path& file) {
   return key;
 }
 
+namespace {
+EVP_MD* g_sha256 = nullptr;
+void free_sha256() {  // from OPENSSL_cleanup, before the provider it came from goes
+  EVP_MD_free(g_sha256);
+  g_sha256 = nullptr;
+}
+}  // namespace
+
+const EVP_MD* sha256_md() {
+  static const bool fetched = [] {
+    g_sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    if (g_sha256 && OPENSSL_atexit(free_sha256) != 1) free_sha256();  // then EVP_sha256() below
+    return true;
+  }();
+  (void)fetched;
+  return g_sha256 ? g_sha256 : EVP_sha256();
+}
+
 Sha256 sha256(std::span<const std::uint8_t> data) {
   Sha256 out{};
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr);
+  EVP_Digest(data.data(), data.size(), out.data(), &len, sha256_md(), nullptr);
   return out;
 }
 
 Result<Sha256> cert_sha256(X509* cert) {
   Sha256 out{};
   unsigned int len = 0;
-  if (X509_digest(cert, EVP_sha256(), out.data(), &len) != 1) return fail("X509_digest: " + take_ssl_errors());
+  if (X509_digest(cert, sha256_md(), out.data(), &len) != 1) return fail("X509_digest: " + take_ssl_errors());
   return out;
 }
 

@@ -46,6 +46,8 @@ void log_ssl_errors(std::string_view event);
 [[nodiscard]] Result<std::vector<X509CrlPtr>> load_crls_file(const std::filesystem::path& file);
 [[nodiscard]] Result<EvpPkeyPtr> load_key_file(const std::filesystem::path& file);
 
+// SHA-256 fetched once per process (EVP_sha256() is an implicit fetch, with its locks, per use).
+[[nodiscard]] const EVP_MD* sha256_md();
 [[nodiscard]] Sha256 sha256(std::span<const std::uint8_t> data);
 [[nodiscard]] Result<Sha256> cert_sha256(X509* cert);  // of the DER certificate
 [[nodiscard]] Result<Sha256> spki_sha256(X509* cert);  // of the DER SubjectPublicKeyInfo (HPKP pin)

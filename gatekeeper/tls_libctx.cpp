@@ -40,10 +40,20 @@ void release() {
   v = View{};
 }
 
-// A decoder a certificate's SubjectPublicKeyInfo can need: input DER, structure SPKI.
+// A decoder a TLS certificate's SubjectPublicKeyInfo can need: input DER, structure SPKI,
+// for a key type a TLS certificate authenticates with (RSA, RSA-PSS, EC, Ed25519, Ed448), or the
+// generic SPKI step ("DER"). Not DH, X25519, X448 (key agreement: never a TLS certificate's key),
+// DSA, DHX or SM2.
 bool spki_decoder(const OSSL_ALGORITHM& a) {
-  return a.property_definition && std::strstr(a.property_definition, "input=der") &&
-         std::strstr(a.property_definition, "structure=SubjectPublicKeyInfo");
+  static constexpr std::string_view kKeep[] = {"DER", "EC", "RSA", "RSA-PSS", "ED25519", "ED448"};
+  if (!a.property_definition || !std::strstr(a.property_definition, "input=der") ||
+      !std::strstr(a.property_definition, "structure=SubjectPublicKeyInfo"))
+    return false;
+  const std::string_view names = a.algorithm_names ? a.algorithm_names : "";
+  const std::string_view first = names.substr(0, names.find(':'));
+  for (std::string_view k : kKeep)
+    if (first == k) return true;
+  return false;
 }
 
 // A key type TLS uses: groups (EC, X25519, X448, DH), signatures (RSA, RSA-PSS, EC, Ed25519,

@@ -155,7 +155,7 @@ SSL_TICKET_RETURN on_ticket_decrypted(SSL* ssl, SSL_SESSION* sess, const unsigne
 
 Sha256 chain_key(X509_STORE_CTX* sctx) {
   EVP_MD_CTX* md = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(md, EVP_sha256(), nullptr);
+  EVP_DigestInit_ex(md, sha256_md(), nullptr);
   auto add = [&](X509* x) {
     unsigned char* der = nullptr;
     int n = i2d_X509(x, &der);

@@ -3,13 +3,13 @@
 # each, the same upstream (a separate nginx returning "ok") and the same load generator
 # (og_gk_loadgen, presenting an ECDSA client cert issued by an RSA-4096 "origin-pull" CA like
 # Cloudflare's). Loopback only, every phase bounded in time. Prints a markdown table.
-#   bench/gatekeeper/run.sh [BUILD_DIR]   (env: SECONDS_PER_RUN=5 ROUNDS=3 IDLE_CONNS=10000 HS_THREADS=3)
+#   bench/gatekeeper/run.sh [BUILD_DIR]   (env: SECONDS_PER_RUN=5 ROUNDS=5 IDLE_CONNS=10000 HS_THREADS=3)
 set -euo pipefail
 BUILD=${1:-${OG_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build}}
 export GK_BIN=$BUILD/gatekeeper/originguard-gatekeeper
 LOADGEN=$BUILD/gatekeeper/og_gk_loadgen
 SECS=${SECONDS_PER_RUN:-5}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 IDLE=${IDLE_CONNS:-10000}
 HS_THREADS=${HS_THREADS:-3}
 export GK_GLOBAL_CA_BITS=4096
