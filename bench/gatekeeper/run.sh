@@ -151,6 +151,15 @@ for k in "${!HS[@]}"; do
   R[$k]=$(median ${HS[$k]}); R[cpu_$k]=$(median ${CPU[$k]})
   echo "rounds $k: hs/s${HS[$k]}; server CPU µs/handshake${CPU[$k]}" >&2
 done
+# Each round's gatekeeper phase ran seconds after nginx's: the median of the per-round ratios
+# cancels the machine's slow drifts that a ratio of medians keeps.
+paired() {  # "a1 a2 .." "b1 b2 ..": median of ai/bi
+  python3 -c 'import statistics,sys; a,b=(list(map(float,x.split())) for x in sys.argv[1:3]); print("%.2f" % statistics.median(x/y for x,y in zip(a,b)))' "$1" "$2"
+}
+for host in a.test r.test; do
+  R[pair_$host]=$(paired "${HS[gk_$host]}" "${HS[ngx_$host]}")
+  R[pair_cpu_$host]=$(paired "${CPU[ngx_$host]}" "${CPU[gk_$host]}")
+done
 for pid in "${!MASK[@]}"; do taskset -apc "${MASK[$pid]}" "$pid" >/dev/null; done  # keep-alive: unpinned
 ka() {  # port pid: the load generator's line plus cpu_us= (server CPU per request)
   local t0 t1 out
@@ -165,10 +174,10 @@ ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 cat <<MD
 | metric (1 worker each, TLS 1.3, client cert from RSA-4096 CA) | nginx 1.22 | gatekeeper | ratio |
 |---|---|---|---|
-| full mTLS handshakes/s, ECDSA P-256 server key (median of $ROUNDS) | ${R[ngx_a.test]} | ${R[gk_a.test]} (no verdict cache: ${R[gk0_a.test]}) | $(ratio "${R[gk_a.test]}" "${R[ngx_a.test]}") |
-| server CPU µs per handshake, ECDSA P-256 | ${R[cpu_ngx_a.test]} | ${R[cpu_gk_a.test]} (no verdict cache: ${R[cpu_gk0_a.test]}) | $(ratio "${R[cpu_ngx_a.test]}" "${R[cpu_gk_a.test]}") |
-| full mTLS handshakes/s, RSA-2048 server key (median of $ROUNDS) | ${R[ngx_r.test]} | ${R[gk_r.test]} (no verdict cache: ${R[gk0_r.test]}) | $(ratio "${R[gk_r.test]}" "${R[ngx_r.test]}") |
-| server CPU µs per handshake, RSA-2048 | ${R[cpu_ngx_r.test]} | ${R[cpu_gk_r.test]} (no verdict cache: ${R[cpu_gk0_r.test]}) | $(ratio "${R[cpu_ngx_r.test]}" "${R[cpu_gk_r.test]}") |
+| full mTLS handshakes/s, ECDSA P-256 server key (median of $ROUNDS) | ${R[ngx_a.test]} | ${R[gk_a.test]} (no verdict cache: ${R[gk0_a.test]}) | $(ratio "${R[gk_a.test]}" "${R[ngx_a.test]}") (per round: ${R[pair_a.test]}) |
+| server CPU µs per handshake, ECDSA P-256 | ${R[cpu_ngx_a.test]} | ${R[cpu_gk_a.test]} (no verdict cache: ${R[cpu_gk0_a.test]}) | $(ratio "${R[cpu_ngx_a.test]}" "${R[cpu_gk_a.test]}") (per round: ${R[pair_cpu_a.test]}) |
+| full mTLS handshakes/s, RSA-2048 server key (median of $ROUNDS) | ${R[ngx_r.test]} | ${R[gk_r.test]} (no verdict cache: ${R[gk0_r.test]}) | $(ratio "${R[gk_r.test]}" "${R[ngx_r.test]}") (per round: ${R[pair_r.test]}) |
+| server CPU µs per handshake, RSA-2048 | ${R[cpu_ngx_r.test]} | ${R[cpu_gk_r.test]} (no verdict cache: ${R[cpu_gk0_r.test]}) | $(ratio "${R[cpu_ngx_r.test]}" "${R[cpu_gk_r.test]}") (per round: ${R[pair_cpu_r.test]}) |
 | keep-alive req/s through to upstream (16 conns) | $(echo "$ngx_ka" | field req_per_s) | $(echo "$gk_ka" | field req_per_s) | $(ratio "$(echo "$gk_ka" | field req_per_s)" "$(echo "$ngx_ka" | field req_per_s)") |
 | server CPU µs per keep-alive request | $(echo "$ngx_ka" | field cpu_us) | $(echo "$gk_ka" | field cpu_us) | $(ratio "$(echo "$ngx_ka" | field cpu_us)" "$(echo "$gk_ka" | field cpu_us)") |
 | keep-alive latency p50 / p99 (µs) | $(echo "$ngx_ka" | field p50_us) / $(echo "$ngx_ka" | field p99_us) | $(echo "$gk_ka" | field p50_us) / $(echo "$gk_ka" | field p99_us) | |
