@@ -7,7 +7,8 @@
 // search was a fifth of a handshake's CPU in profiles (nginx pays it too). The context returned
 // here reaches the default provider's algorithms through a thin provider that passes every
 // operation through unchanged, except that its decoders are the DER SubjectPublicKeyInfo ones
-// and its key managers EC, X25519, X448, DH, RSA, RSA-PSS, Ed25519, Ed448 and HMAC.
+// for certificate key types (EC, RSA, RSA-PSS, Ed25519, Ed448) and its key managers EC, X25519,
+// X448, DH, RSA, RSA-PSS, Ed25519, Ed448 and HMAC.
 //
 // Private keys, client CAs and CRLs are still loaded in the default context (a key is exported
 // to the view once, on first use). Certificate chains given to SSL_CTX_use_certificate_chain_file
