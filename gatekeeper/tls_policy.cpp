@@ -123,12 +123,26 @@ int on_ticket_key(SSL* ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX
   return 1;
 }
 
+// A session lives for its host's session_timeout. OpenSSL takes the timeout from the context
+// the connection started on (the dispatch context), not from the host's: set it on the session.
+void apply_session_timeout(const ConnTls* conn, SSL_SESSION* sess) {
+  if (conn && conn->host && sess)
+    SSL_SESSION_set_timeout(sess, static_cast<long>(conn->host->cfg.session_timeout.count()));
+}
+
+// TLS 1.2 session ids: the same, when the session enters the cache.
+int on_new_session(SSL* ssl, SSL_SESSION* sess) {
+  apply_session_timeout(conn_of(ssl), sess);
+  return 0;  // no reference kept
+}
+
 // Tickets carry the SNI they were issued for as app data (TLS 1.2 tickets do not keep the
 // hostname reliably), checked again when the ticket comes back.
 int on_ticket_generate(SSL* ssl, void*) {
   ConnTls* conn = conn_of(ssl);
   SSL_SESSION* sess = SSL_get0_session(ssl);
   if (!conn || !sess) return 0;
+  apply_session_timeout(conn, sess);  // before the ticket (and its lifetime hint) is made
   std::string tag = "sni=" + conn->sni;
   return SSL_SESSION_set1_ticket_appdata(sess, tag.data(), tag.size());
 }
@@ -418,7 +432,8 @@ Result<std::shared_ptr<const PolicySet>> PolicySet::build(const GatekeeperConfig
     SSL_CTX* c = h->ctx.get();
     SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
-    SSL_CTX_set_timeout(c, 3600);
+    SSL_CTX_set_timeout(c, static_cast<long>(h->cfg.session_timeout.count()));
+    SSL_CTX_sess_set_new_cb(c, on_new_session);
     SSL_CTX_set_client_hello_cb(c, on_client_hello, nullptr);
     SSL_CTX_set_tlsext_ticket_key_evp_cb(c, on_ticket_key);
     SSL_CTX_set_session_ticket_cb(c, on_ticket_generate, on_ticket_decrypted, nullptr);

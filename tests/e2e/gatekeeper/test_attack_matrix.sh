@@ -18,7 +18,7 @@ host() {  # names cert extra...
 {
   printf '[gatekeeper]\nlisten = ["127.0.0.1:%s"]\nworkers = 2\nedge_ranges_file = "%s"\nheader_timeout = "2s"\nmax_header_bytes = 16384\nmetrics_listen = "127.0.0.1:%s"\n\n' "$GK_PORT" "$T/edge.json" "$METRICS_PORT"
   host '["a.test"]' srv-a "client_ca = \"$P/global/ca.pem\"" "crl = \"$P/global.crl\""
-  host '["b.test"]' srv-b "client_ca = \"$P/global/ca.pem\"" 'on_failure = "496"'
+  host '["b.test"]' srv-b "client_ca = \"$P/global/ca.pem\"" 'on_failure = "496"' 'session_timeout = "2s"'
   host '["z.test"]' srv-misc "client_ca = \"$P/global+zone.pem\"" "pin_spki_sha256 = [\"$ZONE_PIN\"]" 'on_failure = "403"'
   host '["o.test"]' srv-misc "client_ca = \"$P/global/ca.pem\"" 'on_failure = "close"'
   host '["e.test"]' srv-misc "client_ca = \"$P/global/ca.pem\"" 'require_edge_ip = true'
@@ -89,6 +89,19 @@ for v in "-tls1_2 -no_ticket" -tls1_2 -tls1_3; do
   expect_match "resume on the same host ($v): Reused" '^Reused' "$same"
   cross=$(req b.test | openssl s_client $v -connect "127.0.0.1:$GK_PORT" -servername b.test -cert "$P/edge.pem" -key "$P/edge.key" -sess_in "$T/sess${v// /}" -ign_eof 2>&1 | grep -E '^(New|Reused),' || true)
   expect_match "session from a.test offered to b.test ($v): full handshake" '^New' "$cross"
+done
+
+# --- session lifetime per host: b.test's 2 s, though connections start on a.test's context
+for v in "-tls1_2 -no_ticket" -tls1_2 -tls1_3; do
+  out=$(req b.test | openssl s_client $v -connect "127.0.0.1:$GK_PORT" -servername b.test -cert "$P/edge.pem" -key "$P/edge.key" -sess_out "$T/sessb${v// /}" -ign_eof 2>&1 || true)
+  [[ $v == -tls1_3 ]] && expect_match "b.test session_timeout 2s: ticket lifetime hint 2 s" 'lifetime hint: 2 ' "$out"
+  again=$(req b.test | openssl s_client $v -connect "127.0.0.1:$GK_PORT" -servername b.test -cert "$P/edge.pem" -key "$P/edge.key" -sess_in "$T/sessb${v// /}" -ign_eof 2>&1 | grep -E '^(New|Reused),' || true)
+  expect_match "b.test session within 2 s ($v): Reused" '^Reused' "$again"
+done
+sleep 3
+for v in "-tls1_2 -no_ticket" -tls1_2 -tls1_3; do
+  late=$(req b.test | openssl s_client $v -connect "127.0.0.1:$GK_PORT" -servername b.test -cert "$P/edge.pem" -key "$P/edge.key" -sess_in "$T/sessb${v// /}" -ign_eof 2>&1 | grep -E '^(New|Reused),' || true)
+  expect_match "b.test session after 3 s ($v): expired, full handshake" '^New' "$late"
 done
 
 # --- limits
