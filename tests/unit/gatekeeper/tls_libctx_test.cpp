@@ -13,6 +13,7 @@
 #include <cctype>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "tls_libctx.hpp"
 
@@ -76,6 +77,18 @@ Cert in_view(X509* c) {
   EXPECT_NE(out, nullptr);
   EXPECT_NE(out ? X509_get0_pubkey(out) : nullptr, nullptr);
   return Cert(out);
+}
+
+// A client and a server SSL joined by a memory BIO pair.
+std::pair<Ssl, Ssl> connect(SSL_CTX* cctx, SSL_CTX* sctx) {
+  Ssl client(SSL_new(cctx)), server(SSL_new(sctx));
+  BIO *c2s = nullptr, *s2c = nullptr;
+  EXPECT_EQ(BIO_new_bio_pair(&c2s, 0, &s2c, 0), 1);
+  SSL_set_bio(client.get(), c2s, c2s);
+  SSL_set_bio(server.get(), s2c, s2c);
+  SSL_set_connect_state(client.get());
+  SSL_set_accept_state(server.get());
+  return {std::move(client), std::move(server)};
 }
 
 // Drives both ends over memory BIOs until both finish or one fails.
@@ -156,13 +169,7 @@ TEST_P(GkTlsLibctx, HandshakeAndDataThroughTheView) {
   }
   ASSERT_EQ(SSL_CTX_set1_groups_list(cctx.get(), tc.group), 1);
 
-  Ssl server(SSL_new(sctx.get())), client(SSL_new(cctx.get()));
-  BIO *c2s = nullptr, *s2c = nullptr;
-  ASSERT_EQ(BIO_new_bio_pair(&c2s, 0, &s2c, 0), 1);
-  SSL_set_bio(client.get(), c2s, c2s);
-  SSL_set_bio(server.get(), s2c, s2c);
-  SSL_set_connect_state(client.get());
-  SSL_set_accept_state(server.get());
+  auto [client, server] = connect(cctx.get(), sctx.get());
   ASSERT_TRUE(handshake(client.get(), server.get())) << ERR_error_string(ERR_get_error(), nullptr);
 
   EXPECT_EQ(SSL_version(server.get()), tc.version);
@@ -208,13 +215,7 @@ TEST_P(GkTlsLibctx, RefusesAClientCertFromAnotherCa) {
     ASSERT_EQ(SSL_CTX_set_cipher_list(cctx.get(), tc.cipher), 1);
   }
 
-  Ssl server(SSL_new(sctx.get())), client(SSL_new(cctx.get()));
-  BIO *c2s = nullptr, *s2c = nullptr;
-  ASSERT_EQ(BIO_new_bio_pair(&c2s, 0, &s2c, 0), 1);
-  SSL_set_bio(client.get(), c2s, c2s);
-  SSL_set_bio(server.get(), s2c, s2c);
-  SSL_set_connect_state(client.get());
-  SSL_set_accept_state(server.get());
+  auto [client, server] = connect(cctx.get(), sctx.get());
   EXPECT_FALSE(handshake(client.get(), server.get()));
   EXPECT_EQ(SSL_get_verify_result(server.get()), X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
   ERR_clear_error();
