@@ -278,7 +278,6 @@ awaitable<error_code> connect_upstream(std::optional<Up>& up, const ConnFacts& f
     } else {
       X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), u.host.c_str());
     }
-    SSL_set_read_ahead(ssl, 1);  // record buffers: see TlsStream::handshake
     SSL_set_connect_state(ssl);
     up.emplace(std::move(s), ssl, &dl);
     co_await up->socket().async_connect(ep, redirect(ec));
@@ -781,8 +780,6 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
 
   SSL* ssl = SSL_new(set.dispatch_ctx());
   if (!ssl) co_return;
-  // Whole records per read(); record buffers are managed by TlsStream::handshake.
-  SSL_set_read_ahead(ssl, 1);
   SSL_set_accept_state(ssl);
   ConnTls conn;  // the SSL's ex_data during the handshake; declared before s, so it outlives SSL_free
   attach(ssl, &conn);

@@ -87,6 +87,7 @@ TlsStream::TlsStream(asio::ip::tcp::socket sock, SSL* ssl, Deadline* deadline)
   error_code ignored;
   sock_.non_blocking(true, ignored);
   SSL_set_fd(ssl_, sock_.native_handle());
+  SSL_set_read_ahead(ssl_, 1);  // whole records per read(); record buffers: see handshake()
 }
 
 TlsStream::~TlsStream() { SSL_free(ssl_); }

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/provider.h>
 
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -40,32 +41,33 @@ void release() {
   v = View{};
 }
 
+// Whether the algorithm's first name (before ':') is one of keep.
+template <std::size_t N>
+bool named(const OSSL_ALGORITHM& a, const std::string_view (&keep)[N]) {
+  const std::string_view names = a.algorithm_names ? a.algorithm_names : "";
+  const std::string_view first = names.substr(0, names.find(':'));
+  for (std::string_view k : keep)
+    if (first == k) return true;
+  return false;
+}
+
 // A decoder a TLS certificate's SubjectPublicKeyInfo can need: input DER, structure SPKI,
 // for a key type a TLS certificate authenticates with (RSA, RSA-PSS, EC, Ed25519, Ed448), or the
 // generic SPKI step ("DER"). Not DH, X25519, X448 (key agreement: never a TLS certificate's key),
 // DSA, DHX or SM2.
 bool spki_decoder(const OSSL_ALGORITHM& a) {
   static constexpr std::string_view kKeep[] = {"DER", "EC", "RSA", "RSA-PSS", "ED25519", "ED448"};
-  if (!a.property_definition || !std::strstr(a.property_definition, "input=der") ||
-      !std::strstr(a.property_definition, "structure=SubjectPublicKeyInfo"))
-    return false;
-  const std::string_view names = a.algorithm_names ? a.algorithm_names : "";
-  const std::string_view first = names.substr(0, names.find(':'));
-  for (std::string_view k : kKeep)
-    if (first == k) return true;
-  return false;
+  return a.property_definition && std::strstr(a.property_definition, "input=der") &&
+         std::strstr(a.property_definition, "structure=SubjectPublicKeyInfo") && named(a, kKeep);
 }
 
 // A key type TLS uses: groups (EC, X25519, X448, DH), signatures (RSA, RSA-PSS, EC, Ed25519,
 // Ed448) and HMAC (TLS 1.2 CBC record MACs, TLS 1.3 Finished). Not DSA, DHX, SM2, the KDF and
 // other MAC key types: libssl uses EVP_KDF/EVP_MAC for those.
 bool tls_keymgmt(const OSSL_ALGORITHM& a) {
-  static constexpr const char* kKeep[] = {"EC", "X25519", "X448", "DH", "RSA", "RSA-PSS", "ED25519", "ED448", "HMAC"};
-  const std::string_view names = a.algorithm_names ? a.algorithm_names : "";
-  const std::string_view first = names.substr(0, names.find(':'));
-  for (const char* k : kKeep)
-    if (first == k) return true;
-  return false;
+  static constexpr std::string_view kKeep[] = {"EC",      "X25519",  "X448",  "DH",  "RSA",
+                                               "RSA-PSS", "ED25519", "ED448", "HMAC"};
+  return named(a, kKeep);
 }
 
 // Copies the entries of the real provider's table for op that keep() accepts, null-terminated.

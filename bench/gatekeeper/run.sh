@@ -90,7 +90,6 @@ gk_bg "$T/gk0.log" "$GK_BIN" --config "$T/gk0.toml"; GK0_PID=$LAST_PID
 for p in $UP_PORT $NGX_PORT $GK_PORT $GK0_PORT; do gk_wait_port "$p"; done
 NGX_WORKER=$(pgrep -P "$(cat "$T/edge/nginx.pid")" | head -1)
 
-lg() { "$LOADGEN" "$@" "$P/edge.pem" "$P/edge.key"; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
@@ -112,6 +111,9 @@ idle() {  # port pid
 }
 ngx_mem=$(idle "$NGX_PORT" "$NGX_WORKER"); gk_mem=$(idle "$GK_PORT" "$GK_PID")
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime+stime, all threads
+cpu_us() {  # TICKS_BEFORE TICKS_AFTER COUNT: server CPU µs per handshake or request
+  python3 -c "print(round(($2 - $1) * 1e6 / $(getconf CLK_TCK) / max(1.0, $3), 1))"
+}
 median() { python3 -c 'import statistics,sys; print(round(statistics.median(float(x) for x in sys.argv[1:]), 1))' "$@"; }
 # Handshakes: each server gets one CPU to itself and the load generator another (the first two
 # CPUs this shell may use, when there are two), so the server is the bottleneck and its rate is
@@ -143,7 +145,7 @@ for _ in $(seq 1 "$ROUNDS"); do
         exit 1
       fi
       HS[${name}_$host]+=" $hs"
-      CPU[${name}_$host]+=" $(python3 -c "print(($t1 - $t0) * 1e6 / $(getconf CLK_TCK) / ($hs * $SECS))")"
+      CPU[${name}_$host]+=" $(cpu_us "$t0" "$t1" "$hs * $SECS")"
     done
   done
 done
@@ -166,7 +168,7 @@ ka() {  # port pid: the load generator's line plus cpu_us= (server CPU per reque
   t0=$(cpu_ticks "$2")
   out=$("$LOADGEN" ka "$1" a.test "$P/edge.pem" "$P/edge.key" 16 "$SECS")
   t1=$(cpu_ticks "$2")
-  echo "$out cpu_us=$(python3 -c "print(round(($t1 - $t0) * 1e6 / $(getconf CLK_TCK) / max(1, $(echo "$out" | field requests)), 1))")"
+  echo "$out cpu_us=$(cpu_us "$t0" "$t1" "$(echo "$out" | field requests)")"
 }
 ngx_ka=$(ka "$NGX_PORT" "$NGX_WORKER"); gk_ka=$(ka "$GK_PORT" "$GK_PID")
 
