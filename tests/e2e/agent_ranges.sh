@@ -7,7 +7,7 @@ og_setup ranges
 NS=$(og_netns ranges)
 RS=$OG_TMP/rs
 og_range_server "$NS" "$RS"
-cp "$OG_SHARED_DATA/test-edge-ips.json" "$RS/ranges.json"
+cp "$OG_TEST_DATA/test-edge-ips.json" "$RS/ranges.json"
 echo good >"$RS/mode"
 
 SOCK=$OG_TMP/agent.sock
@@ -100,18 +100,18 @@ og_check "[slow] good ranges stay" [ "$(st .ranges.ipv4)" = 2 ]
 
 # broad and non-canonical prefixes
 echo good >"$RS/mode"
-jq '.result.ipv4_cidrs += ["10.0.0.0/7"]' "$OG_SHARED_DATA/test-edge-ips.json" >"$RS/ranges.json"
+jq '.result.ipv4_cidrs += ["10.0.0.0/7"]' "$OG_TEST_DATA/test-edge-ips.json" >"$RS/ranges.json"
 bad_case good "broader than /8"
-jq '.result.ipv4_cidrs += ["203.0.113.5/24"]' "$OG_SHARED_DATA/test-edge-ips.json" >"$RS/ranges.json"
+jq '.result.ipv4_cidrs += ["203.0.113.5/24"]' "$OG_TEST_DATA/test-edge-ips.json" >"$RS/ranges.json"
 bad_case good "host bits set"
 
 # --- 4. recovery, growth, and the shrink guard ------------------------------------------
 jq '.result.ipv4_cidrs = ["198.51.100.0/26","198.51.100.64/26","198.51.100.128/26","198.51.100.192/26","192.0.2.0/26","192.0.2.64/26"] | .result.etag = "six"' \
-  "$OG_SHARED_DATA/test-edge-ips.json" >"$RS/ranges.json"
+  "$OG_TEST_DATA/test-edge-ips.json" >"$RS/ranges.json"
 ctl refresh >/dev/null 2>&1 || true
 og_check "recovers: 6 IPv4 prefixes after a good answer" [ "$(st .ranges.ipv4)" = 6 ]
 og_check "recovers: last_error cleared, exit 0" [ "$(st .ranges.last_error)/$(status_rc)" = "null/0" ]
-cp "$OG_SHARED_DATA/test-edge-ips.json" "$RS/ranges.json"   # 6 -> 2 IPv4 is a 67% shrink
+cp "$OG_TEST_DATA/test-edge-ips.json" "$RS/ranges.json"   # 6 -> 2 IPv4 is a 67% shrink
 GOOD_V4=6
 bad_case good "shrink from 6 to 2"
 ctl refresh --force >/dev/null 2>&1 || true

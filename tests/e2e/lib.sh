@@ -5,7 +5,7 @@ set -euo pipefail
 
 OG_ROOT=${OG_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 OG_BUILD=${OG_BUILD:?OG_BUILD must point at the build directory}
-OG_SHARED_DATA=${OG_SHARED_DATA:-$OG_ROOT/../shared/data}
+OG_TEST_DATA=${OG_TEST_DATA:-$OG_ROOT/tests/data}
 AGENT=$OG_BUILD/originguard-agent
 CTL=$OG_BUILD/agentctl
 

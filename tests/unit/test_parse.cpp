@@ -14,7 +14,7 @@ namespace {
 using test::ok;
 using test::read_file;
 using test::refused;
-using test::shared_data;
+using test::test_data;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -27,8 +27,8 @@ std::size_t count(const ParsedRanges& r, Family f) {
 // ---- text lists -------------------------------------------------------------------------
 
 TEST(ParseTextList, SharedFilesWithoutTrailingNewline) {
-  const auto v4 = read_file(shared_data("ips-v4.txt"));
-  const auto v6 = read_file(shared_data("ips-v6.txt"));
+  const auto v4 = read_file(test_data("ips-v4.txt"));
+  const auto v6 = read_file(test_data("ips-v6.txt"));
   ASSERT_FALSE(v4.empty());
   ASSERT_NE(v4.back(), '\n') << "test data is supposed to lack the final newline";
   ASSERT_NE(v6.back(), '\n');
@@ -56,7 +56,7 @@ TEST(ParseTextList, SharedFilesWithoutTrailingNewline) {
 
 TEST(ParseTextList, ConcatenatedFilesAreRefusedNotMerged) {
   // `cat ips-v4.txt ips-v6.txt`: the last v4 line runs into the first v6 line.
-  const auto cat = read_file(shared_data("ips-v4.txt")) + read_file(shared_data("ips-v6.txt"));
+  const auto cat = read_file(test_data("ips-v4.txt")) + read_file(test_data("ips-v6.txt"));
   auto r = parse_text_list(cat);
   ASSERT_TRUE(refused(r)) << "produced " << r->prefixes.size() << " prefixes";
   EXPECT_THAT(r.error().message, HasSubstr("line 15"));
@@ -65,13 +65,13 @@ TEST(ParseTextList, ConcatenatedFilesAreRefusedNotMerged) {
   EXPECT_TRUE(refused(parse_body(cat, "", false)));  // file:// sources are sniffed
 
   // The classic v4 + v4 variant.
-  const auto twice = read_file(shared_data("ips-v4.txt")) + read_file(shared_data("ips-v4.txt"));
+  const auto twice = read_file(test_data("ips-v4.txt")) + read_file(test_data("ips-v4.txt"));
   auto r2 = parse_text_list(twice);
   ASSERT_TRUE(refused(r2));
   EXPECT_THAT(r2.error().message, HasSubstr("131.0.72.0/22173.245.48.0/20"));
 
   // With the newline in between it is fine.
-  auto joined = parse_text_list(read_file(shared_data("ips-v4.txt")) + "\n" + read_file(shared_data("ips-v6.txt")));
+  auto joined = parse_text_list(read_file(test_data("ips-v4.txt")) + "\n" + read_file(test_data("ips-v6.txt")));
   ASSERT_TRUE(ok(joined));
   EXPECT_EQ(count(*joined, Family::v4), 15u);
   EXPECT_EQ(count(*joined, Family::v6), 7u);
@@ -127,7 +127,7 @@ constexpr std::string_view kChallengePage =
     "<body>Checking your browser</body></html>\n";
 
 TEST(ParseBody, RefusesWhatIsNotARangeList) {
-  const std::string json = read_file(shared_data("cloudflare-ips-v4v6.json"));
+  const std::string json = read_file(test_data("cloudflare-ips-v4v6.json"));
   struct Case {
     std::string_view name;
     std::string body;
@@ -161,7 +161,7 @@ TEST(ParseBody, RefusesWhatIsNotARangeList) {
 }
 
 TEST(ParseBody, PicksTheParserFromContentTypeOrSniffs) {
-  const std::string json = read_file(shared_data("cloudflare-ips-v4v6.json"));
+  const std::string json = read_file(test_data("cloudflare-ips-v4v6.json"));
   for (std::string_view ct :
        {"application/json", "application/json; charset=utf-8", "Application/JSON", " application/json ;x=y", ""}) {
     SCOPED_TRACE(std::string(ct));
@@ -179,7 +179,7 @@ TEST(ParseBody, PicksTheParserFromContentTypeOrSniffs) {
 // ---- JSON API ---------------------------------------------------------------------------
 
 TEST(ParseApiJson, SharedSnapshot) {
-  auto r = parse_api_json(read_file(shared_data("cloudflare-ips-v4v6.json")), false);
+  auto r = parse_api_json(read_file(test_data("cloudflare-ips-v4v6.json")), false);
   ASSERT_TRUE(ok(r));
   EXPECT_EQ(count(*r, Family::v4), 15u);
   EXPECT_EQ(count(*r, Family::v6), 7u);
@@ -189,11 +189,11 @@ TEST(ParseApiJson, SharedSnapshot) {
 
 TEST(ParseApiJson, EmbeddedCopyMatchesSharedSnapshot) {
   EXPECT_EQ(read_file(test::agent_data("cloudflare-ips-v4v6.json")),
-            read_file(shared_data("cloudflare-ips-v4v6.json")));
+            read_file(test_data("cloudflare-ips-v4v6.json")));
 }
 
 TEST(ParseApiJson, TestEdgeRanges) {
-  auto r = parse_api_json(read_file(shared_data("test-edge-ips.json")), false);
+  auto r = parse_api_json(read_file(test_data("test-edge-ips.json")), false);
   ASSERT_TRUE(ok(r));
   std::vector<std::string> got;
   for (const auto& p : r->prefixes) got.push_back(p.to_string());
@@ -255,7 +255,7 @@ TEST(ParseApiJson, RefusedAnswers) {
 }
 
 TEST(ParseApiJson, ChinaNetworkRequiresJdcloudList) {
-  const std::string without = read_file(shared_data("test-edge-ips.json"));
+  const std::string without = read_file(test_data("test-edge-ips.json"));
   auto r = parse_api_json(without, true);
   ASSERT_TRUE(refused(r));
   EXPECT_THAT(r.error().message, HasSubstr("China network"));
@@ -330,7 +330,7 @@ TEST(ParseErrors, UntrustedBytesAreEscapedInMessages) {
 TEST(ParseApiJson, EveryTruncationIsRefused) {
   for (auto name : {"cloudflare-ips-v4v6.json", "test-edge-ips.json"}) {
     SCOPED_TRACE(name);
-    const std::string doc = read_file(shared_data(name));
+    const std::string doc = read_file(test_data(name));
     auto full = parse_api_json(doc, false);
     ASSERT_TRUE(ok(full));
     const auto end = doc.find_last_not_of(" \t\r\n") + 1;
@@ -353,7 +353,7 @@ TEST(ParseApiJson, EveryTruncationIsRefused) {
 TEST(ParseTextList, TruncationNeverYieldsAWrongPrefix) {
   // A cut text list is not detectable as a whole (no terminator), but the last line must be
   // either a prefix that was in the list or refused: never something else.
-  const std::string doc = read_file(shared_data("ips-v4.txt")) + "\n" + read_file(shared_data("ips-v6.txt"));
+  const std::string doc = read_file(test_data("ips-v4.txt")) + "\n" + read_file(test_data("ips-v6.txt"));
   auto full = parse_text_list(doc);
   ASSERT_TRUE(ok(full));
   for (std::size_t cut = 0; cut <= doc.size(); ++cut) {

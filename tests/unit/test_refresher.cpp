@@ -10,7 +10,7 @@ namespace og::ranges {
 namespace {
 
 using og::test::read_file;
-using og::test::shared_data;
+using og::test::test_data;
 using test::MockHttpClient;
 using test::response;
 using ::testing::_;
@@ -36,8 +36,8 @@ class RefresherTest : public ::testing::Test {
     Refresher r(http_, cfg_);
     return r.run(in, kNow);
   }
-  static std::string snapshot() { return read_file(shared_data("cloudflare-ips-v4v6.json")); }
-  static std::string edge() { return read_file(shared_data("test-edge-ips.json")); }
+  static std::string snapshot() { return read_file(test_data("cloudflare-ips-v4v6.json")); }
+  static std::string edge() { return read_file(test_data("test-edge-ips.json")); }
   static RangeSet snapshot_set() {
     auto b = bootstrap_ranges();
     EXPECT_TRUE(og::test::ok(b));
@@ -146,9 +146,9 @@ TEST_F(RefresherTest, FallbackToSecondAlternativeAddsANote) {
   InSequence seq;
   EXPECT_CALL(http_, get(kApi, "")).WillOnce(Return(response(503, "text/html", "<html>down</html>")));
   EXPECT_CALL(http_, get(kTextV4, ""))
-      .WillOnce(Return(response(200, "text/plain", read_file(shared_data("ips-v4.txt")), "\"v4\"")));
+      .WillOnce(Return(response(200, "text/plain", read_file(test_data("ips-v4.txt")), "\"v4\"")));
   EXPECT_CALL(http_, get(kTextV6, ""))
-      .WillOnce(Return(response(200, "text/plain", read_file(shared_data("ips-v6.txt")), "\"v6\"")));
+      .WillOnce(Return(response(200, "text/plain", read_file(test_data("ips-v6.txt")), "\"v6\"")));
   auto out = run();
   ASSERT_EQ(out.kind, Kind::updated) << out.error;
   EXPECT_EQ(out.result.source, kTextV4 + " + " + kTextV6);
@@ -160,9 +160,9 @@ TEST_F(RefresherTest, FallbackToSecondAlternativeAddsANote) {
 TEST_F(RefresherTest, UnionGroupMergesBothFamilies) {
   cfg_.sources = {{kTextV4, kTextV6}};
   EXPECT_CALL(http_, get(kTextV4, ""))
-      .WillOnce(Return(response(200, "text/plain; charset=utf-8", read_file(shared_data("ips-v4.txt")), "\"v4\"")));
+      .WillOnce(Return(response(200, "text/plain; charset=utf-8", read_file(test_data("ips-v4.txt")), "\"v4\"")));
   EXPECT_CALL(http_, get(kTextV6, ""))
-      .WillOnce(Return(response(200, "text/plain; charset=utf-8", read_file(shared_data("ips-v6.txt")), "\"v6\"")));
+      .WillOnce(Return(response(200, "text/plain; charset=utf-8", read_file(test_data("ips-v6.txt")), "\"v6\"")));
   auto out = run();
   ASSERT_EQ(out.kind, Kind::updated) << out.error;
   EXPECT_EQ(out.result.ranges, snapshot_set()) << "the two text lists are exactly the JSON snapshot";
@@ -174,7 +174,7 @@ TEST_F(RefresherTest, UnionGroupMergesBothFamilies) {
 TEST_F(RefresherTest, UnionGroupFailsIfOnePartFails) {
   cfg_.sources = {{kTextV4, kTextV6}};
   EXPECT_CALL(http_, get(kTextV4, ""))
-      .WillOnce(Return(response(200, "text/plain", read_file(shared_data("ips-v4.txt")))));
+      .WillOnce(Return(response(200, "text/plain", read_file(test_data("ips-v4.txt")))));
   EXPECT_CALL(http_, get(kTextV6, "")).WillOnce(Return(response(403, "text/html", "<html>challenge</html>")));
   auto out = run();
   EXPECT_EQ(out.kind, Kind::failed);
@@ -201,9 +201,9 @@ TEST_F(RefresherTest, UnionPartlyChangedRefetchesTheUnchangedPart) {
   EXPECT_CALL(http_, get(kTextV4, "\"v4\"")).WillOnce(Return(response(304, "", "")));
   EXPECT_CALL(http_, get(kTextV6, "\"v6\""))
       .WillOnce(Return(
-          response(200, "text/plain", read_file(shared_data("ips-v6.txt")) + "\n2001:db8:cf::/48\n", "\"v6b\"")));
+          response(200, "text/plain", read_file(test_data("ips-v6.txt")) + "\n2001:db8:cf::/48\n", "\"v6b\"")));
   EXPECT_CALL(http_, get(kTextV4, ""))
-      .WillOnce(Return(response(200, "text/plain", read_file(shared_data("ips-v4.txt")), "\"v4\"")));
+      .WillOnce(Return(response(200, "text/plain", read_file(test_data("ips-v4.txt")), "\"v4\"")));
   auto out = run(in);
   ASSERT_EQ(out.kind, Kind::updated) << out.error;
   EXPECT_EQ(out.result.ranges.v4().size(), 15u);
@@ -284,7 +284,7 @@ TEST_F(RefresherTest, AllAlternativesFailJoinsReasons) {
 }
 
 TEST_F(RefresherTest, ValidationFailureFallsBack) {
-  cfg_.sources = {{kApi}, {"file://" + shared_data("cloudflare-ips-v4v6.json").string()}};
+  cfg_.sources = {{kApi}, {"file://" + test_data("cloudflare-ips-v4v6.json").string()}};
   cfg_.min_ipv4 = 10;
   EXPECT_CALL(http_, get(kApi, "")).WillOnce(Return(response(200, "application/json", edge())));
   auto out = run();
@@ -295,7 +295,7 @@ TEST_F(RefresherTest, ValidationFailureFallsBack) {
 }
 
 TEST_F(RefresherTest, FileSourcesNeedNoHttp) {
-  cfg_.sources = {{"file://" + shared_data("ips-v4.txt").string(), "file://" + shared_data("ips-v6.txt").string()}};
+  cfg_.sources = {{"file://" + test_data("ips-v4.txt").string(), "file://" + test_data("ips-v6.txt").string()}};
   auto out = run();  // StrictMock: any HTTP call fails the test
   ASSERT_EQ(out.kind, Kind::updated) << out.error;
   EXPECT_EQ(out.result.ranges, snapshot_set());

@@ -13,8 +13,8 @@
 
 namespace og::test {
 
-// ../shared/data beside the repository (reference data), and the copy embedded in the agent.
-inline std::filesystem::path shared_data(std::string_view name) { return std::filesystem::path(OG_SHARED_DATA) / name; }
+// tests/data (reference data, a copy of the project's shared data), and the copy embedded in the agent.
+inline std::filesystem::path test_data(std::string_view name) { return std::filesystem::path(OG_TEST_DATA) / name; }
 inline std::filesystem::path agent_data(std::string_view name) { return std::filesystem::path(OG_AGENT_DATA) / name; }
 
 inline std::string read_file(const std::filesystem::path& p) {
