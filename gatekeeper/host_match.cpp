@@ -21,7 +21,8 @@ std::optional<std::string> normalize_host(std::string_view name) {
   if (name.empty() || name.size() > 253) return std::nullopt;
   std::string out = lower(name);
   if (!std::all_of(out.begin(), out.end(), host_char)) return std::nullopt;
-  if (out.front() == '.' || out.find("..") != std::string::npos) return std::nullopt;
+  // One trailing dot (the root label) was dropped above; a second would be an empty label.
+  if (out.front() == '.' || out.back() == '.' || out.find("..") != std::string::npos) return std::nullopt;
   return out;
 }
 

@@ -9,6 +9,8 @@ TEST(GkHostMatch, Normalize) {
   EXPECT_EQ(normalize_host("App.Example.COM.").value(), "app.example.com");
   EXPECT_FALSE(normalize_host(""));
   EXPECT_FALSE(normalize_host("a..b"));
+  EXPECT_FALSE(normalize_host("a.test.."));  // one root dot is dropped; a second is an empty label
+  EXPECT_FALSE(normalize_host("."));
   EXPECT_FALSE(normalize_host("a b"));
   EXPECT_FALSE(normalize_host(std::string_view("a.test\0x", 8)));
   EXPECT_FALSE(normalize_host(std::string(254, 'a')));
