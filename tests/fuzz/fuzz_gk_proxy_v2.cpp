@@ -102,7 +102,8 @@ void check(const ProxyInfo& p, std::string_view out) {
   FUZZ_CHECK(client == want_client);
   const std::uint32_t verify = (std::uint32_t{static_cast<std::uint8_t>(ssl[1])} << 24) |
                                (std::uint32_t{static_cast<std::uint8_t>(ssl[2])} << 16) |
-                               (std::uint32_t{static_cast<std::uint8_t>(ssl[3])} << 8) | static_cast<std::uint8_t>(ssl[4]);
+                               (std::uint32_t{static_cast<std::uint8_t>(ssl[3])} << 8) |
+                               static_cast<std::uint8_t>(ssl[4]);
   // 0 means "verified": only ever for a certificate that was presented and verified.
   FUZZ_CHECK((verify == 0) == (p.cert_presented && p.cert_verified));
   const auto sub = tlvs(ssl.substr(5));
@@ -111,8 +112,8 @@ void check(const ProxyInfo& p, std::string_view out) {
   expect_tlv(sub, og::gk::kPp2SubtypeSslCipher, p.cipher);
   expect_tlv(sub, og::gk::kPp2SubtypeSslSigAlg, p.sig_alg);
   expect_tlv(sub, og::gk::kPp2SubtypeSslKeyAlg, p.key_alg);
-  const std::size_t expected_sub = !p.tls_version.empty() + !p.client_cn.empty() + !p.cipher.empty() +
-                                   !p.sig_alg.empty() + !p.key_alg.empty();
+  const std::size_t expected_sub =
+      !p.tls_version.empty() + !p.client_cn.empty() + !p.cipher.empty() + !p.sig_alg.empty() + !p.key_alg.empty();
   FUZZ_CHECK(sub.size() == expected_sub);
 }
 

@@ -188,8 +188,7 @@ TEST(ParseApiJson, SharedSnapshot) {
 }
 
 TEST(ParseApiJson, EmbeddedCopyMatchesSharedSnapshot) {
-  EXPECT_EQ(read_file(test::agent_data("cloudflare-ips-v4v6.json")),
-            read_file(test_data("cloudflare-ips-v4v6.json")));
+  EXPECT_EQ(read_file(test::agent_data("cloudflare-ips-v4v6.json")), read_file(test_data("cloudflare-ips-v4v6.json")));
 }
 
 TEST(ParseApiJson, TestEdgeRanges) {

@@ -200,8 +200,8 @@ TEST_F(RefresherTest, UnionPartlyChangedRefetchesTheUnchangedPart) {
   InSequence seq;
   EXPECT_CALL(http_, get(kTextV4, "\"v4\"")).WillOnce(Return(response(304, "", "")));
   EXPECT_CALL(http_, get(kTextV6, "\"v6\""))
-      .WillOnce(Return(
-          response(200, "text/plain", read_file(test_data("ips-v6.txt")) + "\n2001:db8:cf::/48\n", "\"v6b\"")));
+      .WillOnce(
+          Return(response(200, "text/plain", read_file(test_data("ips-v6.txt")) + "\n2001:db8:cf::/48\n", "\"v6b\"")));
   EXPECT_CALL(http_, get(kTextV4, ""))
       .WillOnce(Return(response(200, "text/plain", read_file(test_data("ips-v4.txt")), "\"v4\"")));
   auto out = run(in);
