@@ -25,11 +25,14 @@ nlohmann::json gatekeeper_status(const std::string& socket) {
     out["error"] = "gatekeeper refused status: " + reply->value("error", std::string("no reason given"));
     return out;
   }
-  nlohmann::json j = std::move(*reply);
-  j.erase("ok");
-  j["running"] = true;
-  j["socket"] = socket;
-  return j;
+  return gatekeeper_view(std::move(*reply), socket);
+}
+
+nlohmann::json gatekeeper_view(nlohmann::json reply, const std::string& socket) {
+  reply.erase("ok");
+  reply["running"] = true;
+  reply["socket"] = socket;
+  return reply;
 }
 
 std::vector<std::string> gatekeeper_problems(const nlohmann::json& gk) {

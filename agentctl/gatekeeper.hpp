@@ -15,6 +15,8 @@ namespace og::ctl {
 // the socket does not exist (not installed or not started); {"running": false, "socket": ...,
 // "error": ...} when it exists but does not answer or refuses.
 [[nodiscard]] nlohmann::json gatekeeper_status(const std::string& socket);
+// The view of a `status` reply that answered `ok` (what gatekeeper_status returns then).
+[[nodiscard]] nlohmann::json gatekeeper_view(nlohmann::json reply, const std::string& socket);
 
 // Why the gatekeeper part makes status degraded: reachable socket but no answer, or a host
 // certificate expiring within 14 days or expired. Relying on the global origin-pull CA is

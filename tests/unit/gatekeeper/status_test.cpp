@@ -1,6 +1,7 @@
 // status JSON, warnings and metrics built from a real policy generation: certificates made
 // with OpenSSL at test time (one expiring in 5 days), the embedded global CA vs a zone CA
-// with a pin, and per-host counters kept across a reload through HostStatsRegistry.
+// with a pin, and per-host counters kept across a reload through HostStatsRegistry; and
+// agentctl's rendering and health verdict of that same JSON (one schema, tested end to end).
 #include <gtest/gtest.h>
 #include <openssl/ec.h>
 #include <openssl/pem.h>
@@ -9,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "gatekeeper.hpp"  // agentctl's view of this JSON
+#include "render.hpp"
 #include "status.hpp"
 
 using namespace og::gk;
@@ -241,4 +244,49 @@ TEST_F(GkStatus, BuildErrorNamesFileAndLine) {
   // The [[host]] b.test table starts on line 8 of the generated file.
   EXPECT_EQ(set.error().message.rfind((dir / "gk.toml").string() + ":8: [[host]] b.test: key ", 0), 0u)
       << set.error().message;
+}
+
+// agentctl reads exactly what status_json writes: its degraded verdict and its rendering of
+// the real JSON, not of a hand-built copy of it.
+TEST_F(GkStatus, AgentctlViewOfTheRealStatus) {
+  HostStatsRegistry reg;
+  auto set = build(reg);
+  const HostPolicy& a = *set->hosts()[0];
+  a.stats.handshakes_ok += 7;
+  a.stats.refused_no_cert += 2;
+  a.stats.refused_verify += 1;
+  a.stats.active += 3;
+  auto p = facts();  // its last reload was refused
+  const auto view = og::ctl::gatekeeper_view(status_json(*set, p, system_clock::now()), "/run/gk.sock");
+
+  // Degraded: the refused reload and b.test's certificate; the global CA on a.test is shown only.
+  auto problems = og::ctl::gatekeeper_problems(view);
+  ASSERT_EQ(problems.size(), 2u) << view.dump(2);
+  EXPECT_EQ(
+      problems[0].rfind("gatekeeper reload refused (the previous config keeps serving): gk.toml:7: [host] mtls", 0), 0u)
+      << problems[0];
+  EXPECT_EQ(problems[1].rfind("gatekeeper host b.test: certificate " + (dir / "b.pem").string() + " expires in ", 0),
+            0u)
+      << problems[1];
+
+  const std::string out = og::ctl::render_gatekeeper(view, false);
+  EXPECT_NE(out.find(std::string("Gatekeeper ") + OG_VERSION), std::string::npos) << out;
+  EXPECT_NE(out.find("7 ok; refused: 2 no cert, 1 verify, 0 pin, 0 subject, 0 edge IP"), std::string::npos) << out;
+  EXPECT_NE(out.find("3 connection(s)"), std::string::npos) << out;
+  EXPECT_NE(out.find((dir / "b.pem").string() + "  expires "), std::string::npos) << out;
+  EXPECT_NE(out.find("WARNING: expires in under 14 days"), std::string::npos) << out;
+  // The global-CA warning is shown once, for a.test only.
+  const auto first = out.find("WARNING: relies on the global origin-pull CA without pins");
+  ASSERT_NE(first, std::string::npos) << out;
+  EXPECT_LT(first, out.find("b.test"));
+  EXPECT_EQ(out.find("WARNING: relies on the global", first + 1), std::string::npos) << out;
+
+  // A successful reload clears that problem; a year later a.test's certificate has expired.
+  p.last_reload->ok = true;
+  problems = og::ctl::gatekeeper_problems(
+      og::ctl::gatekeeper_view(status_json(*set, p, system_clock::now() + std::chrono::days(367)), "/s"));
+  ASSERT_EQ(problems.size(), 3u);  // a.test, b.test, and n.test (which serves a.pem too)
+  EXPECT_NE(problems[0].find("gatekeeper host a.test: certificate " + (dir / "a.pem").string() + " has expired"),
+            std::string::npos)
+      << problems[0];
 }
