@@ -56,6 +56,7 @@ client_ca = "$P/global/ca.pem"
 upstream = "127.0.0.1:$RAW_UP"
 TOML
 gk_start
+HOLDERS=()
 EDGE=(--cert "$P/edge.pem" --key "$P/edge.key")
 code=$(curl -sS -o "$T/body" -w '%{http_code}' --max-time 5 -k "${EDGE[@]}" -H 'Host: a.test' "https://127.0.0.1:$GK_PORT/" 2>"$T/curl.err" || true)
 expect_eq "no SNI with default_host = a.test: 200" 200 "$code"
@@ -105,12 +106,29 @@ body=$(sed -n '/^\r$/,$p' "$T/raw.bin" 2>/dev/null | tr -d '\r' | tr '\n' '|' ||
 expect_eq "trailers dropped: the upstream gets the chunks and a bare last chunk" "|5|hello|0||" "$body"
 
 # Hold three connections open, the fourth is closed at accept.
+gk_json() {  # jq filter over the gatekeeper's status (its control socket)
+  local j
+  j=$("$AGENTCTL" --gatekeeper-socket "$T/gk.sock" gatekeeper status --json 2>/dev/null || true)
+  jq -e "$1" <<<"$j"
+}
+gk_poll() {  # seconds jq-filter: waits until the gatekeeper's status satisfies it
+  local deadline=$((SECONDS + $1))
+  until gk_json "$2" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
+overload0=$(gk_json .refused_overload || echo -1)
 for i in 1 2 3; do
-  gk_bg "$T/hold$i.log" bash -c "sleep 4 | openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:$GK_PORT -servername a.test -cert $P/edge.pem -key $P/edge.key"
+  gk_bg "$T/hold$i.log" bash -c "sleep 30 | openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:$GK_PORT -servername a.test -cert $P/edge.pem -key $P/edge.key"
+  HOLDERS+=("$LAST_PID")
 done
-sleep 1.5
+gk_poll 10 '.connections_active == 3' && pass "three holders connected" || failcase "three holders connected: $(gk_json .connections_active)"
 code=$(gk_curl a.test / "${EDGE[@]}")
 expect_match "max_connections = 3: the fourth connection is closed" "000 " "$code $(tr -d '\n' <"$T/curl.err")"
-sleep 3
+expect_eq "... counted as refused_overload by a gatekeeper that is still running" "$((overload0 + 1))" \
+  "$(kill -0 "$GK_PID" && gk_json .refused_overload)"
+for pid in "${HOLDERS[@]}"; do pkill -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
+gk_poll 10 '.connections_active == 0' && pass "holders gone" || failcase "holders gone: $(gk_json .connections_active)"
 expect_eq "after the holders leave: 200 again" 200 "$(gk_curl a.test / "${EDGE[@]}")"
 gk_finish
