@@ -85,6 +85,8 @@ int main(int argc, char** argv) try {
       "agentctl: control and inspect originguard-agent and originguard-gatekeeper.\n"
       "Exit codes: 0 healthy/ok, 1 degraded or command refused, 2 agent unreachable."};
   app.require_subcommand(1);
+  // Also what help2man reads for agentctl(8); `agentctl version` asks the daemons too.
+  app.set_version_flag("-V,--version", std::string("agentctl ") + OG_VERSION);
   std::string socket = default_socket();
   std::string gk_socket = og::ctl::default_gatekeeper_socket();
   app.add_option("-s,--socket", socket, "agent control socket (env ORIGINGUARD_SOCKET)")->capture_default_str();

@@ -14,6 +14,8 @@ PKGS=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   iproute2 iputils-ping procps psmisc curl python3 socat jq util-linux systemd
   nginx libnginx-mod-stream haproxy xdp-tools time
+  # packaging: man pages
+  help2man pandoc
 )
 
 missing=()
