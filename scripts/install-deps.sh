@@ -14,8 +14,9 @@ PKGS=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   iproute2 iputils-ping procps psmisc curl python3 socat jq util-linux systemd
   nginx libnginx-mod-stream haproxy xdp-tools time
-  # packaging: man pages
-  help2man pandoc
+  # packaging: man pages, .deb checks, the install/upgrade/purge test in a booted container
+  # (promtool checks the daemons' metrics text there)
+  help2man pandoc lintian systemd-container prometheus
 )
 
 missing=()
@@ -33,7 +34,7 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian starts the packaged services on install; our tests run their own instances.
-  for svc in nginx haproxy; do
+  for svc in nginx haproxy prometheus; do
     if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
       systemctl stop "$svc" || true
     fi
