@@ -14,9 +14,9 @@ PKGS=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   iproute2 iputils-ping procps psmisc curl python3 socat jq util-linux systemd
   nginx libnginx-mod-stream haproxy xdp-tools time
-  # packaging: man pages, .deb checks, the install/upgrade/purge test in a booted container
-  # (promtool checks the daemons' metrics text there)
-  help2man pandoc lintian systemd-container prometheus
+  # packaging: man pages, .deb checks, the install/upgrade/purge test in a booted container,
+  # promtool for the monitoring rules and the daemons' metrics text
+  help2man pandoc lintian systemd-container prometheus python3-yaml
 )
 
 missing=()
