@@ -15,8 +15,8 @@ PKGS=(
   iproute2 iputils-ping procps psmisc curl python3 socat jq util-linux systemd
   nginx libnginx-mod-stream haproxy xdp-tools time
   # packaging: man pages, .deb checks, the install/upgrade/purge test in a booted container,
-  # promtool for the monitoring rules and the daemons' metrics text
-  help2man pandoc lintian systemd-container prometheus python3-yaml
+  # promtool for the monitoring rules, the Kubernetes client's schema models
+  help2man pandoc lintian systemd-container prometheus python3-yaml python3-kubernetes
 )
 
 missing=()
