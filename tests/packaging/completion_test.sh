@@ -74,6 +74,8 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 touch "$dir/agent.sock"
 expect_same "agentctl --socket DIR/ag<TAB> completes files" "$dir/agent.sock" "$(offered --socket "$dir/ag")"
+touch "$dir/my agent.sock"
+expect_same "a file name with a space is one completion" "$dir/my agent.sock" "$(offered --socket "$dir/my")"
 
 echo "$((checks - fails)) passed, $fails failed"
 ((fails == 0))

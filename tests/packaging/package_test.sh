@@ -30,7 +30,7 @@ if [[ -z ${OG_PKG_INNER:-} ]]; then
 fi
 
 TMP=$(mktemp -d /tmp/og-package.XXXXXX)
-NSPAWN_PID= LEADER=
+NSPAWN_PID='' LEADER=''
 fails=0 passes=0
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 ok() { passes=$((passes + 1)); echo "ok: $*"; }
