@@ -795,21 +795,17 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
     note_handshake_failure(shared, conn, ssl, peer_string(peer), ec);
     co_return;
   }
-  const HostPolicy* host = conn.host;
-  if (!host) co_return;
-  X509* peer_cert = SSL_get0_peer_certificate(ssl);
-  if (SSL_session_reused(ssl)) {
-    // Belt and braces next to the per-host session id context and ticket keys.
-    const std::string was = session_sni(SSL_get0_session(ssl));
-    if (was != conn.sni) {
-      og::log::warn("gk_cross_host_resumption",
-                    {{"sni", conn.sni}, {"session_host", was}, {"peer", peer_string(peer)}});
-      co_return;
-    }
-    if (host->cfg.mtls != Mtls::off && peer_cert)
-      conn.verify = SSL_get_verify_result(ssl) == X509_V_OK ? VerifyState::success : VerifyState::failed;
+  const Admission admission = admit(ssl, conn);
+  if (admission == Admission::drop) {
+    if (conn.refusal == "cross_host_resumption")
+      og::log::warn(
+          "gk_cross_host_resumption",
+          {{"sni", conn.sni}, {"session_host", session_sni(SSL_get0_session(ssl))}, {"peer", peer_string(peer)}});
+    co_return;
   }
-  if (client_refused(conn)) {
+  const HostPolicy* host = conn.host;
+  X509* peer_cert = SSL_get0_peer_certificate(ssl);
+  if (admission == Admission::refuse_client) {
     if (conn.verify == VerifyState::none) host->stats.refused_no_cert.fetch_add(1, std::memory_order_relaxed);
     og::log::info(
         "gk_client_cert_refused",

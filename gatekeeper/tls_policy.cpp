@@ -194,7 +194,9 @@ int on_verify_chain(X509_STORE_CTX* sctx, void* arg) {
   ConnTls* conn = ssl ? conn_of(ssl) : nullptr;
   if (!conn) return 0;
   const Sha256 key = chain_key(sctx);
-  const std::time_t now = std::time(nullptr);
+  const std::time_t now = host->clock();
+  // X509_verify_cert checks validity at the instant the cache entries are judged by.
+  X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(sctx), now);
   if (host->cache.lookup(key, now)) {
     host->stats.verdict_cache_hits.fetch_add(1, std::memory_order_relaxed);
     conn->verify = VerifyState::success;
@@ -254,7 +256,7 @@ Status add_ca_certs(X509_STORE* store, STACK_OF(X509_NAME) * names, const std::v
 }
 
 Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const HostConfig& h, std::size_t index,
-                                               std::shared_ptr<HostStats> stats) {
+                                               std::shared_ptr<HostStats> stats, WallClock clock) {
   // "gatekeeper.toml:12: [[host]] a.test: cert /x.pem: ..." (file and line of the [[host]] table).
   auto where = [&](const std::string& what) {
     return g.path + ":" + std::to_string(h.line) + ": [[host]] " + h.label() + ": " + what;
@@ -262,6 +264,7 @@ Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const 
   auto p = std::make_unique<HostPolicy>(g.verdict_cache_entries, std::move(stats));
   p->cfg = h;
   p->index = index;
+  p->clock = std::move(clock);
   p->ctx.reset(SSL_CTX_new_ex(tls_libctx(), nullptr, TLS_server_method()));
   SSL_CTX* ctx = p->ctx.get();
   if (!ctx) return fail(where("SSL_CTX_new: " + take_ssl_errors()));
@@ -364,6 +367,27 @@ bool client_refused(const ConnTls& c) {
   return c.host->cfg.mtls == Mtls::required && c.verify != VerifyState::success;
 }
 
+Admission admit(SSL* ssl, ConnTls& conn) {
+  if (!conn.host) {
+    conn.refusal = "no_host";
+    return Admission::drop;
+  }
+  if (SSL_session_reused(ssl)) {
+    // Belt and braces next to the per-host session id context and ticket keys.
+    if (session_sni(SSL_get0_session(ssl)) != conn.sni) {
+      conn.refusal = "cross_host_resumption";
+      return Admission::drop;
+    }
+    if (conn.host->cfg.mtls != Mtls::off && SSL_get0_peer_certificate(ssl))
+      conn.verify = SSL_get_verify_result(ssl) == X509_V_OK ? VerifyState::success : VerifyState::failed;
+  }
+  return client_refused(conn) ? Admission::refuse_client : Admission::serve;
+}
+
+WallClock system_wall_clock() {
+  return [] { return std::time(nullptr); };
+}
+
 bool pins_match(const std::vector<Sha256>& chain_spki, const std::vector<Sha256>& chain_cert,
                 const std::vector<Sha256>& spki_pins, const std::vector<Sha256>& cert_pins) {
   if (spki_pins.empty() && cert_pins.empty()) return true;
@@ -411,10 +435,15 @@ Result<std::shared_ptr<const PolicySet>> PolicySet::build(const GatekeeperConfig
 }
 
 Result<std::shared_ptr<const PolicySet>> PolicySet::build(const GatekeeperConfig& cfg, HostStatsRegistry& stats) {
+  return build(cfg, stats, system_wall_clock());
+}
+
+Result<std::shared_ptr<const PolicySet>> PolicySet::build(const GatekeeperConfig& cfg, HostStatsRegistry& stats,
+                                                          WallClock clock) {
   auto set = std::make_shared<PolicySet>();
   set->cfg_ = cfg;
   for (std::size_t i = 0; i < cfg.hosts.size(); ++i) {
-    auto h = build_host(cfg, cfg.hosts[i], i, stats.acquire(cfg.hosts[i].label()));
+    auto h = build_host(cfg, cfg.hosts[i], i, stats.acquire(cfg.hosts[i].label()), clock);
     if (!h) return fail(h.error());
     for (const auto& n : cfg.hosts[i].names) set->table_.add(n, i);
     set->hosts_.push_back(std::move(*h));

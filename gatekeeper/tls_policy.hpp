@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <ctime>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -28,6 +29,11 @@ namespace embedded {
 // Cloudflare's global origin-pull CA (gatekeeper/data/origin-pull-ca.pem), the default client_ca.
 extern const std::string_view kOriginPullCaPem;
 }  // namespace embedded
+
+// Wall-clock seconds for validity decisions (chain verification and the verdict cache use the
+// same instant); tests pass a fake one.
+using WallClock = std::function<std::time_t()>;
+[[nodiscard]] WallClock system_wall_clock();
 
 enum class VerifyState : std::uint8_t { none, success, failed };
 [[nodiscard]] const char* to_string(VerifyState v);  // nginx's $ssl_client_verify words
@@ -70,6 +76,7 @@ class HostPolicy {
   std::vector<Sha256> spki_pins, cert_pins;
   bool global_ca = false;  // client CA is the bundled origin-pull CA shared by all zones
   std::vector<std::time_t> cert_not_after;
+  WallClock clock;
   mutable VerdictCache cache{1024};
   // Shared with the registry and the host's policies of other generations. A reference, so
   // `host->stats.handshakes_ok.fetch_add(...)` reads the same on a const HostPolicy.
@@ -103,6 +110,16 @@ void attach(SSL* ssl, ConnTls* conn);
 // Whether the client failed its host's certificate policy (a failure mode applies).
 [[nodiscard]] bool client_refused(const ConnTls& c);
 
+// What a connection does once its handshake has completed.
+enum class Admission : std::uint8_t {
+  serve,          // proxy it
+  refuse_client,  // the client failed its host's certificate policy: the host's on_failure applies
+  drop,           // closed without a response (conn.refusal says why)
+};
+// Decides for a completed handshake. A resumed session must have been made for the SNI now
+// asked for (else refusal "cross_host_resumption"); its stored verify result is the verdict.
+[[nodiscard]] Admission admit(SSL* ssl, ConnTls& conn);
+
 // Pin rule: some certificate of the verified chain (leaf, intermediates or root) has a listed
 // SPKI or certificate hash. No pins configured: true.
 [[nodiscard]] bool pins_match(const std::vector<Sha256>& chain_spki, const std::vector<Sha256>& chain_cert,
@@ -119,6 +136,8 @@ class PolicySet {
  public:
   // Loads every certificate, key, CA and CRL; the error names the host and the file. Host
   // counters come from `stats` (kept across reloads); without it each host gets fresh ones.
+  static Result<std::shared_ptr<const PolicySet>> build(const GatekeeperConfig& cfg, HostStatsRegistry& stats,
+                                                        WallClock clock);
   static Result<std::shared_ptr<const PolicySet>> build(const GatekeeperConfig& cfg, HostStatsRegistry& stats);
   static Result<std::shared_ptr<const PolicySet>> build(const GatekeeperConfig& cfg);
 

@@ -15,56 +15,15 @@
 #include <string>
 #include <utility>
 
+#include "tls_harness.hpp"
 #include "tls_libctx.hpp"
 
 namespace {
 
-struct Free {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-  void operator()(X509* p) const { X509_free(p); }
-  void operator()(SSL_CTX* p) const { SSL_CTX_free(p); }
-  void operator()(SSL* p) const { SSL_free(p); }
-};
-using Key = std::unique_ptr<EVP_PKEY, Free>;
-using Cert = std::unique_ptr<X509, Free>;
-using Ctx = std::unique_ptr<SSL_CTX, Free>;
-using Ssl = std::unique_ptr<SSL, Free>;
-
-Key keygen(const std::string& type) {
-  if (type == "EC") return Key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
-  if (type == "RSA") return Key(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048)));
-  if (type == "RSA-PSS") {
-    EVP_PKEY* k = nullptr;
-    EVP_PKEY_CTX* c = EVP_PKEY_CTX_new_from_name(nullptr, "RSA-PSS", nullptr);
-    if (c && EVP_PKEY_keygen_init(c) == 1 && EVP_PKEY_CTX_set_rsa_keygen_bits(c, 2048) == 1) EVP_PKEY_generate(c, &k);
-    EVP_PKEY_CTX_free(c);
-    return Key(k);
-  }
-  return Key(EVP_PKEY_Q_keygen(nullptr, nullptr, type.c_str()));
-}
-
-// A certificate for key, named cn, signed by (issuer, issuer_key) or self-signed.
-Cert certify(EVP_PKEY* key, const char* cn, X509* issuer, EVP_PKEY* issuer_key, bool ca) {
-  static long serial = 0;
-  Cert c(X509_new());
-  X509_set_version(c.get(), 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(c.get()), ++serial);
-  X509_gmtime_adj(X509_getm_notBefore(c.get()), -60);
-  X509_gmtime_adj(X509_getm_notAfter(c.get()), 3600);
-  X509_NAME* name = X509_get_subject_name(c.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn), -1, -1, 0);
-  X509_set_issuer_name(c.get(), issuer ? X509_get_subject_name(issuer) : name);
-  X509_set_pubkey(c.get(), key);
-  X509V3_CTX v3;
-  X509V3_set_ctx(&v3, issuer ? issuer : c.get(), c.get(), nullptr, nullptr, 0);
-  X509_EXTENSION* bc = X509V3_EXT_conf_nid(nullptr, &v3, NID_basic_constraints, ca ? "critical,CA:TRUE" : "CA:FALSE");
-  X509_add_ext(c.get(), bc, -1);
-  X509_EXTENSION_free(bc);
-  EVP_PKEY* signer = issuer_key ? issuer_key : key;
-  const bool digestless = EVP_PKEY_is_a(signer, "ED25519") || EVP_PKEY_is_a(signer, "ED448");
-  EXPECT_GT(X509_sign(c.get(), signer, digestless ? nullptr : EVP_sha256()), 0);
-  return c;
-}
+using namespace og::gk::test;
+using Key = og::gk::EvpPkeyPtr;
+using Cert = og::gk::X509Ptr;
+using Ctx = og::gk::SslCtxPtr;
 
 // The certificate parsed again in the view, as SSL_CTX_use_certificate_chain_file does.
 Cert in_view(X509* c) {
@@ -77,30 +36,6 @@ Cert in_view(X509* c) {
   EXPECT_NE(out, nullptr);
   EXPECT_NE(out ? X509_get0_pubkey(out) : nullptr, nullptr);
   return Cert(out);
-}
-
-// A client and a server SSL joined by a memory BIO pair.
-std::pair<Ssl, Ssl> connect(SSL_CTX* cctx, SSL_CTX* sctx) {
-  Ssl client(SSL_new(cctx)), server(SSL_new(sctx));
-  BIO *c2s = nullptr, *s2c = nullptr;
-  EXPECT_EQ(BIO_new_bio_pair(&c2s, 0, &s2c, 0), 1);
-  SSL_set_bio(client.get(), c2s, c2s);
-  SSL_set_bio(server.get(), s2c, s2c);
-  SSL_set_connect_state(client.get());
-  SSL_set_accept_state(server.get());
-  return {std::move(client), std::move(server)};
-}
-
-// Drives both ends over memory BIOs until both finish or one fails.
-bool handshake(SSL* client, SSL* server) {
-  for (int i = 0; i < 64; ++i) {
-    const int c = SSL_do_handshake(client);
-    const int s = SSL_do_handshake(server);
-    if (c == 1 && s == 1) return true;
-    const int ce = SSL_get_error(client, c), se = SSL_get_error(server, s);
-    if ((c != 1 && ce != SSL_ERROR_WANT_READ) || (s != 1 && se != SSL_ERROR_WANT_READ)) return false;
-  }
-  return false;
 }
 
 struct Case {

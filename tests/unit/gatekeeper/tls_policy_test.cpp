@@ -1,0 +1,408 @@
+// The TLS policy in memory: a PolicySet built from certificates made at test time, and real
+// OpenSSL handshakes through it over a memory BIO pair (tls_harness.hpp), decided by admit()
+// as serve_connection decides. SNI selection, each mtls mode and failure mode, the verify mode
+// after the context switch, resumption within and across hosts (TLS 1.2 session ids and
+// tickets, TLS 1.3 tickets), and the verdict cache across handshakes, reloads and CRL changes.
+#include <gtest/gtest.h>
+
+#include "tls_harness.hpp"
+
+using namespace og::gk;
+using namespace og::gk::test;
+
+namespace {
+
+class GkTlsPolicy : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    srv_ = new Identity{keygen("EC"), nullptr, {}};
+    srv_->cert = certify(srv_->key.get(), "a.test", nullptr, nullptr);
+    ca_ = new Identity{keygen("EC"), nullptr, {}};
+    ca_->cert = certify(ca_->key.get(), "client CA", nullptr, nullptr, ca_options());
+    other_ca_ = new Identity{keygen("EC"), nullptr, {}};
+    other_ca_->cert = certify(other_ca_->key.get(), "other zone CA", nullptr, nullptr, ca_options());
+    edge_ = issue("edge", ca_);
+    other_ = issue("other zone", other_ca_);
+    revoked_ = issue("revoked", ca_);
+    write_certs(path("srv.pem"), {srv_->cert.get()});
+    write_key(path("srv.key"), srv_->key.get());
+    write_certs(path("ca.pem"), {ca_->cert.get()});
+    const std::time_t now = std::time(nullptr);
+    write_crl(path("ca.crl"),
+              make_crl(ca_->cert.get(), ca_->key.get(), {revoked_->cert.get()}, now - 60, now + 86400).get());
+  }
+  static void TearDownTestSuite() {
+    for (Identity* i : {srv_, ca_, other_ca_, edge_, other_, revoked_}) delete i;
+    delete dir_;
+  }
+
+  static Identity* issue(const std::string& cn, const Identity* ca, CertOptions o = {}) {
+    auto* id = new Identity{keygen("EC"), nullptr, {}};
+    id->cert = certify(id->key.get(), cn, ca->cert.get(), ca->key.get(), o);
+    return id;
+  }
+  static fs::path path(const std::string& name) { return *dir_ / name; }
+
+  static HostConfig host(std::vector<std::string> names, Mtls mtls = Mtls::required) {
+    HostConfig h;
+    h.names = std::move(names);
+    h.certs = {path("srv.pem")};
+    h.keys = {path("srv.key")};
+    h.mtls = mtls;
+    if (mtls != Mtls::off) h.client_ca = path("ca.pem");
+    h.upstream = {"127.0.0.1", 8080, {}};
+    return h;
+  }
+
+  std::shared_ptr<const PolicySet> build(std::vector<HostConfig> hosts, const std::string& default_host = "") {
+    GatekeeperConfig cfg;
+    cfg.path = "test.toml";
+    cfg.hosts = std::move(hosts);
+    cfg.default_host = default_host;
+    auto set = PolicySet::build(cfg, stats_, clock_.fn());
+    EXPECT_TRUE(set) << set.error().message;
+    return set ? *set : nullptr;
+  }
+
+  static SslCtxPtr client(const Identity* id = nullptr, int version = TLS1_3_VERSION, bool tickets = true) {
+    return client_ctx({version, id, tickets});
+  }
+
+  static GkConn conn(const PolicySet& set, SSL_CTX* c, std::optional<std::string> sni, SSL_SESSION* offer = nullptr,
+                     bool peer_is_edge = false) {
+    return gk_connect(set, c, {std::move(sni), offer, peer_is_edge});
+  }
+
+  static const HostPolicy* named(const PolicySet& set, const std::string& name) { return set.find(name); }
+
+  HostStatsRegistry stats_;
+  FakeClock clock_;
+  static inline TempDir* dir_ = nullptr;
+  static inline Identity *srv_ = nullptr, *ca_ = nullptr, *other_ca_ = nullptr;
+  static inline Identity *edge_ = nullptr, *other_ = nullptr, *revoked_ = nullptr;
+};
+
+// ---- SNI --------------------------------------------------------------------------------
+
+TEST_F(GkTlsPolicy, NoSniIsRefusedWithoutDefaultHost) {
+  auto set = build({host({"a.test"})});
+  auto c = client(edge_);
+  auto r = conn(*set, c.get(), std::nullopt);
+  EXPECT_FALSE(r.server.done);
+  EXPECT_EQ(r.conn.refusal, "no_sni");
+  EXPECT_EQ(r.client.alert, SSL_AD_UNRECOGNIZED_NAME);
+  EXPECT_EQ(r.conn.host, nullptr);
+}
+
+TEST_F(GkTlsPolicy, UnknownSniIsRefused) {
+  auto set = build({host({"a.test"})});
+  auto c = client(edge_);
+  auto r = conn(*set, c.get(), "x.test");
+  EXPECT_FALSE(r.server.done);
+  EXPECT_EQ(r.conn.refusal, "unknown_sni");
+  EXPECT_EQ(r.conn.sni, "x.test");
+  EXPECT_EQ(r.client.alert, SSL_AD_UNRECOGNIZED_NAME);
+}
+
+TEST_F(GkTlsPolicy, SniIsNormalised) {
+  auto set = build({host({"a.test"})});
+  auto c = client(edge_);
+  auto r = conn(*set, c.get(), "A.Test.");
+  EXPECT_TRUE(r.served());
+  EXPECT_EQ(r.conn.sni, "a.test");
+}
+
+TEST_F(GkTlsPolicy, DefaultHostServesNoAndUnknownSni) {
+  auto set = build({host({"a.test"}), host({"b.test"}, Mtls::off)}, "b.test");
+  auto c = client();
+  for (std::optional<std::string> sni : {std::optional<std::string>(), std::optional<std::string>("x.test")}) {
+    auto r = conn(*set, c.get(), sni);
+    EXPECT_TRUE(r.served()) << sni.value_or("(none)");
+    EXPECT_EQ(r.conn.host, named(*set, "b.test"));
+    EXPECT_EQ(r.conn.sni, sni.value_or(""));
+  }
+  // A known name still gets its own host (and its policy: a.test wants a certificate).
+  auto r = conn(*set, c.get(), "a.test");
+  EXPECT_EQ(r.conn.host, named(*set, "a.test"));
+  EXPECT_FALSE(r.server.done);
+}
+
+TEST_F(GkTlsPolicy, ExactNameWinsOverWildcardWhichMatchesOneLabel) {
+  auto set = build({host({"*.w.test"}, Mtls::off), host({"x.w.test"}, Mtls::off)});
+  const HostPolicy* wild = set->hosts()[0].get();
+  const HostPolicy* exact = set->hosts()[1].get();
+  auto c = client();
+  EXPECT_EQ(conn(*set, c.get(), "x.w.test").conn.host, exact);
+  EXPECT_EQ(conn(*set, c.get(), "y.w.test").conn.host, wild);
+  EXPECT_EQ(conn(*set, c.get(), "w.test").conn.refusal, "unknown_sni");
+  EXPECT_EQ(conn(*set, c.get(), "a.y.w.test").conn.refusal, "unknown_sni");
+}
+
+TEST_F(GkTlsPolicy, MalformedSniIsRefused) {
+  auto set = build({host({"a.test"})}, "a.test");
+  auto c = client(edge_);
+  auto r = conn(*set, c.get(), "bad_name!.test");
+  EXPECT_FALSE(r.server.done);
+  EXPECT_EQ(r.conn.refusal, "malformed_sni");
+}
+
+// ---- mtls modes and failure modes ------------------------------------------------------
+
+TEST_F(GkTlsPolicy, RequiredAcceptsTheCaAndRefusesTheRest) {
+  auto set = build({host({"a.test"})});
+  for (int v : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    SCOPED_TRACE(v == TLS1_3_VERSION ? "TLS 1.3" : "TLS 1.2");
+    auto good = client(edge_, v);
+    auto r = conn(*set, good.get(), "a.test");
+    EXPECT_TRUE(r.served());
+    EXPECT_EQ(r.conn.verify, VerifyState::success);
+
+    auto none = client(nullptr, v);
+    r = conn(*set, none.get(), "a.test");
+    EXPECT_FALSE(r.server.done);
+    EXPECT_EQ(r.client.alert, v == TLS1_3_VERSION ? SSL_AD_CERTIFICATE_REQUIRED : SSL_AD_HANDSHAKE_FAILURE);
+
+    auto foreign = client(other_, v);
+    r = conn(*set, foreign.get(), "a.test");
+    EXPECT_FALSE(r.server.done);
+    EXPECT_EQ(r.conn.verify, VerifyState::failed);
+    EXPECT_EQ(r.client.alert, SSL_AD_UNKNOWN_CA);
+  }
+}
+
+TEST_F(GkTlsPolicy, OptionalAllowsNoCertificateButNotABadOne) {
+  auto set = build({host({"a.test"}, Mtls::optional)});
+  auto none = client();
+  auto r = conn(*set, none.get(), "a.test");
+  EXPECT_TRUE(r.served());
+  EXPECT_EQ(r.conn.verify, VerifyState::none);
+  auto good = client(edge_);
+  r = conn(*set, good.get(), "a.test");
+  EXPECT_TRUE(r.served());
+  EXPECT_EQ(r.conn.verify, VerifyState::success);
+  auto foreign = client(other_);
+  r = conn(*set, foreign.get(), "a.test");
+  EXPECT_FALSE(r.server.done);
+  EXPECT_EQ(r.client.alert, SSL_AD_UNKNOWN_CA);
+}
+
+TEST_F(GkTlsPolicy, OffRequestsNoCertificate) {
+  auto set = build({host({"n.test"}, Mtls::off)});
+  auto c = client(other_);
+  auto r = conn(*set, c.get(), "n.test");
+  EXPECT_TRUE(r.served());
+  EXPECT_FALSE(r.peer_cert);
+  EXPECT_EQ(r.conn.verify, VerifyState::none);
+}
+
+TEST_F(GkTlsPolicy, PageAndCloseFailureModesFinishTheHandshakeThenRefuse) {
+  for (OnFailure f : {OnFailure::http_403, OnFailure::http_496, OnFailure::close}) {
+    SCOPED_TRACE(to_string(f));
+    HostConfig h = host({"a.test"});
+    h.on_failure = f;
+    auto set = build({h});
+    auto none = client();
+    auto r = conn(*set, none.get(), "a.test");
+    EXPECT_EQ(r.admission, Admission::refuse_client);
+    EXPECT_EQ(r.conn.verify, VerifyState::none);
+    auto foreign = client(other_);
+    r = conn(*set, foreign.get(), "a.test");
+    EXPECT_EQ(r.admission, Admission::refuse_client);
+    EXPECT_EQ(r.conn.verify, VerifyState::failed);
+    auto good = client(edge_);
+    EXPECT_TRUE(conn(*set, good.get(), "a.test").served());
+  }
+}
+
+TEST_F(GkTlsPolicy, RevokedByCrlIsRefused) {
+  HostConfig h = host({"a.test"});
+  h.crls = {path("ca.crl")};
+  auto set = build({h});
+  auto revoked = client(revoked_);
+  auto r = conn(*set, revoked.get(), "a.test");
+  EXPECT_FALSE(r.server.done);
+  EXPECT_EQ(r.conn.verify_reason, "certificate revoked");
+  auto good = client(edge_);
+  EXPECT_TRUE(conn(*set, good.get(), "a.test").served());
+}
+
+TEST_F(GkTlsPolicy, PinsAndSubject) {
+  HostConfig pinned = host({"a.test"});
+  pinned.pin_spki_sha256 = {base64(*spki_sha256(ca_->cert.get()))};
+  HostConfig wrong_pin = host({"b.test"});
+  wrong_pin.pin_spki_sha256 = {base64(*spki_sha256(other_ca_->cert.get()))};
+  HostConfig cn = host({"c.test"});
+  cn.client_cn = {"someone else"};
+  auto set = build({pinned, wrong_pin, cn});
+  auto c = client(edge_);
+  EXPECT_TRUE(conn(*set, c.get(), "a.test").served());
+  auto r = conn(*set, c.get(), "b.test");
+  EXPECT_FALSE(r.server.done);
+  EXPECT_EQ(r.conn.verify_reason, "no certificate of the chain matches the host's pins");
+  r = conn(*set, c.get(), "c.test");
+  EXPECT_FALSE(r.server.done);
+  EXPECT_EQ(r.conn.verify_reason, "client certificate subject/SAN not allowed");
+}
+
+TEST_F(GkTlsPolicy, RequireEdgeIpRefusesOtherSourcesInTheClientHello) {
+  HostConfig h = host({"e.test"});
+  h.require_edge_ip = true;
+  auto set = build({h});
+  auto c = client(edge_);
+  auto r = conn(*set, c.get(), "e.test", nullptr, false);
+  EXPECT_FALSE(r.server.done);
+  EXPECT_EQ(r.conn.refusal, "not_edge_ip");
+  EXPECT_EQ(r.client.alert, SSL_AD_ACCESS_DENIED);
+  EXPECT_TRUE(conn(*set, c.get(), "e.test", nullptr, true).served());
+}
+
+// The starting context is the first host's; the SNI's host decides whether a certificate is
+// asked for, in both orders.
+TEST_F(GkTlsPolicy, VerifyModeFollowsTheSniHostInBothOrders) {
+  for (bool off_first : {true, false}) {
+    SCOPED_TRACE(off_first ? "mtls=off host first" : "mtls=required host first");
+    auto set = off_first ? build({host({"n.test"}, Mtls::off), host({"a.test"})})
+                         : build({host({"a.test"}), host({"n.test"}, Mtls::off)});
+    auto none = client();
+    auto r = conn(*set, none.get(), "a.test");
+    EXPECT_FALSE(r.server.done);
+    EXPECT_EQ(r.client.alert, SSL_AD_CERTIFICATE_REQUIRED);
+    auto c = client(edge_);
+    r = conn(*set, c.get(), "n.test");
+    EXPECT_TRUE(r.served());
+    EXPECT_FALSE(r.peer_cert);
+    r = conn(*set, c.get(), "a.test");
+    EXPECT_TRUE(r.served());
+    EXPECT_EQ(r.conn.verify, VerifyState::success);
+  }
+}
+
+// ---- resumption ----------------------------------------------------------------------
+
+struct Resumption {
+  const char* name;
+  int version;
+  bool client_tickets;
+};
+const Resumption kResumptions[] = {
+    {"TLS 1.3 ticket", TLS1_3_VERSION, true},
+    {"TLS 1.2 ticket", TLS1_2_VERSION, true},
+};
+
+TEST_F(GkTlsPolicy, TicketsResumeOnTheirHostOnly) {
+  auto set = build({host({"a.test"}), host({"b.test"}), host({"n.test"}, Mtls::off)});
+  for (const auto& k : kResumptions) {
+    SCOPED_TRACE(k.name);
+    auto c = client(edge_, k.version, k.client_tickets);
+    auto first = conn(*set, c.get(), "a.test");
+    ASSERT_TRUE(first.served());
+    ASSERT_TRUE(first.session);
+    auto same = conn(*set, c.get(), "a.test", first.session.get());
+    EXPECT_TRUE(same.resumed);
+    EXPECT_TRUE(same.served());
+    EXPECT_EQ(same.conn.verify, VerifyState::success);  // the stored verdict
+    for (const char* other : {"b.test", "n.test"}) {
+      auto cross = conn(*set, c.get(), other, first.session.get());
+      EXPECT_FALSE(cross.resumed) << other;
+      EXPECT_TRUE(cross.served()) << other;  // after a full handshake
+    }
+  }
+}
+
+TEST_F(GkTlsPolicy, SessionsDoNotSurviveAReload) {
+  auto c = client(edge_, TLS1_3_VERSION);
+  auto set = build({host({"a.test"})});
+  auto first = conn(*set, c.get(), "a.test");
+  ASSERT_TRUE(first.session);
+  auto reloaded = build({host({"a.test"})});
+  auto r = conn(*reloaded, c.get(), "a.test", first.session.get());
+  EXPECT_FALSE(r.resumed);
+  EXPECT_TRUE(r.served());
+}
+
+TEST_F(GkTlsPolicy, ResumedSessionOfAFailedClientIsStillRefused) {
+  HostConfig h = host({"a.test"});
+  h.on_failure = OnFailure::http_403;
+  auto set = build({h});
+  for (int v : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    auto c = client(other_, v);
+    auto first = conn(*set, c.get(), "a.test");
+    ASSERT_EQ(first.admission, Admission::refuse_client);
+    ASSERT_TRUE(first.session);
+    auto again = conn(*set, c.get(), "a.test", first.session.get());
+    EXPECT_TRUE(again.resumed) << v;
+    EXPECT_EQ(again.conn.verify, VerifyState::failed) << v;
+    EXPECT_EQ(again.admission, Admission::refuse_client) << v;
+  }
+}
+
+// ---- verdict cache ---------------------------------------------------------------------
+
+TEST_F(GkTlsPolicy, VerdictCacheHitsUntilAReload) {
+  auto set = build({host({"a.test"})});
+  auto c = client(edge_);
+  auto r = conn(*set, c.get(), "a.test");
+  EXPECT_TRUE(r.served());
+  EXPECT_FALSE(r.conn.verdict_cached);
+  r = conn(*set, c.get(), "a.test");
+  EXPECT_TRUE(r.served());
+  EXPECT_TRUE(r.conn.verdict_cached);
+  // A foreign chain is never answered from the cache.
+  auto foreign = client(other_);
+  r = conn(*set, foreign.get(), "a.test");
+  EXPECT_FALSE(r.conn.verdict_cached);
+  EXPECT_EQ(r.conn.verify, VerifyState::failed);
+  // A reload starts with an empty cache.
+  auto reloaded = build({host({"a.test"})});
+  r = conn(*reloaded, c.get(), "a.test");
+  EXPECT_TRUE(r.served());
+  EXPECT_FALSE(r.conn.verdict_cached);
+  EXPECT_TRUE(conn(*reloaded, c.get(), "a.test").conn.verdict_cached);
+}
+
+TEST_F(GkTlsPolicy, VerdictCacheIsPerHost) {
+  auto set = build({host({"a.test"}), host({"b.test"})});
+  auto c = client(edge_);
+  EXPECT_FALSE(conn(*set, c.get(), "a.test").conn.verdict_cached);
+  EXPECT_FALSE(conn(*set, c.get(), "b.test").conn.verdict_cached);
+  EXPECT_TRUE(conn(*set, c.get(), "b.test").conn.verdict_cached);
+}
+
+TEST_F(GkTlsPolicy, ACrlChangeRevokesACachedChain) {
+  TempDir d;
+  const std::time_t now = *clock_.now;
+  write_crl(d / "crl.pem", make_crl(ca_->cert.get(), ca_->key.get(), {}, now - 60, now + 86400).get());
+  HostConfig h = host({"a.test"});
+  h.crls = {d / "crl.pem"};
+  auto set = build({h});
+  auto c = client(edge_);
+  EXPECT_TRUE(conn(*set, c.get(), "a.test").served());
+  EXPECT_TRUE(conn(*set, c.get(), "a.test").conn.verdict_cached);
+  // The new CRL revokes edge; the changed file reloads the policy (server.cpp's watcher).
+  write_crl(d / "crl.pem", make_crl(ca_->cert.get(), ca_->key.get(), {edge_->cert.get()}, now - 30, now + 86400).get());
+  auto reloaded = build({h});
+  auto r = conn(*reloaded, c.get(), "a.test");
+  EXPECT_FALSE(r.server.done);
+  EXPECT_FALSE(r.conn.verdict_cached);
+  EXPECT_EQ(r.conn.verify_reason, "certificate revoked");
+  EXPECT_EQ(r.client.alert, SSL_AD_CERTIFICATE_REVOKED);
+}
+
+TEST_F(GkTlsPolicy, VerdictCacheRespectsTheChainsNotAfter) {
+  const std::time_t now = *clock_.now;
+  CertOptions o;
+  o.not_after = now + 100;
+  std::unique_ptr<Identity> brief(issue("brief", ca_, o));
+  auto set = build({host({"a.test"})});
+  auto c = client(brief.get());
+  EXPECT_TRUE(conn(*set, c.get(), "a.test").served());
+  EXPECT_TRUE(conn(*set, c.get(), "a.test").conn.verdict_cached);
+  clock_.advance(101);
+  auto r = conn(*set, c.get(), "a.test");
+  EXPECT_FALSE(r.conn.verdict_cached);
+  EXPECT_FALSE(r.server.done);
+  EXPECT_EQ(r.conn.verify_reason, "certificate has expired");
+}
+
+}  // namespace
