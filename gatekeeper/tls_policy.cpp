@@ -47,6 +47,19 @@ std::time_t asn1_time_t(const ASN1_TIME* t) {
 
 // ---- callbacks on the starting context ------------------------------------------------
 
+Sha256 session_context(const HostPolicy& host, const std::string& sni) {
+  std::string id = host.cfg.label();
+  id += '\0';
+  id += sni;
+  return sha256({reinterpret_cast<const std::uint8_t*>(id.data()), id.size()});
+}
+
+// OpenSSL keeps the SNI in a new session (SSL_SESSION_get0_hostname) only when a servername
+// callback accepts it; without one, TLS 1.2 session-id sessions carried no SNI and admit()
+// refused their resumption on the very host that made them. The host itself was chosen in
+// the client-hello callback, which runs earlier.
+int on_servername(SSL* /*ssl*/, int* /*alert*/, void* /*arg*/) { return SSL_TLSEXT_ERR_OK; }
+
 int on_client_hello(SSL* ssl, int* alert, void* /*arg*/) {
   ConnTls* conn = conn_of(ssl);
   if (!conn || !conn->set) {
@@ -93,6 +106,10 @@ int on_client_hello(SSL* ssl, int* alert, void* /*arg*/) {
       mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
   }
   SSL_set_verify(ssl, mode, nullptr);
+  // Session id context per host and SNI: a session (id or ticket) resumes only under the name
+  // it was made for; an offer made for another name is a cache miss and gets a full handshake.
+  const Sha256 sid = session_context(*host, conn->sni);
+  SSL_set_session_id_context(ssl, sid.data(), sid.size());
   if (!host->cfg.session_tickets) {
     SSL_set_options(ssl, SSL_OP_NO_TICKET);
     SSL_set_num_tickets(ssl, 0);  // TLS 1.3 would otherwise still send (stateful) tickets
@@ -285,7 +302,7 @@ Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const 
                         take_ssl_errors() + ")"));
     p->cert_not_after.push_back(asn1_time_t(X509_get0_notAfter((*certs)[0].get())));
   }
-  // Session id context: sessions cached for one host never resume on another.
+  // Session id context before the client hello; on_client_hello sets one per host and SNI.
   Sha256 sid = sha256({reinterpret_cast<const std::uint8_t*>(h.names.front().data()), h.names.front().size()});
   SSL_CTX_set_session_id_context(ctx, sid.data(), SSL_MAX_SID_CTX_LENGTH);
   if (RAND_bytes(p->ticket_name.data(), 16) != 1 || RAND_bytes(p->ticket_aes.data(), 32) != 1 ||
@@ -464,6 +481,8 @@ Result<std::shared_ptr<const PolicySet>> PolicySet::build(const GatekeeperConfig
     SSL_CTX_set_timeout(c, static_cast<long>(h->cfg.session_timeout.count()));
     SSL_CTX_sess_set_new_cb(c, on_new_session);
     SSL_CTX_set_client_hello_cb(c, on_client_hello, nullptr);
+    SSL_CTX_callback_ctrl(c, SSL_CTRL_SET_TLSEXT_SERVERNAME_CB,  // SSL_CTX_set_tlsext_servername_callback
+                          reinterpret_cast<void (*)()>(on_servername));
     SSL_CTX_set_tlsext_ticket_key_evp_cb(c, on_ticket_key);
     SSL_CTX_set_session_ticket_cb(c, on_ticket_generate, on_ticket_decrypted, nullptr);
   }

@@ -25,6 +25,7 @@ host() {  # names cert extra...
   host '["n.test"]' srv-misc 'mtls = "off"'
   host '["p.test"]' srv-misc "client_ca = \"$P/global/ca.pem\"" 'mtls = "optional"'
   host '["r.test"]' srv-rsa "client_ca = \"$P/global/ca.pem\""
+  host '["t.test"]' srv-misc "client_ca = \"$P/global/ca.pem\"" 'session_tickets = false'
 } >"$T/gk.toml"
 gk_start
 
@@ -81,22 +82,37 @@ code=$(gk_curl e.test / "${EDGE[@]}" --interface 127.0.0.1)
 expect_match "require_edge_ip from non-edge source: alert access denied" "000 .*access denied" "$code $(err)"
 expect_eq "require_edge_ip from edge source: 200" 200 "$(gk_curl e.test / "${EDGE[@]}" --interface 127.0.0.2)"
 
-# --- cross-host session resumption (TLS 1.2 session id and TLS 1.3 ticket)
-for v in "-tls1_2 -no_ticket" -tls1_2 -tls1_3; do
-  req() { printf 'GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$1"; }
-  req a.test | openssl s_client $v -connect "127.0.0.1:$GK_PORT" -servername a.test -cert "$P/edge.pem" -key "$P/edge.key" -sess_out "$T/sess${v// /}" -ign_eof >/dev/null 2>&1 || true
-  same=$(req a.test | openssl s_client $v -connect "127.0.0.1:$GK_PORT" -servername a.test -cert "$P/edge.pem" -key "$P/edge.key" -sess_in "$T/sess${v// /}" -ign_eof 2>&1 | grep -E '^(New|Reused),' || true)
-  expect_match "resume on the same host ($v): Reused" '^Reused' "$same"
-  cross=$(req b.test | openssl s_client $v -connect "127.0.0.1:$GK_PORT" -servername b.test -cert "$P/edge.pem" -key "$P/edge.key" -sess_in "$T/sess${v// /}" -ign_eof 2>&1 | grep -E '^(New|Reused),' || true)
-  expect_match "session from a.test offered to b.test ($v): full handshake" '^New' "$cross"
+# --- session resumption: served on the same host (TLS 1.2 session id and ticket, TLS 1.3
+# ticket; session ids also on t.test, a session_tickets = false host), never across hosts
+req() { printf 'GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$1"; }
+sclient() {  # host session-file(-sess_out|-sess_in) version-args...: the request's whole s_client output
+  local h=$1 io=$2 file=$3; shift 3
+  req "$h" | timeout 10 openssl s_client "$@" -connect "127.0.0.1:$GK_PORT" -servername "$h" -cert "$P/edge.pem" \
+    -key "$P/edge.key" "$io" "$file" -ign_eof 2>&1 || true
+}
+for hv in "a.test -tls1_2 -no_ticket" "a.test -tls1_2" "a.test -tls1_3" "t.test -tls1_2 -no_ticket" "t.test -tls1_2"; do
+  read -r h v <<<"$hv"
+  f="$T/sess-$h${v// /}"
+  out=$(sclient "$h" -sess_out "$f" $v)
+  expect_match "first connection to $h ($v): 200" 'HTTP/1.1 200' "$out"
+  out=$(sclient "$h" -sess_in "$f" $v)
+  expect_match "resume on the same host $h ($v): Reused" $'(^|\n)Reused,' "$out"
+  expect_match "resume on the same host $h ($v): HTTP 200" 'HTTP/1.1 200' "$out"
+  for other in a.test b.test t.test; do
+    [[ $other == "$h" ]] && continue
+    out=$(sclient "$other" -sess_in "$f" $v)
+    expect_match "session from $h offered to $other ($v): full handshake" $'(^|\n)New,' "$out"
+    expect_match "session from $h offered to $other ($v): served after it" 'HTTP/1.1 200' "$out"
+  done
 done
 
 # --- session lifetime per host: b.test's 2 s, though connections start on a.test's context
 for v in "-tls1_2 -no_ticket" -tls1_2 -tls1_3; do
   out=$(req b.test | openssl s_client $v -connect "127.0.0.1:$GK_PORT" -servername b.test -cert "$P/edge.pem" -key "$P/edge.key" -sess_out "$T/sessb${v// /}" -ign_eof 2>&1 || true)
   [[ $v == -tls1_3 ]] && expect_match "b.test session_timeout 2s: ticket lifetime hint 2 s" 'lifetime hint: 2 ' "$out"
-  again=$(req b.test | openssl s_client $v -connect "127.0.0.1:$GK_PORT" -servername b.test -cert "$P/edge.pem" -key "$P/edge.key" -sess_in "$T/sessb${v// /}" -ign_eof 2>&1 | grep -E '^(New|Reused),' || true)
-  expect_match "b.test session within 2 s ($v): Reused" '^Reused' "$again"
+  again=$(sclient b.test -sess_in "$T/sessb${v// /}" $v)
+  expect_match "b.test session within 2 s ($v): Reused" $'(^|\n)Reused,' "$again"
+  expect_match "b.test session within 2 s ($v): HTTP 200" 'HTTP/1.1 200' "$again"
 done
 sleep 3
 for v in "-tls1_2 -no_ticket" -tls1_2 -tls1_3; do

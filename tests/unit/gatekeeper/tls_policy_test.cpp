@@ -291,7 +291,7 @@ const Resumption kResumptions[] = {
 };
 
 TEST_F(GkTlsPolicy, TicketsResumeOnTheirHostOnly) {
-  auto set = build({host({"a.test"}), host({"b.test"}), host({"n.test"}, Mtls::off)});
+  auto set = build({host({"a.test", "www.a.test"}), host({"b.test"}), host({"n.test"}, Mtls::off)});
   for (const auto& k : kResumptions) {
     SCOPED_TRACE(k.name);
     auto c = client(edge_, k.version, k.client_tickets);
@@ -302,12 +302,59 @@ TEST_F(GkTlsPolicy, TicketsResumeOnTheirHostOnly) {
     EXPECT_TRUE(same.resumed);
     EXPECT_TRUE(same.served());
     EXPECT_EQ(same.conn.verify, VerifyState::success);  // the stored verdict
-    for (const char* other : {"b.test", "n.test"}) {
+    for (const char* other : {"www.a.test", "b.test", "n.test"}) {
       auto cross = conn(*set, c.get(), other, first.session.get());
       EXPECT_FALSE(cross.resumed) << other;
       EXPECT_TRUE(cross.served()) << other;  // after a full handshake
     }
   }
+}
+
+// Issue 15 finding 5: a TLS 1.2 session-id session carried no SNI, so its resumption on the
+// same host was dropped after the handshake. Session ids come from a client without tickets
+// and from any TLS 1.2 client on a session_tickets = false host.
+TEST_F(GkTlsPolicy, SessionIdsResumeOnTheirHostOnly) {
+  HostConfig no_tickets = host({"t.test"});
+  no_tickets.session_tickets = false;
+  auto set = build({host({"a.test", "www.a.test"}), host({"b.test"}), no_tickets, host({"n.test"}, Mtls::off)});
+  struct Case {
+    const char* sni;
+    bool client_tickets;
+  };
+  for (Case k : {Case{"a.test", false}, Case{"t.test", false}, Case{"t.test", true}, Case{"n.test", false}}) {
+    SCOPED_TRACE(std::string(k.sni) + (k.client_tickets ? " (client offers tickets)" : " (client without tickets)"));
+    auto c = client(edge_, TLS1_2_VERSION, k.client_tickets);
+    auto first = conn(*set, c.get(), k.sni);
+    ASSERT_TRUE(first.served());
+    ASSERT_TRUE(first.session);
+    EXPECT_FALSE(SSL_SESSION_has_ticket(first.session.get()));
+    auto same = conn(*set, c.get(), k.sni, first.session.get());
+    EXPECT_TRUE(same.resumed);
+    EXPECT_TRUE(same.served()) << same.conn.refusal;
+    // Another host, or another name of the same host: a full handshake, never a drop.
+    for (const char* other : {"a.test", "www.a.test", "b.test", "t.test", "n.test"}) {
+      if (std::string_view(other) == k.sni) continue;
+      auto cross = conn(*set, c.get(), other, first.session.get());
+      EXPECT_FALSE(cross.resumed) << other;
+      EXPECT_TRUE(cross.served()) << other;
+    }
+  }
+}
+
+// Without tickets a TLS 1.3 session cannot be resumed at all (no stateful tickets either).
+TEST_F(GkTlsPolicy, NoTicketsMeansNoTls13Resumption) {
+  HostConfig no_tickets = host({"t.test"});
+  no_tickets.session_tickets = false;
+  auto set = build({no_tickets});
+  auto c = client(edge_, TLS1_3_VERSION);
+  auto first = conn(*set, c.get(), "t.test");
+  ASSERT_TRUE(first.served());
+  if (first.session) {
+    EXPECT_FALSE(SSL_SESSION_is_resumable(first.session.get()));
+  }
+  auto again = conn(*set, c.get(), "t.test", first.session.get());
+  EXPECT_FALSE(again.resumed);
+  EXPECT_TRUE(again.served());
 }
 
 TEST_F(GkTlsPolicy, SessionsDoNotSurviveAReload) {
