@@ -52,6 +52,11 @@ std::vector<std::string> host_warnings(const HostPolicy& h, WallTime now) {
     out.push_back(
         "client_ca is the global origin-pull CA without pins, shared by every Cloudflare customer: any zone can "
         "reach this host. Use a zone or per-hostname AOP certificate (client_ca) or pins.");
+  for (const auto& [file, next] : h.crl_next_update)
+    if (next && std::chrono::system_clock::from_time_t(*next) <= now)
+      out.push_back("crl " + file.string() + " is past its nextUpdate (" +
+                    format_utc(std::chrono::system_clock::from_time_t(*next)) +
+                    "): every client certificate is refused until a newer CRL replaces it");
   for (const auto& c : cert_expiries(h, now)) {
     if (!c.warning) continue;
     out.push_back("certificate " + c.file + " " +
@@ -141,7 +146,8 @@ std::string metrics_text(const PolicySet& set, const ProcessFacts& p) {
   out +=
       "# TYPE og_gk_handshakes_total counter\n# TYPE og_gk_refusals_total counter\n"
       "# TYPE og_gk_verdict_cache_hits_total counter\n# TYPE og_gk_host_connections_active gauge\n"
-      "# TYPE og_gk_cert_not_after_seconds gauge\n# TYPE og_gk_global_ca_without_pins gauge\n";
+      "# TYPE og_gk_cert_not_after_seconds gauge\n# TYPE og_gk_crl_next_update_seconds gauge\n"
+      "# TYPE og_gk_global_ca_without_pins gauge\n";
   for (const auto& h : set.hosts()) {
     const std::string host = "host=\"" + label(h->cfg.label()) + "\"";
     const HostStats& st = h->stats;
@@ -156,6 +162,8 @@ std::string metrics_text(const PolicySet& set, const ProcessFacts& p) {
     for (std::size_t i = 0; i < h->cert_not_after.size(); ++i)
       line("og_gk_cert_not_after_seconds", host + ",cert=\"" + label(h->cfg.certs[i].string()) + "\"",
            static_cast<long long>(h->cert_not_after[i]));
+    for (const auto& [file, next] : h->crl_next_update)
+      if (next) line("og_gk_crl_next_update_seconds", host + ",crl=\"" + label(file.string()) + "\"", *next);
     line("og_gk_global_ca_without_pins", host, relies_on_global_ca(*h) ? 1 : 0);
   }
   return out;

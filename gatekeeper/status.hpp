@@ -1,7 +1,7 @@
 // What the gatekeeper tells operators about itself: the control socket's `status` JSON, the
 // Prometheus text, and the warnings derived from a policy generation (global origin-pull CA
-// without pins, certificates close to expiry). Pure: process facts and a generation in, text
-// out; the server gathers the facts (server.cpp).
+// without pins, certificates close to expiry, CRLs past their nextUpdate). Pure: process facts and a generation in,
+// text out; the server gathers the facts (server.cpp).
 #pragma once
 
 #include <chrono>

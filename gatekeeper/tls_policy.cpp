@@ -184,37 +184,16 @@ SSL_TICKET_RETURN on_ticket_decrypted(SSL* ssl, SSL_SESSION* sess, const unsigne
 
 // ---- callback on each host context: chain verification with the verdict cache ----------
 
-Sha256 chain_key(X509_STORE_CTX* sctx) {
-  EVP_MD_CTX* md = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(md, sha256_md(), nullptr);
-  auto add = [&](X509* x) {
-    unsigned char* der = nullptr;
-    int n = i2d_X509(x, &der);
-    if (n > 0) {
-      EVP_DigestUpdate(md, der, static_cast<std::size_t>(n));
-      OPENSSL_free(der);
-    }
-  };
-  add(X509_STORE_CTX_get0_cert(sctx));
-  if (STACK_OF(X509)* untrusted = X509_STORE_CTX_get0_untrusted(sctx))
-    for (int i = 0; i < sk_X509_num(untrusted); ++i) add(sk_X509_value(untrusted, i));
-  Sha256 out{};
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(md, out.data(), &len);
-  EVP_MD_CTX_free(md);
-  return out;
-}
-
 int on_verify_chain(X509_STORE_CTX* sctx, void* arg) {
   const auto* host = static_cast<const HostPolicy*>(arg);
   SSL* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
   ConnTls* conn = ssl ? conn_of(ssl) : nullptr;
   if (!conn) return 0;
-  const Sha256 key = chain_key(sctx);
+  const std::optional<Sha256> key = chain_key(X509_STORE_CTX_get0_cert(sctx), X509_STORE_CTX_get0_untrusted(sctx));
   const std::time_t now = host->clock();
   // X509_verify_cert checks validity at the instant the cache entries are judged by.
   X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(sctx), now);
-  if (host->cache.lookup(key, now)) {
+  if (key && host->cache.lookup(*key, now)) {
     host->stats.verdict_cache_hits.fetch_add(1, std::memory_order_relaxed);
     conn->verify = VerifyState::success;
     conn->verdict_cached = true;
@@ -250,9 +229,9 @@ int on_verify_chain(X509_STORE_CTX* sctx, void* arg) {
       reason = "client certificate subject/SAN not allowed";
       host->stats.refused_subject.fetch_add(1, std::memory_order_relaxed);
     }
-    if (ok)
-      host->cache.insert(key, not_before, not_after);
-    else
+    if (ok && key)
+      host->cache.insert(*key, not_before, std::min(not_after, host->crls_valid_until));
+    else if (!ok)
       X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
   }
   conn->verify = ok ? VerifyState::success : VerifyState::failed;
@@ -340,8 +319,14 @@ Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const 
     for (const auto& f : h.crls) {
       auto crls = load_crls_file(f);
       if (!crls) return fail(where("crl " + crls.error().message));
-      for (auto& c : *crls)
+      for (auto& c : *crls) {
         if (X509_STORE_add_crl(store, c.get()) != 1) return fail(where("crl " + f.string() + ": " + take_ssl_errors()));
+        std::optional<std::time_t> next;
+        // An unreadable nextUpdate is 0: cached verdicts are never used (fail closed).
+        if (const ASN1_TIME* t = X509_CRL_get0_nextUpdate(c.get())) next = asn1_time_t(t);
+        p->crl_next_update.emplace_back(f, next);
+        if (next) p->crls_valid_until = std::min(p->crls_valid_until, *next);
+      }
     }
     // CRLs are checked for the leaf; a configured CRL that does not cover the leaf's issuer
     // fails verification ("unable to get certificate CRL") rather than passing silently.
@@ -362,6 +347,27 @@ std::optional<Sha256> decode_pin(std::string_view b64) {
   if (EVP_DecodeBlock(buf.data(), reinterpret_cast<const unsigned char*>(b64.data()), 44) != 33) return std::nullopt;
   Sha256 out{};
   std::copy_n(buf.begin(), 32, out.begin());
+  return out;
+}
+
+std::optional<Sha256> chain_key(X509* leaf, STACK_OF(X509) * untrusted) {
+  using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>>;
+  MdCtxPtr md(EVP_MD_CTX_new());
+  if (!md || !leaf || EVP_DigestInit_ex(md.get(), sha256_md(), nullptr) != 1) return std::nullopt;
+  auto add = [&](X509* x) {
+    unsigned char* der = nullptr;
+    const int n = i2d_X509(x, &der);
+    if (n <= 0) return false;
+    const bool ok = EVP_DigestUpdate(md.get(), der, static_cast<std::size_t>(n)) == 1;
+    OPENSSL_free(der);
+    return ok;
+  };
+  if (!add(leaf)) return std::nullopt;
+  for (int i = 0; untrusted && i < sk_X509_num(untrusted); ++i)
+    if (!add(sk_X509_value(untrusted, i))) return std::nullopt;
+  Sha256 out{};
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(md.get(), out.data(), &len) != 1 || len != out.size()) return std::nullopt;
   return out;
 }
 

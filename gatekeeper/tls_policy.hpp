@@ -9,7 +9,9 @@
 #include <atomic>
 #include <cstdint>
 #include <ctime>
+#include <filesystem>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -76,6 +78,10 @@ class HostPolicy {
   std::vector<Sha256> spki_pins, cert_pins;
   bool global_ca = false;  // client CA is the bundled origin-pull CA shared by all zones
   std::vector<std::time_t> cert_not_after;
+  // nextUpdate of each CRL (nullopt: it has none; 0: unreadable). After it, X509_verify_cert
+  // refuses every chain ("CRL has expired"), and so must the verdict cache.
+  std::vector<std::pair<std::filesystem::path, std::optional<std::time_t>>> crl_next_update;
+  std::time_t crls_valid_until = std::numeric_limits<std::time_t>::max();  // the earliest of them
   WallClock clock;
   mutable VerdictCache cache{1024};
   // Shared with the registry and the host's policies of other generations. A reference, so
@@ -128,6 +134,11 @@ enum class Admission : std::uint8_t {
 // (case-insensitive). Nothing configured: true.
 [[nodiscard]] bool subject_match(const std::string& cn, const std::vector<std::string>& sans,
                                  const std::vector<std::string>& want_cn, const std::vector<std::string>& want_san);
+
+// Verdict cache key: SHA-256 over the DER of the leaf and then each untrusted certificate as
+// presented. nullopt when anything cannot be encoded or hashed (the cache is then skipped:
+// an all-zero key would be shared by every such chain).
+[[nodiscard]] std::optional<Sha256> chain_key(X509* leaf, STACK_OF(X509) * untrusted);
 
 // Base64 SHA-256 pin (as written in config) to bytes.
 [[nodiscard]] std::optional<Sha256> decode_pin(std::string_view b64);

@@ -1,9 +1,11 @@
 // Remembers which presented client chains verified, keyed by SHA-256 of the chain's DER.
 // The edge presents the same certificate on every connection; re-verifying its chain costs
-// an RSA-4096 signature check per handshake. Only successes are cached, each bounded by the
-// chain's validity window (re-checked on every hit); the cache lives in one policy
-// generation, so a reload (new CA, CRL, pins) starts empty. The client's CertificateVerify
-// signature is still checked by OpenSSL on every handshake.
+// an RSA-4096 signature check per handshake. Only successes are cached, each valid from the
+// chain's latest notBefore until the earliest of its notAfters and of the host's CRLs'
+// nextUpdates (re-checked on every hit, with X509_verify_cert's bounds: notBefore <= now <
+// until); the cache lives in one policy generation, so a reload (new CA, CRL, pins) starts
+// empty. The client's CertificateVerify signature is still checked by OpenSSL on every
+// handshake.
 #pragma once
 
 #include <cstddef>
@@ -20,7 +22,8 @@ class VerdictCache {
  public:
   explicit VerdictCache(std::size_t capacity) : capacity_(capacity) {}
   [[nodiscard]] bool lookup(const Sha256& chain, std::time_t now);
-  void insert(const Sha256& chain, std::time_t not_before, std::time_t not_after);
+  // Valid while not_before <= now < until.
+  void insert(const Sha256& chain, std::time_t not_before, std::time_t until);
   [[nodiscard]] std::size_t size() const;
 
  private:
@@ -32,7 +35,7 @@ class VerdictCache {
     }
   };
   struct Entry {
-    std::time_t not_before, not_after;
+    std::time_t not_before, until;
   };
   std::size_t capacity_;
   mutable std::mutex mu_;

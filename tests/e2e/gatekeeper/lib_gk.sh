@@ -22,6 +22,31 @@ gk_init() {
   [[ -x $GK_BIN ]] || { echo "gatekeeper binary not found: $GK_BIN" >&2; exit 1; }
 }
 
+# Re-runs the calling test inside a network namespace of its own (needs root; exit 77 skips
+# without): lo up with 127.0.0.1 plus the given addresses (IPv6 without DAD), so clients can
+# take any source address with curl --interface / bind(). Everything the test starts runs in
+# the namespace; it is removed when the test ends, whatever happened. Call before gk_init.
+gk_enter_netns() {  # address/len...
+  [[ -n ${GK_NETNS:-} ]] && return 0
+  [[ $(id -u) -eq 0 ]] || { echo "SKIP: $(basename "$0") needs root (network namespace)"; exit 77; }
+  local ns="og-gk-$$" a rc=0
+  ip netns add "$ns"
+  # shellcheck disable=SC2064  # $ns is meant to be expanded now
+  trap "for p in \$(ip netns pids $ns 2>/dev/null); do kill -9 \$p 2>/dev/null; done; ip netns del $ns 2>/dev/null" EXIT
+  ip -n "$ns" link set lo up
+  for a in "$@"; do
+    if [[ $a == *:* ]]; then ip -n "$ns" addr add "$a" dev lo nodad; else ip -n "$ns" addr add "$a" dev lo; fi
+  done
+  GK_NETNS=$ns ip netns exec "$ns" bash "$0" || rc=$?
+  exit "$rc"
+}
+
+# Stops the gatekeeper started by gk_start (to start another configuration).
+gk_stop() {
+  kill "$GK_PID" 2>/dev/null || true
+  wait "$GK_PID" 2>/dev/null || true
+}
+
 gk_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

@@ -53,8 +53,12 @@ TEST(GkVerdictCache, ExpiryAndCapacity) {
   const std::time_t now = 1'000'000;
   c.insert(h(1), now - 10, now + 10);
   EXPECT_TRUE(c.lookup(h(1), now));
-  EXPECT_FALSE(c.lookup(h(1), now + 11));  // chain expired since it was cached
+  EXPECT_TRUE(c.lookup(h(1), now + 9));
+  EXPECT_FALSE(c.lookup(h(1), now + 10));  // X509_verify_cert's bound: expired at notAfter/nextUpdate
   EXPECT_FALSE(c.lookup(h(1), now));       // and was dropped
+  c.insert(h(5), now + 5, now + 10);
+  EXPECT_TRUE(c.lookup(h(5), now + 5));
+  EXPECT_FALSE(c.lookup(h(5), now + 4));  // before the chain's notBefore (a clock set back)
   c.insert(h(2), now, now + 10);
   c.insert(h(3), now, now + 10);
   c.insert(h(4), now, now + 10);

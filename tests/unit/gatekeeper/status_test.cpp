@@ -13,6 +13,7 @@
 #include "gatekeeper.hpp"  // agentctl's view of this JSON
 #include "render.hpp"
 #include "status.hpp"
+#include "tls_harness.hpp"
 
 using namespace og::gk;
 namespace fs = std::filesystem;
@@ -289,4 +290,28 @@ TEST_F(GkStatus, AgentctlViewOfTheRealStatus) {
   EXPECT_NE(problems[0].find("gatekeeper host a.test: certificate " + (dir / "a.pem").string() + " has expired"),
             std::string::npos)
       << problems[0];
+}
+
+// A CRL past its nextUpdate refuses every client of its host: status says so, and the metric
+// lets monitoring see it coming.
+TEST_F(GkStatus, CrlPastItsNextUpdateIsAWarning) {
+  auto key = og::gk::test::keygen("EC");
+  auto ca = og::gk::test::certify(key.get(), "zone CA", nullptr, nullptr, og::gk::test::ca_options());
+  const std::time_t next = std::time(nullptr) + 3600;
+  og::gk::test::write_crl(dir / "zone.crl", og::gk::test::make_crl(ca.get(), key.get(), {}, next - 7200, next).get());
+  std::string text = config();
+  text.replace(text.find("mode = \"tcp\""), 0, "crl = \"" + (dir / "zone.crl").string() + "\"\n");
+  auto cfg = parse_gatekeeper_config(text, (dir / "gk.toml").string());
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  auto set = PolicySet::build(*cfg);
+  ASSERT_TRUE(set) << set.error().message;
+  const HostPolicy& b = *(*set)->hosts()[1];
+  EXPECT_EQ(host_warnings(b, system_clock::from_time_t(next - 1)).size(), 1u);  // the expiring certificate
+  auto w = host_warnings(b, system_clock::from_time_t(next));
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].rfind("crl " + (dir / "zone.crl").string() + " is past its nextUpdate (", 0), 0u) << w[0];
+  EXPECT_NE(metrics_text(**set, facts())
+                .find("og_gk_crl_next_update_seconds{host=\"b.test\",crl=\"" + (dir / "zone.crl").string() + "\"} " +
+                      std::to_string(next) + "\n"),
+            std::string::npos);
 }

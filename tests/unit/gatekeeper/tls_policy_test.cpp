@@ -452,4 +452,51 @@ TEST_F(GkTlsPolicy, VerdictCacheRespectsTheChainsNotAfter) {
   EXPECT_EQ(r.conn.verify_reason, "certificate has expired");
 }
 
+// Issue 15 finding 6: cached verdicts outlived the host's CRL. Once a CRL's nextUpdate has
+// passed, X509_verify_cert refuses every chain ("CRL has expired"); a cached verdict must not
+// answer for it either.
+TEST_F(GkTlsPolicy, VerdictCacheEndsAtTheCrlsNextUpdate) {
+  TempDir d;
+  const std::time_t now = *clock_.now;
+  write_crl(d / "short.crl", make_crl(ca_->cert.get(), ca_->key.get(), {}, now - 60, now + 5).get());
+  write_crl(d / "long.crl", make_crl(other_ca_->cert.get(), other_ca_->key.get(), {}, now - 60, now + 86400).get());
+  HostConfig h = host({"a.test"});
+  h.crls = {d / "long.crl", d / "short.crl"};
+  auto set = build({h});
+  auto c = client(edge_);
+  EXPECT_TRUE(conn(*set, c.get(), "a.test").served());
+  clock_.advance(4);
+  auto r = conn(*set, c.get(), "a.test");
+  EXPECT_TRUE(r.served());
+  EXPECT_TRUE(r.conn.verdict_cached);
+  clock_.advance(1);  // now == nextUpdate: OpenSSL counts the CRL as expired
+  r = conn(*set, c.get(), "a.test");
+  EXPECT_FALSE(r.conn.verdict_cached);
+  EXPECT_FALSE(r.server.done);
+  EXPECT_EQ(r.conn.verify_reason, "CRL has expired");
+  EXPECT_EQ(r.client.alert, SSL_AD_CERTIFICATE_EXPIRED);
+}
+
+TEST(GkChainKey, DistinguishesChainsAndRefusesWhatItCannotHash) {
+  EvpPkeyPtr k = keygen("EC");
+  X509Ptr a = certify(k.get(), "a", nullptr, nullptr), b = certify(k.get(), "b", nullptr, nullptr);
+  auto ka = chain_key(a.get(), nullptr), kb = chain_key(b.get(), nullptr);
+  ASSERT_TRUE(ka && kb);
+  EXPECT_NE(*ka, *kb);
+  EXPECT_EQ(chain_key(a.get(), nullptr), ka);
+  STACK_OF(X509)* with_b = sk_X509_new_null();
+  sk_X509_push(with_b, b.get());
+  auto kab = chain_key(a.get(), with_b);
+  ASSERT_TRUE(kab);
+  EXPECT_NE(*kab, *ka);
+  // A certificate that cannot be DER-encoded gives no key (never the all-zero one).
+  X509Ptr empty(X509_new());
+  EXPECT_EQ(chain_key(empty.get(), nullptr), std::nullopt);
+  sk_X509_push(with_b, empty.get());
+  EXPECT_EQ(chain_key(a.get(), with_b), std::nullopt);
+  EXPECT_EQ(chain_key(nullptr, nullptr), std::nullopt);
+  sk_X509_free(with_b);
+  ERR_clear_error();
+}
+
 }  // namespace

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The TLS side's limits against real clients, in a network namespace of the test's own
+# (gk_enter_netns: addresses on its lo, so curl --interface and bind() pick edge or attacker
+# source addresses; the origin is 192.0.2.1 / 2001:db8:1::1, the edge snapshot lists
+# 198.51.100.0/24 and 2001:db8:cf::/48, attackers are 203.0.113.0/24 and 2001:db8:bad::/48):
+#  - a cached chain verdict ends at the CRL's nextUpdate (issue 15 finding 6).
+. "$(dirname "$0")/lib_gk.sh"
+gk_enter_netns 192.0.2.1/32 198.51.100.10/32 203.0.113.10/32 \
+  2001:db8:1::1/128 2001:db8:cf::10/128 2001:db8:bad::10/128 2001:db8:bad::11/128 2001:db8:bad:1::10/128
+gk_init
+gk_pki
+gk_upstream http
+METRICS_PORT=$(gk_free_port)
+EDGE=(--cert "$P/edge.pem" --key "$P/edge.key")
+echo '{"version":1,"generated_at":"2026-01-01T00:00:00Z","ipv4":["198.51.100.0/24"],"ipv6":["2001:db8:cf::/48"]}' >"$T/edge.json"
+err() { tr -d '\n' <"$T/curl.err"; }
+metrics() { curl -sS --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" || true; }
+host() {  # names cert extra...
+  printf '[[host]]\nnames = %s\ncert = "%s.pem"\nkey = "%s.key"\nupstream = "127.0.0.1:%s"\n' "$1" "$P/$2" "$P/$2" "$UP_PORT"
+  shift 2
+  printf '%s\n' "$@"
+  echo
+}
+gatekeeper() {  # extra [gatekeeper] lines, then [[host]] tables on stdin
+  GK_PORT=$(gk_free_port)
+  {
+    printf '[gatekeeper]\nlisten = ["127.0.0.1:%s", "192.0.2.1:%s", "[2001:db8:1::1]:%s"]\nworkers = 2\n' \
+      "$GK_PORT" "$GK_PORT" "$GK_PORT"
+    printf 'edge_ranges_file = "%s"\nmetrics_listen = "127.0.0.1:%s"\n' "$T/edge.json" "$METRICS_PORT"
+    printf '%s\n' "$@"
+    echo
+    cat
+  } >"$T/gk.toml"
+  gk_start
+}
+
+# --- finding 6: a cached verdict ends at the CRL's nextUpdate --------------------------
+# A CRL due in 10 s: the edge certificate passes (the second time from the verdict cache);
+# once nextUpdate has passed, fresh verification refuses every chain ("CRL has expired")
+# and so must the cache.
+openssl ca -batch -config "$P/global/ca.cnf" -cert "$P/global/ca.pem" -keyfile "$P/global/ca.key" \
+  -gencrl -crlsec 10 -out "$P/short.crl" 2>/dev/null
+NEXT=$(date -d "$(openssl crl -in "$P/short.crl" -noout -nextupdate | cut -d= -f2)" +%s)
+gatekeeper <<<"$(host '["h.test"]' srv-misc "client_ca = \"$P/global/ca.pem\"" "crl = \"$P/short.crl\"")"
+expect_eq "CRL due in 10 s: edge certificate, 200" 200 "$(gk_curl h.test / "${EDGE[@]}")"
+expect_eq "CRL due in 10 s: again, 200" 200 "$(gk_curl h.test / "${EDGE[@]}")"
+m=$(metrics)
+if (($(date +%s) < NEXT)); then pass "both requests before the CRL's nextUpdate"; else failcase "setup took past the CRL's nextUpdate"; fi
+expect_match "the second one from the verdict cache" 'og_gk_verdict_cache_hits_total\{host="h.test"\} 1'$'\n' "$m"
+expect_match "metrics: the CRL's nextUpdate" "og_gk_crl_next_update_seconds\\{host=\"h.test\",crl=\"$P/short.crl\"\\} $NEXT" "$m"
+while (($(date +%s) < NEXT)); do sleep 0.2; done
+code=$(gk_curl h.test / "${EDGE[@]}")
+expect_match "after nextUpdate: refused (CRL has expired), not served from the cache" "000 .*certificate expired" "$code $(err)"
+expect_match "the refusal is logged with its reason" 'gk_client_cert_refused .*host=h.test .*reason="?CRL has expired' "$(cat "$T/gk.log")"
+gk_stop
+
+gk_finish
