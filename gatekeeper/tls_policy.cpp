@@ -93,8 +93,11 @@ int on_client_hello(SSL* ssl, int* alert, void* /*arg*/) {
     *alert = SSL_AD_ACCESS_DENIED;
     return SSL_CLIENT_HELLO_ERROR;
   }
-  // SSL_set_SSL_CTX swaps certificates, CA store, client CA names and session id context,
-  // but not the verify mode, which stays the starting context's: set it here.
+  // SSL_set_SSL_CTX swaps certificates, CA store, client CA names, session id context and
+  // the certificate-verify callback (read from the SSL's context), but not what SSL_new
+  // copied from the starting context: verify mode, per-certificate verify callback, verify
+  // depth (X509_VERIFY_PARAM), max certificate list. Everything verification depends on is
+  // set here for the chosen host, whatever the starting context was.
   if (SSL_set_SSL_CTX(ssl, host->ctx.get()) != host->ctx.get()) {
     *alert = SSL_AD_INTERNAL_ERROR;
     return SSL_CLIENT_HELLO_ERROR;
@@ -106,6 +109,7 @@ int on_client_hello(SSL* ssl, int* alert, void* /*arg*/) {
       mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
   }
   SSL_set_verify(ssl, mode, nullptr);
+  SSL_set_verify_depth(ssl, kMaxClientChainDepth);
   // Session id context per host and SNI: a session (id or ticket) resumes only under the name
   // it was made for; an offer made for another name is a cache miss and gets a full handshake.
   const Sha256 sid = session_context(*host, conn->sni);
@@ -332,7 +336,7 @@ Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const 
     // fails verification ("unable to get certificate CRL") rather than passing silently.
     if (!h.crls.empty()) X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
     SSL_CTX_set_cert_verify_callback(ctx, on_verify_chain, p.get());
-    SSL_CTX_set_verify_depth(ctx, 5);
+    SSL_CTX_set_verify_depth(ctx, kMaxClientChainDepth);
     for (const auto& pin : h.pin_spki_sha256) p->spki_pins.push_back(*decode_pin(pin));
     for (const auto& pin : h.pin_cert_sha256) p->cert_pins.push_back(*decode_pin(pin));
   }

@@ -37,6 +37,10 @@ extern const std::string_view kOriginPullCaPem;
 using WallClock = std::function<std::time_t()>;
 [[nodiscard]] WallClock system_wall_clock();
 
+// Client chains: at most this many intermediates between the leaf and a trusted CA (OpenSSL's
+// verify depth). The origin-pull chain has none (leaf, then the CA).
+inline constexpr int kMaxClientChainDepth = 5;
+
 enum class VerifyState : std::uint8_t { none, success, failed };
 [[nodiscard]] const char* to_string(VerifyState v);  // nginx's $ssl_client_verify words
 

@@ -3,7 +3,8 @@
 # (gk_enter_netns: addresses on its lo, so curl --interface and bind() pick edge or attacker
 # source addresses; the origin is 192.0.2.1 / 2001:db8:1::1, the edge snapshot lists
 # 198.51.100.0/24 and 2001:db8:cf::/48, attackers are 203.0.113.0/24 and 2001:db8:bad::/48):
-#  - a cached chain verdict ends at the CRL's nextUpdate (issue 15 finding 6).
+#  - a cached chain verdict ends at the CRL's nextUpdate (issue 15 finding 6);
+#  - the client-chain depth limit holds in both host orders (finding 11).
 . "$(dirname "$0")/lib_gk.sh"
 gk_enter_netns 192.0.2.1/32 198.51.100.10/32 203.0.113.10/32 \
   2001:db8:1::1/128 2001:db8:cf::10/128 2001:db8:bad::10/128 2001:db8:bad::11/128 2001:db8:bad:1::10/128
@@ -53,5 +54,40 @@ code=$(gk_curl h.test / "${EDGE[@]}")
 expect_match "after nextUpdate: refused (CRL has expired), not served from the cache" "000 .*certificate expired" "$code $(err)"
 expect_match "the refusal is logged with its reason" 'gk_client_cert_refused .*host=h.test .*reason="?CRL has expired' "$(cat "$T/gk.log")"
 gk_stop
+
+# --- finding 11: the chain depth limit does not depend on the order of hosts --------------
+mk_chain() {  # n name: $P/name.pem = leaf + n intermediates (leaf's issuer first) under the global CA
+  local n=$1 name=$2 icert="$P/global/ca.pem" ikey="$P/global/ca.key" i
+  : >"$T/$name-chain.pem"
+  for i in $(seq 1 "$n"); do
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$name-$i.key" \
+      -out "$T/$name-$i.csr" -subj "/CN=$name intermediate $i" 2>/dev/null
+    openssl x509 -req -in "$T/$name-$i.csr" -CA "$icert" -CAkey "$ikey" -set_serial "$RANDOM$i" -days 30 \
+      -extfile <(printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n') \
+      -out "$T/$name-$i.pem" 2>/dev/null
+    cat "$T/$name-$i.pem" "$T/$name-chain.pem" >"$T/$name-chain.tmp" && mv "$T/$name-chain.tmp" "$T/$name-chain.pem"
+    icert="$T/$name-$i.pem" ikey="$T/$name-$i.key"
+  done
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/$name.key" -out "$T/$name.csr" \
+    -subj "/CN=$name" 2>/dev/null
+  openssl x509 -req -in "$T/$name.csr" -CA "$icert" -CAkey "$ikey" -set_serial "$RANDOM" -days 30 \
+    -extfile <(printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n') -out "$T/$name-leaf.pem" 2>/dev/null
+  cat "$T/$name-leaf.pem" "$T/$name-chain.pem" >"$P/$name.pem"
+}
+mk_chain 8 deep8
+mk_chain 5 deep5
+for order in off-first required-first; do
+  if [[ $order == off-first ]]; then
+    gatekeeper <<<"$(host '["n.test"]' srv-misc 'mtls = "off"'; host '["h.test"]' srv-misc "client_ca = \"$P/global/ca.pem\"")"
+  else
+    gatekeeper <<<"$(host '["h.test"]' srv-misc "client_ca = \"$P/global/ca.pem\""; host '["n.test"]' srv-misc 'mtls = "off"')"
+  fi
+  code=$(gk_curl h.test / --cert "$P/deep8.pem" --key "$P/deep8.key")
+  expect_match "$order: 8 intermediates refused" "^000 " "$code $(err)"
+  expect_match "$order: logged as chain too long" 'gk_client_cert_refused .*host=h.test .*reason="certificate chain too long"' "$(cat "$T/gk.log")"
+  expect_eq "$order: 5 intermediates (the limit) served" 200 "$(gk_curl h.test / --cert "$P/deep5.pem" --key "$P/deep5.key")"
+  expect_match "$order: the chain went through the gatekeeper" '"X-Client-Verify": "SUCCESS"' "$(cat "$T/body")"
+  gk_stop
+done
 
 gk_finish

@@ -499,4 +499,50 @@ TEST(GkChainKey, DistinguishesChainsAndRefusesWhatItCannotHash) {
   ERR_clear_error();
 }
 
+// A leaf under `n` intermediates under the client CA; the client sends leaf + intermediates.
+struct DeepChain {
+  std::vector<std::unique_ptr<Identity>> cas;
+  Identity leaf;
+};
+std::unique_ptr<DeepChain> deep_chain(const Identity& root, int n) {
+  auto d = std::make_unique<DeepChain>();
+  const Identity* issuer = &root;
+  for (int i = 0; i < n; ++i) {
+    auto ca = std::make_unique<Identity>();
+    ca->key = keygen("EC");
+    ca->cert = certify(ca->key.get(), "intermediate " + std::to_string(i + 1), issuer->cert.get(), issuer->key.get(),
+                       ca_options());
+    issuer = ca.get();
+    d->cas.push_back(std::move(ca));
+  }
+  d->leaf.key = keygen("EC");
+  d->leaf.cert = certify(d->leaf.key.get(), "deep leaf", issuer->cert.get(), issuer->key.get());
+  for (auto it = d->cas.rbegin(); it != d->cas.rend(); ++it) d->leaf.chain.push_back((*it)->cert.get());
+  return d;
+}
+
+// Issue 15 finding 11: the verify depth is the starting context's (SSL_set_SSL_CTX does not
+// carry it over), so with an mtls = "off" host first a chain of 8 intermediates was accepted.
+TEST_F(GkTlsPolicy, ChainDepthLimitInBothHostOrders) {
+  auto deep = deep_chain(*ca_, 8);
+  auto allowed = deep_chain(*ca_, kMaxClientChainDepth);
+  auto one_more = deep_chain(*ca_, kMaxClientChainDepth + 1);
+  for (bool off_first : {true, false}) {
+    SCOPED_TRACE(off_first ? "mtls=off host first" : "mtls=required host first");
+    auto set = off_first ? build({host({"n.test"}, Mtls::off), host({"a.test"})})
+                         : build({host({"a.test"}), host({"n.test"}, Mtls::off)});
+    for (int v : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+      auto c = client(&deep->leaf, v);
+      auto r = conn(*set, c.get(), "a.test");
+      EXPECT_FALSE(r.server.done);
+      EXPECT_EQ(r.conn.verify, VerifyState::failed);
+      EXPECT_EQ(r.conn.verify_reason, "certificate chain too long");
+      auto ok = client(&allowed->leaf, v);
+      EXPECT_TRUE(conn(*set, ok.get(), "a.test").served());
+      auto over = client(&one_more->leaf, v);
+      EXPECT_EQ(conn(*set, over.get(), "a.test").conn.verify_reason, "certificate chain too long");
+    }
+  }
+}
+
 }  // namespace
