@@ -128,8 +128,8 @@ Status read_global(const Reader& r, const toml::table& t, GatekeeperConfig& c) {
   if (auto st = r.only_keys(
           t, s,
           {"listen", "workers", "default_host", "edge_ranges_file", "handshake_timeout", "header_timeout",
-           "idle_timeout", "upstream_connect_timeout", "max_connections", "max_header_bytes", "verdict_cache_entries",
-           "ciphers", "ciphersuites", "metrics_listen", "control_socket", "control_group"});
+           "idle_timeout", "upstream_connect_timeout", "max_connections", "max_header_bytes", "max_client_chain_bytes",
+           "verdict_cache_entries", "ciphers", "ciphersuites", "metrics_listen", "control_socket", "control_group"});
       !st)
     return st;
   std::vector<std::string> listen;
@@ -159,6 +159,7 @@ Status read_global(const Reader& r, const toml::table& t, GatekeeperConfig& c) {
   if (!(st = r.duration(t, s, "upstream_connect_timeout", c.upstream_connect_timeout))) return st;
   if (!(st = r.count(t, s, "max_connections", c.max_connections, 1, 10'000'000))) return st;
   if (!(st = r.count(t, s, "max_header_bytes", c.max_header_bytes, 1024, 1 << 20))) return st;
+  if (!(st = r.count(t, s, "max_client_chain_bytes", c.max_client_chain_bytes, 1024, 1 << 20))) return st;
   if (!(st = r.count(t, s, "verdict_cache_entries", c.verdict_cache_entries, 0, 1 << 20))) return st;
   if (!(st = r.string(t, s, "ciphers", c.ciphers))) return st;
   if (!(st = r.string(t, s, "ciphersuites", c.ciphersuites))) return st;

@@ -83,6 +83,8 @@ struct GatekeeperConfig {
   std::chrono::seconds upstream_connect_timeout{5};
   std::size_t max_connections = 10000;
   std::size_t max_header_bytes = 16384;
+  // Largest client Certificate message (leaf + chain) read; the origin-pull chain is ~2-3 KB.
+  std::size_t max_client_chain_bytes = 16384;
   std::size_t verdict_cache_entries = 1024;
   std::string ciphers;       // TLS 1.2 cipher list; empty: OpenSSL default
   std::string ciphersuites;  // TLS 1.3; empty: OpenSSL default

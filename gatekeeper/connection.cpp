@@ -689,11 +689,15 @@ std::string proxy_header_for(const HostPolicy& host, SSL* ssl, X509* peer_cert, 
 }
 
 // Logs and counts a failed handshake.
-void note_handshake_failure(Shared& shared, const ConnTls& conn, SSL* ssl, const std::string& peer,
-                            const error_code& ec) {
+void note_handshake_failure(Shared& shared, ConnTls& conn, SSL* ssl, const std::string& peer, const error_code& ec) {
+  if (ec.category() == asio::error::get_ssl_category())
+    (void)explain_handshake_error(ssl, static_cast<unsigned long>(ec.value()), conn);
   if (!conn.refusal.empty()) {
     shared.refused_sni.fetch_add(conn.refusal.ends_with("sni") ? 1 : 0, std::memory_order_relaxed);
-    og::log::info("gk_handshake_refused", {{"reason", conn.refusal}, {"sni", conn.sni}, {"peer", peer}});
+    og::log::info("gk_handshake_refused", {{"reason", conn.refusal},
+                                           {"sni", conn.sni},
+                                           {"host", conn.host ? conn.host->cfg.label() : std::string()},
+                                           {"peer", peer}});
   } else if (conn.host && conn.verify == VerifyState::failed) {
     og::log::info("gk_client_cert_refused",
                   {{"host", conn.host->cfg.label()}, {"peer", peer}, {"reason", conn.verify_reason}});

@@ -110,6 +110,8 @@ int on_client_hello(SSL* ssl, int* alert, void* /*arg*/) {
   }
   SSL_set_verify(ssl, mode, nullptr);
   SSL_set_verify_depth(ssl, kMaxClientChainDepth);
+  // Refused when its length is read: a junk chain costs no certificate parsing.
+  SSL_set_max_cert_list(ssl, static_cast<long>(conn->set->config().max_client_chain_bytes));
   // Session id context per host and SNI: a session (id or ticket) resumes only under the name
   // it was made for; an offer made for another name is a cache miss and gets a full handshake.
   const Sha256 sid = session_context(*host, conn->sni);
@@ -337,6 +339,7 @@ Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const 
     if (!h.crls.empty()) X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
     SSL_CTX_set_cert_verify_callback(ctx, on_verify_chain, p.get());
     SSL_CTX_set_verify_depth(ctx, kMaxClientChainDepth);
+    SSL_CTX_set_max_cert_list(ctx, static_cast<long>(g.max_client_chain_bytes));
     for (const auto& pin : h.pin_spki_sha256) p->spki_pins.push_back(*decode_pin(pin));
     for (const auto& pin : h.pin_cert_sha256) p->cert_pins.push_back(*decode_pin(pin));
   }
@@ -392,6 +395,17 @@ bool client_refused(const ConnTls& c) {
   if (!c.host || c.host->cfg.mtls == Mtls::off) return false;
   if (c.verify == VerifyState::failed) return true;
   return c.host->cfg.mtls == Mtls::required && c.verify != VerifyState::success;
+}
+
+bool explain_handshake_error(const SSL* ssl, unsigned long err, ConnTls& conn) {
+  if (!conn.refusal.empty() || !conn.host) return false;
+  if (ERR_GET_LIB(err) == ERR_LIB_SSL && ERR_GET_REASON(err) == SSL_R_EXCESSIVE_MESSAGE_SIZE &&
+      SSL_get_state(ssl) == TLS_ST_SR_CERT) {
+    conn.refusal = "client_chain_too_large";
+    conn.host->stats.refused_verify.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  return false;
 }
 
 Admission admit(SSL* ssl, ConnTls& conn) {

@@ -120,6 +120,12 @@ void attach(SSL* ssl, ConnTls* conn);
 // Whether the client failed its host's certificate policy (a failure mode applies).
 [[nodiscard]] bool client_refused(const ConnTls& c);
 
+// After a failed handshake: names the refusals OpenSSL makes itself from the host's limits
+// ("client_chain_too_large": a client Certificate message over max_client_chain_bytes, refused
+// before a certificate was parsed), in conn.refusal, and counts them for the host. `err` is
+// the OpenSSL error that ended the handshake. False when it was none of those.
+bool explain_handshake_error(const SSL* ssl, unsigned long err, ConnTls& conn);
+
 // What a connection does once its handshake has completed.
 enum class Admission : std::uint8_t {
   serve,          // proxy it

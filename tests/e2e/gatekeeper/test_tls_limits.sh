@@ -4,7 +4,8 @@
 # source addresses; the origin is 192.0.2.1 / 2001:db8:1::1, the edge snapshot lists
 # 198.51.100.0/24 and 2001:db8:cf::/48, attackers are 203.0.113.0/24 and 2001:db8:bad::/48):
 #  - a cached chain verdict ends at the CRL's nextUpdate (issue 15 finding 6);
-#  - the client-chain depth limit holds in both host orders (finding 11).
+#  - the client-chain depth limit holds in both host orders (finding 11);
+#  - a 200-certificate junk chain is refused for its size, before any parsing (finding 13).
 . "$(dirname "$0")/lib_gk.sh"
 gk_enter_netns 192.0.2.1/32 198.51.100.10/32 203.0.113.10/32 \
   2001:db8:1::1/128 2001:db8:cf::10/128 2001:db8:bad::10/128 2001:db8:bad::11/128 2001:db8:bad:1::10/128
@@ -89,5 +90,30 @@ for order in off-first required-first; do
   expect_match "$order: the chain went through the gatekeeper" '"X-Client-Verify": "SUCCESS"' "$(cat "$T/body")"
   gk_stop
 done
+
+# --- finding 13: the client Certificate message is capped (max_client_chain_bytes) ---------
+# 200 self-signed certificates (~75 KB; 10 distinct ones, each sent 20 times: the size is what
+# counts), after a junk leaf or after the edge's own certificate.
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$P/junk.key" 2>/dev/null
+for i in $(seq 1 10); do openssl req -x509 -key "$P/junk.key" -subj "/CN=junk $i" -days 1 2>/dev/null; done >"$T/junk10.pem"
+for i in $(seq 1 20); do cat "$T/junk10.pem"; done >"$P/junk200.pem"
+{ cat "$P/edge.pem"; sed -n '/BEGIN/,$p' "$P/junk200.pem" | awk 'f; /END CERTIFICATE/ {f=1}'; } >"$P/edge+junk199.pem"
+{ cat "$P/edge.pem"; sed -n '1,/END CERTIFICATE/p' "$T/junk10.pem"; } >"$P/edge+junk1.pem"
+expect_eq "junk chains: 200 certificates each" "200 200" \
+  "$(grep -c BEGIN "$P/junk200.pem") $(grep -c BEGIN "$P/edge+junk199.pem")"
+gatekeeper <<<"$(host '["n.test"]' srv-misc 'mtls = "off"'; host '["h.test"]' srv-misc "client_ca = \"$P/global/ca.pem\"")"
+for tls in --tlsv1.2 --tlsv1.3; do
+  max=(--tls-max "${tls#--tlsv}")
+  code=$(gk_curl h.test / "$tls" "${max[@]}" --cert "$P/junk200.pem" --key "$P/junk.key")
+  expect_match "200 junk certificates ($tls): refused" "^000 " "$code $(err)"
+  code=$(gk_curl h.test / "$tls" "${max[@]}" --cert "$P/edge+junk199.pem" --key "$P/edge.key")
+  expect_match "the edge certificate + 199 junk ones ($tls): refused" "^000 " "$code $(err)"
+  expect_eq "the edge certificate + 1 junk one ($tls): served" 200 \
+    "$(gk_curl h.test / "$tls" "${max[@]}" --cert "$P/edge+junk1.pem" --key "$P/edge.key")"
+done
+n=$(grep -c 'gk_handshake_refused reason=client_chain_too_large .*host=h.test' "$T/gk.log" || true)
+expect_eq "each refused for its size, before a certificate was parsed (log reason)" 4 "$n"
+expect_match "counted as verify refusals" 'og_gk_refusals_total\{host="h.test",reason="verify"\} 4'$'\n' "$(metrics)"
+gk_stop
 
 gk_finish

@@ -31,6 +31,7 @@ TEST(GkConfig, MinimalDefaults) {
   EXPECT_EQ(h.on_failure, OnFailure::alert);
   EXPECT_EQ(h.proxy_protocol, ProxyProtocol::off);
   EXPECT_TRUE(c->default_host.empty());
+  EXPECT_EQ(c->max_client_chain_bytes, 16384u);
 }
 
 TEST(GkConfig, FullHost) {
@@ -133,6 +134,10 @@ INSTANTIATE_TEST_SUITE_P(
                 "control_socket: longer than a unix socket path"},
         BadCase{"group_without_socket", LISTEN "control_socket = \"\"\ncontrol_group = \"adm\"\n" HOST,
                 "control_group: needs a control_socket"},
+        BadCase{"chain_bytes_too_small", LISTEN "max_client_chain_bytes = 512\n" HOST,
+                "[gatekeeper] max_client_chain_bytes"},
+        BadCase{"chain_bytes_too_large", LISTEN "max_client_chain_bytes = 2000000\n" HOST,
+                "[gatekeeper] max_client_chain_bytes"},
         BadCase{"syntax", "[gatekeeper\n", "gk.toml:1: syntax"}),
     [](const auto& p) { return std::string(p.param.name); });
 
@@ -156,6 +161,12 @@ TEST(GkConfig, ControlSocket) {
   c = parse_gatekeeper_config(LISTEN "control_socket = \"\"\n" HOST, "gk.toml");
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_TRUE(c->control.socket.empty());  // disabled
+}
+
+TEST(GkConfig, TlsLimits) {
+  auto c = parse_gatekeeper_config(LISTEN "max_client_chain_bytes = 32768\n" HOST, "gk.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->max_client_chain_bytes, 32768u);
 }
 
 TEST(GkConfig, EmptyListenMeansSocketActivation) {

@@ -181,9 +181,11 @@ inline std::pair<SslPtr, SslPtr> connect(SSL_CTX* cctx, SSL_CTX* sctx) {
 struct SideResult {
   bool done = false;
   bool failed = false;
-  int reason = 0;     // ERR_GET_REASON of the first error when it failed
-  std::string error;  // its text
-  int alert = -1;     // the last alert it received (SSL_AD_*), -1: none
+  unsigned long code = 0;  // the first error when it failed
+  int reason = 0;          // its ERR_GET_REASON
+  std::string error;       // its text
+  int alert = -1;          // the last alert it received (SSL_AD_*), -1: none
+  int alert_sent = -1;     // the last alert it sent
 };
 
 namespace detail {
@@ -192,8 +194,10 @@ inline int side_index() {
   return idx;
 }
 inline void note_alert(const SSL* ssl, int where, int ret) {
-  if (!(where & SSL_CB_READ_ALERT)) return;
-  if (auto* r = static_cast<SideResult*>(SSL_get_ex_data(ssl, side_index()))) r->alert = ret & 0xff;
+  auto* r = static_cast<SideResult*>(SSL_get_ex_data(ssl, side_index()));
+  if (!r) return;
+  if ((where & SSL_CB_READ_ALERT) == SSL_CB_READ_ALERT) r->alert = ret & 0xff;
+  if ((where & SSL_CB_WRITE_ALERT) == SSL_CB_WRITE_ALERT) r->alert_sent = ret & 0xff;
 }
 // One SSL_do_handshake step; false once the side failed.
 inline void step(SSL* ssl, SideResult& r) {
@@ -208,6 +212,7 @@ inline void step(SSL* ssl, SideResult& r) {
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
   r.failed = true;
   const unsigned long code = ERR_peek_error();
+  r.code = code;
   r.reason = ERR_GET_REASON(code);
   char buf[256];
   ERR_error_string_n(code, buf, sizeof buf);
@@ -303,6 +308,7 @@ inline GkConn gk_connect(const PolicySet& set, SSL_CTX* cctx, const ConnectOptio
   r.conn.peer_is_edge = o.peer_is_edge;
   attach(server.get(), &r.conn);
   drive(client.get(), server.get(), r.client, r.server);
+  if (r.server.failed) explain_handshake_error(server.get(), r.server.code, r.conn);
   if (r.client.done && r.server.done) {
     r.admission = admit(server.get(), r.conn);
     r.resumed = SSL_session_reused(server.get()) == 1;

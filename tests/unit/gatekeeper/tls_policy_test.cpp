@@ -545,4 +545,58 @@ TEST_F(GkTlsPolicy, ChainDepthLimitInBothHostOrders) {
   }
 }
 
+// Issue 15 finding 13: a client could make the server parse (and decode the key of) every
+// certificate of a huge junk chain before any verdict. The Certificate message is capped at
+// max_client_chain_bytes (SSL_set_max_cert_list in the client-hello callback): larger ones are
+// refused when their length is read, before a certificate is parsed or verified.
+TEST_F(GkTlsPolicy, OversizedClientChainIsRefusedBeforeParsing) {
+  EvpPkeyPtr junk_key = keygen("EC");
+  std::vector<X509Ptr> junk;
+  for (int i = 0; i < 200; ++i) junk.push_back(certify(junk_key.get(), "junk " + std::to_string(i), nullptr, nullptr));
+  Identity junk_chain{std::move(junk_key), std::move(junk[0]), {}};
+  Identity edge_plus_junk{nullptr, nullptr, {}};
+  edge_plus_junk.key.reset(EVP_PKEY_dup(edge_->key.get()));
+  edge_plus_junk.cert.reset(X509_dup(edge_->cert.get()));
+  for (std::size_t i = 1; i < junk.size(); ++i) {
+    junk_chain.chain.push_back(junk[i].get());
+    edge_plus_junk.chain.push_back(junk[i].get());
+  }
+  // Under the cap, surplus certificates are harmless: the chain is built from the leaf.
+  Identity edge_plus_some{nullptr, nullptr, {junk[1].get(), junk[2].get(), junk[3].get()}};
+  edge_plus_some.key.reset(EVP_PKEY_dup(edge_->key.get()));
+  edge_plus_some.cert.reset(X509_dup(edge_->cert.get()));
+
+  auto set = build({host({"n.test"}, Mtls::off), host({"a.test"})});
+  EXPECT_EQ(set->config().max_client_chain_bytes, 16384u);
+  for (int v : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    SCOPED_TRACE(v == TLS1_3_VERSION ? "TLS 1.3" : "TLS 1.2");
+    for (const Identity* id : {&junk_chain, &edge_plus_junk}) {
+      auto c = client(id, v);
+      auto r = conn(*set, c.get(), "a.test");
+      EXPECT_FALSE(r.server.done);
+      EXPECT_EQ(r.server.reason, SSL_R_EXCESSIVE_MESSAGE_SIZE) << r.server.error;
+      EXPECT_EQ(r.conn.refusal, "client_chain_too_large");
+      EXPECT_EQ(r.conn.verify, VerifyState::none);  // never reached verification
+      EXPECT_EQ(r.server.alert_sent, SSL_AD_ILLEGAL_PARAMETER);
+    }
+    auto c = client(&edge_plus_some, v);
+    EXPECT_TRUE(conn(*set, c.get(), "a.test").served());
+  }
+  EXPECT_EQ(named(*set, "a.test")->stats.refused_verify.load(), 4u);
+}
+
+TEST_F(GkTlsPolicy, ChainByteCapIsConfigurable) {
+  auto five = deep_chain(*ca_, 5);
+  GatekeeperConfig cfg;
+  cfg.path = "test.toml";
+  cfg.hosts = {host({"a.test"})};
+  cfg.max_client_chain_bytes = 1024;  // less than leaf + 5 intermediates
+  auto set = PolicySet::build(cfg);
+  ASSERT_TRUE(set) << set.error().message;
+  auto c = client(&five->leaf);
+  EXPECT_EQ(conn(**set, c.get(), "a.test").conn.refusal, "client_chain_too_large");
+  auto small = client(edge_);
+  EXPECT_TRUE(conn(**set, small.get(), "a.test").served());
+}
+
 }  // namespace
