@@ -186,7 +186,9 @@ std::string render_gatekeeper(const nlohmann::json& gk, bool color) {
   row(o, "Listeners", (listeners.empty() ? "-" : listeners) + ", " + str(gk, "workers") + " workers");
   row(o, "Connections",
       str(gk, "connections_active") + " active; refused: " + str(gk, "refused_sni") + " no/unknown SNI, " +
-          str(gk, "refused_overload") + " overload; " + str(gk, "handshake_errors") + " handshake errors");
+          str(gk, "refused_overload") + " overload, " + str(gk, "refused_not_edge", "0") + " not edge, " +
+          str(gk, "refused_source_limit", "0") + " per-source limit; " + str(gk, "handshake_errors") +
+          " handshake errors");
   for (const auto& h : gk.value("hosts", nlohmann::json::array())) {
     std::string names;
     for (const auto& n : h.value("names", nlohmann::json::array()))

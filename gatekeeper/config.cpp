@@ -127,9 +127,10 @@ Status read_global(const Reader& r, const toml::table& t, GatekeeperConfig& c) {
   constexpr std::string_view s = "gatekeeper";
   if (auto st = r.only_keys(
           t, s,
-          {"listen", "workers", "default_host", "edge_ranges_file", "handshake_timeout", "header_timeout",
-           "idle_timeout", "upstream_connect_timeout", "max_connections", "max_header_bytes", "max_client_chain_bytes",
-           "verdict_cache_entries", "ciphers", "ciphersuites", "metrics_listen", "control_socket", "control_group"});
+          {"listen", "workers", "default_host", "edge_ranges_file", "handshake_timeout", "client_hello_timeout",
+           "header_timeout", "idle_timeout", "upstream_connect_timeout", "max_connections",
+           "max_connections_per_source", "max_header_bytes", "max_client_chain_bytes", "verdict_cache_entries",
+           "ciphers", "ciphersuites", "metrics_listen", "control_socket", "control_group"});
       !st)
     return st;
   std::vector<std::string> listen;
@@ -154,10 +155,12 @@ Status read_global(const Reader& r, const toml::table& t, GatekeeperConfig& c) {
   if (!(st = r.string(t, s, "default_host", c.default_host))) return st;
   if (!(st = r.path(t, s, "edge_ranges_file", c.edge_ranges_file))) return st;
   if (!(st = r.duration(t, s, "handshake_timeout", c.handshake_timeout))) return st;
+  if (!(st = r.duration(t, s, "client_hello_timeout", c.client_hello_timeout))) return st;
   if (!(st = r.duration(t, s, "header_timeout", c.header_timeout))) return st;
   if (!(st = r.duration(t, s, "idle_timeout", c.idle_timeout))) return st;
   if (!(st = r.duration(t, s, "upstream_connect_timeout", c.upstream_connect_timeout))) return st;
   if (!(st = r.count(t, s, "max_connections", c.max_connections, 1, 10'000'000))) return st;
+  if (!(st = r.count(t, s, "max_connections_per_source", c.max_connections_per_source, 0, 10'000'000))) return st;
   if (!(st = r.count(t, s, "max_header_bytes", c.max_header_bytes, 1024, 1 << 20))) return st;
   if (!(st = r.count(t, s, "max_client_chain_bytes", c.max_client_chain_bytes, 1024, 1 << 20))) return st;
   if (!(st = r.count(t, s, "verdict_cache_entries", c.verdict_cache_entries, 0, 1 << 20))) return st;

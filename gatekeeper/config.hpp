@@ -78,10 +78,14 @@ struct GatekeeperConfig {
   std::string default_host;                     // a name of one [[host]]; empty: no-SNI/unknown-SNI refused
   std::filesystem::path edge_ranges_file = "/run/originguard/edge-ranges.json";
   std::chrono::seconds handshake_timeout{10};
+  // From accept to a complete ClientHello (never more than handshake_timeout).
+  std::chrono::seconds client_hello_timeout{5};
   std::chrono::seconds header_timeout{10};
   std::chrono::seconds idle_timeout{60};
   std::chrono::seconds upstream_connect_timeout{5};
   std::size_t max_connections = 10000;
+  // Open connections per source not in the edge snapshot (IPv4 address or IPv6 /64); 0: no cap.
+  std::size_t max_connections_per_source = 256;
   std::size_t max_header_bytes = 16384;
   // Largest client Certificate message (leaf + chain) read; the origin-pull chain is ~2-3 KB.
   std::size_t max_client_chain_bytes = 16384;

@@ -235,6 +235,7 @@ struct Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
   std::shared_ptr<const PolicySet> policy;
+  std::optional<SourceLimiter::Slot> source;
   Slot<std::size_t> conns;
   std::optional<Slot<std::int64_t>> host_active;
   Deadline dl;
@@ -771,7 +772,8 @@ awaitable<void> serve_requests(std::unique_ptr<Session> s) {
 
 }  // namespace
 
-awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
+awaitable<void> serve_connection(tcp::socket sock, Shared& shared, bool peer_is_edge,
+                                 std::optional<SourceLimiter::Slot> source) {
   auto policy = shared.policy.load();
   const PolicySet& set = *policy;
   const GatekeeperConfig& cfg = set.config();
@@ -788,13 +790,22 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared) {
   ConnTls conn;  // the SSL's ex_data during the handshake; declared before s, so it outlives SSL_free
   attach(ssl, &conn);
   auto s = std::make_unique<Session>(std::move(sock), ssl, policy, shared);
+  s->source = std::move(source);
   TlsStream& tls = s->tls;
   Deadline& dl = s->dl;
   conn.set = &set;
-  conn.peer_is_edge = shared.edges->current()->contains(to_address(peer.address()));
+  conn.peer_is_edge = peer_is_edge;
 
-  dl.expires_after(cfg.handshake_timeout);
+  // A connection gets client_hello_timeout to deliver its ClientHello, then the rest of its
+  // handshake_timeout (counted from accept) to finish: an idle socket is not held for the
+  // whole handshake time.
+  const auto handshake_deadline = Deadline::clock::now() + cfg.handshake_timeout;
+  dl.expires_after(std::min<Deadline::clock::duration>(cfg.client_hello_timeout, cfg.handshake_timeout));
+  conn.client_hello_arrived = [&dl, handshake_deadline] {
+    dl.expires_after(handshake_deadline - Deadline::clock::now());
+  };
   ec = co_await tls.handshake();
+  conn.client_hello_arrived = nullptr;
   if (ec) {
     note_handshake_failure(shared, conn, ssl, peer_string(peer), ec);
     co_return;

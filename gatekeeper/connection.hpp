@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "edge_ranges.hpp"
+#include "source_limiter.hpp"
 #include "tls_policy.hpp"
 
 namespace og::gk {
@@ -24,9 +25,16 @@ struct Shared {
   std::shared_ptr<EdgeRanges> edges;
   std::atomic<std::size_t> connections{0};
   std::atomic<std::uint64_t> refused_sni{0}, refused_overload{0}, handshake_errors{0};
+  // Closed at accept: outside the edge snapshot while every host requires it; over
+  // max_connections_per_source.
+  std::atomic<std::uint64_t> refused_not_edge{0}, refused_source_limit{0};
+  SourceLimiter sources;  // open connections per source not in the edge snapshot
 };
 
-boost::asio::awaitable<void> serve_connection(boost::asio::ip::tcp::socket sock, Shared& shared);
+// `peer_is_edge`: the source is in the edge snapshot (judged at accept); `source`: its slot in
+// shared.sources, held for the connection's life (none for edge sources or without a cap).
+boost::asio::awaitable<void> serve_connection(boost::asio::ip::tcp::socket sock, Shared& shared, bool peer_is_edge,
+                                              std::optional<SourceLimiter::Slot> source);
 
 // v4-mapped IPv6 addresses come back as IPv4.
 [[nodiscard]] Address to_address(const boost::asio::ip::address& a);

@@ -134,6 +134,14 @@ Result<PassedSockets> systemd_sockets() {
   return out;
 }
 
+// Closes an accepted connection with a reset (SO_LINGER 0): nothing is owed to it, and no
+// TIME_WAIT is kept for it.
+void refuse(tcp::socket& sock) {
+  error_code ec;
+  sock.set_option(asio::socket_base::linger(true, 0), ec);
+  sock.close(ec);
+}
+
 // Tells systemd (Type=notify) about the service state; a no-op without $NOTIFY_SOCKET.
 void notify(const std::string& state) { sd_notify(0, state.c_str()); }
 
@@ -211,6 +219,8 @@ struct Server::Impl {
     f.connections_active = shared.connections.load(std::memory_order_relaxed);
     f.refused_sni = shared.refused_sni.load(std::memory_order_relaxed);
     f.refused_overload = shared.refused_overload.load(std::memory_order_relaxed);
+    f.refused_not_edge = shared.refused_not_edge.load(std::memory_order_relaxed);
+    f.refused_source_limit = shared.refused_source_limit.load(std::memory_order_relaxed);
     f.handshake_errors = shared.handshake_errors.load(std::memory_order_relaxed);
     return f;
   }
@@ -252,13 +262,38 @@ struct Server::Impl {
         co_await t.async_wait(redirect(ec));
         continue;
       }
-      const auto& cfg = shared.policy.load()->config();
+      const auto policy = shared.policy.load();
+      const auto& cfg = policy->config();
       if (shared.connections.load(std::memory_order_relaxed) >= cfg.max_connections) {
         shared.refused_overload.fetch_add(1, std::memory_order_relaxed);
-        sock.close(ec);
+        refuse(sock);
         continue;
       }
-      asio::co_spawn(ex, serve_connection(std::move(sock), shared), [](std::exception_ptr e) {
+      // Sources outside the edge snapshot are judged before any TLS work: refused outright
+      // when no host would serve them, else capped per source so that a few addresses cannot
+      // fill max_connections with connections that never send a ClientHello.
+      const auto peer = sock.remote_endpoint(ec);
+      if (ec) {
+        refuse(sock);
+        continue;
+      }
+      const Address source = to_address(peer.address());
+      const bool edge = shared.edges->current()->contains(source);
+      if (!edge && policy->every_host_requires_edge_ip()) {
+        shared.refused_not_edge.fetch_add(1, std::memory_order_relaxed);
+        refuse(sock);
+        continue;
+      }
+      std::optional<SourceLimiter::Slot> slot;
+      if (!edge && cfg.max_connections_per_source > 0) {
+        slot = shared.sources.acquire(source, cfg.max_connections_per_source);
+        if (!slot) {
+          shared.refused_source_limit.fetch_add(1, std::memory_order_relaxed);
+          refuse(sock);
+          continue;
+        }
+      }
+      asio::co_spawn(ex, serve_connection(std::move(sock), shared, edge, std::move(slot)), [](std::exception_ptr e) {
         if (!e) return;
         try {
           std::rethrow_exception(e);

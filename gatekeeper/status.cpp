@@ -125,6 +125,8 @@ nlohmann::json status_json(const PolicySet& set, const ProcessFacts& p, WallTime
           {"connections_active", p.connections_active},
           {"refused_sni", p.refused_sni},
           {"refused_overload", p.refused_overload},
+          {"refused_not_edge", p.refused_not_edge},
+          {"refused_source_limit", p.refused_source_limit},
           {"handshake_errors", p.handshake_errors},
           {"hosts", std::move(hosts)},
           {"warnings", policy_warnings(set, now)}};
@@ -141,6 +143,10 @@ std::string metrics_text(const PolicySet& set, const ProcessFacts& p) {
   line("og_gk_refused_sni_total", "", p.refused_sni);
   out += "# TYPE og_gk_refused_overload_total counter\n";
   line("og_gk_refused_overload_total", "", p.refused_overload);
+  out += "# TYPE og_gk_refused_not_edge_total counter\n";
+  line("og_gk_refused_not_edge_total", "", p.refused_not_edge);
+  out += "# TYPE og_gk_refused_source_limit_total counter\n";
+  line("og_gk_refused_source_limit_total", "", p.refused_source_limit);
   out += "# TYPE og_gk_handshake_errors_total counter\n";
   line("og_gk_handshake_errors_total", "", p.handshake_errors);
   out +=

@@ -43,6 +43,8 @@ struct ProcessFacts {
   std::uint64_t connections_active = 0;
   std::uint64_t refused_sni = 0;
   std::uint64_t refused_overload = 0;
+  std::uint64_t refused_not_edge = 0;      // at accept: every host requires an edge source
+  std::uint64_t refused_source_limit = 0;  // at accept: max_connections_per_source
   std::uint64_t handshake_errors = 0;
 };
 

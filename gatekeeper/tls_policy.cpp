@@ -66,6 +66,7 @@ int on_client_hello(SSL* ssl, int* alert, void* /*arg*/) {
     *alert = SSL_AD_INTERNAL_ERROR;
     return SSL_CLIENT_HELLO_ERROR;
   }
+  if (conn->client_hello_arrived) conn->client_hello_arrived();
   const unsigned char* ext = nullptr;
   std::size_t ext_len = 0;
   std::optional<std::string> sni;
@@ -511,6 +512,8 @@ Result<std::shared_ptr<const PolicySet>> PolicySet::build(const GatekeeperConfig
     SSL_CTX_set_session_ticket_cb(c, on_ticket_generate, on_ticket_decrypted, nullptr);
   }
   if (set->hosts_.empty()) return fail("no [[host]]");
+  set->every_host_requires_edge_ip_ =
+      std::all_of(set->hosts_.begin(), set->hosts_.end(), [](const auto& h) { return h->cfg.require_edge_ip; });
   SSL_CTX* start = (set->default_ ? set->default_ : set->hosts_.front().get())->ctx.get();
   SSL_CTX_up_ref(start);
   set->dispatch_.reset(start);

@@ -110,6 +110,9 @@ struct ConnTls {
   std::string verify_reason;
   bool verdict_cached = false;
   std::string refusal;  // why the handshake was refused in a callback (for the log)
+  // Called when a complete ClientHello is in (before it is judged): the connection's
+  // client_hello_timeout gives way to its handshake_timeout.
+  std::function<void()> client_hello_arrived;
 };
 
 [[nodiscard]] ConnTls* conn_of(const SSL* ssl);
@@ -171,6 +174,9 @@ class PolicySet {
   // Exact policy for a name (no default fallback): used for the HTTP Host check.
   [[nodiscard]] const HostPolicy* find(std::string_view name) const;
   [[nodiscard]] const HostTable& table() const { return table_; }
+  // Every host has require_edge_ip: a source outside the edge snapshot can be refused at
+  // accept, before any TLS work (no host would serve it).
+  [[nodiscard]] bool every_host_requires_edge_ip() const { return every_host_requires_edge_ip_; }
 
  private:
   GatekeeperConfig cfg_;
@@ -178,6 +184,7 @@ class PolicySet {
   std::vector<std::unique_ptr<HostPolicy>> hosts_;
   HostTable table_;
   const HostPolicy* default_ = nullptr;
+  bool every_host_requires_edge_ip_ = false;
 };
 
 }  // namespace og::gk

@@ -5,9 +5,13 @@
 # 198.51.100.0/24 and 2001:db8:cf::/48, attackers are 203.0.113.0/24 and 2001:db8:bad::/48):
 #  - a cached chain verdict ends at the CRL's nextUpdate (issue 15 finding 6);
 #  - the client-chain depth limit holds in both host orders (finding 11);
-#  - a 200-certificate junk chain is refused for its size, before any parsing (finding 13).
+#  - a 200-certificate junk chain is refused for its size, before any parsing (finding 13);
+#  - floods before and during the handshake from non-edge sources do not keep an edge client
+#    out (finding 12): refused at accept when every host requires an edge source, capped per
+#    source (IPv4 address, IPv6 /64) otherwise; silent connections closed after
+#    client_hello_timeout, slow handshakes after handshake_timeout.
 . "$(dirname "$0")/lib_gk.sh"
-gk_enter_netns 192.0.2.1/32 198.51.100.10/32 203.0.113.10/32 \
+gk_enter_netns 192.0.2.1/32 198.51.100.10/32 203.0.113.10/32 203.0.113.11/32 \
   2001:db8:1::1/128 2001:db8:cf::10/128 2001:db8:bad::10/128 2001:db8:bad::11/128 2001:db8:bad:1::10/128
 gk_init
 gk_pki
@@ -114,6 +118,77 @@ done
 n=$(grep -c 'gk_handshake_refused reason=client_chain_too_large .*host=h.test' "$T/gk.log" || true)
 expect_eq "each refused for its size, before a certificate was parsed (log reason)" 4 "$n"
 expect_match "counted as verify refusals" 'og_gk_refusals_total\{host="h.test",reason="verify"\} 4'$'\n' "$(metrics)"
+gk_stop
+
+# --- finding 12: floods before (and during) the handshake ---------------------------------
+curl_from() {  # source-address host [curl args...]: the HTTP code, 000 when refused
+  local src=$1 h=$2 dst=192.0.2.1
+  shift 2
+  [[ $src == *:* ]] && dst=[2001:db8:1::1]
+  curl -sS -o "$T/body" -w '%{http_code}' --max-time 10 --cacert "$P/srvca/ca.pem" --interface "$src" \
+    --resolve "$h:$GK_PORT:$dst" "$@" "https://$h:$GK_PORT/" 2>"$T/curl.err" || true
+}
+flood() {  # log dst args...: starts flood.py in the background, returns once its connections are open
+  local log=$1 dst=$2
+  shift 2
+  gk_bg "$log" python3 "$GK_HERE/flood.py" --dst "$dst" --port "$GK_PORT" "$@"
+  FLOOD_PID=$LAST_PID
+  for _ in $(seq 1 100); do grep -q '^opened' "$log" 2>/dev/null && return 0; sleep 0.1; done
+  failcase "flood.py did not open its connections: $(cat "$log")"
+}
+flood_wait() { wait "$FLOOD_PID" 2>/dev/null || true; }  # not in $(...): a subshell cannot wait
+flood_result() {  # log source: flood.py's line for that source (after flood_wait)
+  grep "^src=$2 " "$1" | sed "s/^src=$2 //" || echo "(no result for $2: $(tr '\n' ' ' <"$1"))"
+}
+EDGE4=198.51.100.10 EDGE6=2001:db8:cf::10 BAD4=203.0.113.10
+
+# Every host requires an edge source: 50 bare connections from an attacker are reset at
+# accept (no TLS work, no slot of max_connections = 50 held) and the edge is served meanwhile.
+gatekeeper 'max_connections = 50' <<<"$(host '["e.test"]' srv-misc "client_ca = \"$P/global/ca.pem\"" 'require_edge_ip = true'
+  host '["n.test"]' srv-misc 'mtls = "off"' 'require_edge_ip = true')"
+flood "$T/flood1.log" 192.0.2.1 --src "$BAD4=50" --watch 3
+expect_eq "every host requires edge: edge client served during the flood" 200 "$(curl_from $EDGE4 e.test "${EDGE[@]}")"
+expect_eq "… over IPv6 too" 200 "$(curl_from $EDGE6 n.test)"
+flood_wait
+expect_match "50 bare connections from $BAD4: all reset at accept" "^opened=50 at_once=50 later=0 open=0" \
+  "$(flood_result "$T/flood1.log" $BAD4)"
+expect_match "an IPv6 attacker too" "000 " "$(curl_from 2001:db8:bad::10 n.test) $(err)"
+# 50 + the IPv6 attempt + gk_start's port probe (from 127.0.0.1, not an edge address either)
+expect_match "metrics: refused at accept, not edge" 'og_gk_refused_not_edge_total 52'$'\n' "$(metrics)"
+gk_stop
+
+# Mixed hosts (n.test serves anyone): a cap per source instead, 10 here. 50 bare connections
+# from one address hold 10 of max_connections = 50; the rest are reset at accept. The 10 are
+# closed after client_hello_timeout (3 s), well before handshake_timeout (6 s).
+gatekeeper 'max_connections = 50' 'max_connections_per_source = 10' 'client_hello_timeout = "3s"' \
+  'handshake_timeout = "6s"' <<<"$(host '["e.test"]' srv-misc "client_ca = \"$P/global/ca.pem\"" 'require_edge_ip = true'
+  host '["n.test"]' srv-misc 'mtls = "off"')"
+flood "$T/flood2.log" 192.0.2.1 --src "$BAD4=50" --watch 6
+expect_eq "per-source cap: edge client served during the flood" 200 "$(curl_from $EDGE4 e.test "${EDGE[@]}")"
+expect_eq "… and a client of the open host from another address" 200 "$(curl_from 203.0.113.11 n.test 2>/dev/null)"
+flood_wait
+r=$(flood_result "$T/flood2.log" $BAD4)
+expect_match "50 bare connections from one address: 10 held, 40 reset at accept" "^opened=50 at_once=40 later=10 open=0" "$r"
+expect_match "the 10 closed after client_hello_timeout (3 s), not handshake_timeout (6 s)" "later_min=[23]\.[0-9] later_max=[34]\.[0-9]" "$r"
+# IPv6 sources count per /64: ::10 and ::11 share one, 2001:db8:bad:1::/64 is another.
+flood "$T/flood3.log" '2001:db8:1::1' --src 2001:db8:bad::10=6 --src 2001:db8:bad::11=6 --src 2001:db8:bad:1::10=3 --watch 5
+flood_wait
+expect_match "IPv6: the first 6 of a /64 held" "^opened=6 at_once=0 later=6" "$(flood_result "$T/flood3.log" 2001:db8:bad::10)"
+expect_match "IPv6: 4 more from the same /64 held, 2 reset" "^opened=6 at_once=2 later=4" "$(flood_result "$T/flood3.log" 2001:db8:bad::11)"
+expect_match "IPv6: another /64 is another source" "^opened=3 at_once=0 later=3" "$(flood_result "$T/flood3.log" 2001:db8:bad:1::10)"
+# During the handshake: a ClientHello then silence holds a slot until handshake_timeout; to
+# a require_edge_ip host it is refused in the ClientHello.
+flood "$T/flood4.log" 192.0.2.1 --src "$BAD4=5" --mode hello --sni n.test --watch 9
+flood_wait
+r=$(flood_result "$T/flood4.log" $BAD4)
+expect_match "ClientHello then silence: closed after handshake_timeout (6 s)" "^opened=5 at_once=0 later=5 open=0 later_min=[56]\.[0-9] later_max=[67]\.[0-9]" "$r"
+flood "$T/flood5.log" 192.0.2.1 --src "$BAD4=5" --mode hello --sni e.test --watch 3
+flood_wait
+expect_match "ClientHello for a require_edge_ip host from a non-edge source: refused at once" "^opened=5 at_once=5" \
+  "$(flood_result "$T/flood5.log" $BAD4)"
+m=$(metrics)
+expect_match "metrics: per-source refusals" 'og_gk_refused_source_limit_total 42'$'\n' "$m"
+expect_match "metrics: nothing refused as not edge at accept (n.test serves anyone)" 'og_gk_refused_not_edge_total 0'$'\n' "$m"
 gk_stop
 
 gk_finish

@@ -32,6 +32,8 @@ TEST(GkConfig, MinimalDefaults) {
   EXPECT_EQ(h.proxy_protocol, ProxyProtocol::off);
   EXPECT_TRUE(c->default_host.empty());
   EXPECT_EQ(c->max_client_chain_bytes, 16384u);
+  EXPECT_EQ(c->max_connections_per_source, 256u);
+  EXPECT_EQ(c->client_hello_timeout, std::chrono::seconds(5));
 }
 
 TEST(GkConfig, FullHost) {
@@ -138,6 +140,10 @@ INSTANTIATE_TEST_SUITE_P(
                 "[gatekeeper] max_client_chain_bytes"},
         BadCase{"chain_bytes_too_large", LISTEN "max_client_chain_bytes = 2000000\n" HOST,
                 "[gatekeeper] max_client_chain_bytes"},
+        BadCase{"hello_timeout_zero", LISTEN "client_hello_timeout = 0\n" HOST,
+                "[gatekeeper] client_hello_timeout: must be at least"},
+        BadCase{"per_source_negative", LISTEN "max_connections_per_source = -1\n" HOST,
+                "[gatekeeper] max_connections_per_source"},
         BadCase{"syntax", "[gatekeeper\n", "gk.toml:1: syntax"}),
     [](const auto& p) { return std::string(p.param.name); });
 
@@ -164,9 +170,13 @@ TEST(GkConfig, ControlSocket) {
 }
 
 TEST(GkConfig, TlsLimits) {
-  auto c = parse_gatekeeper_config(LISTEN "max_client_chain_bytes = 32768\n" HOST, "gk.toml");
+  auto c = parse_gatekeeper_config(
+      LISTEN "max_client_chain_bytes = 32768\nmax_connections_per_source = 0\nclient_hello_timeout = \"2s\"\n" HOST,
+      "gk.toml");
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ(c->max_client_chain_bytes, 32768u);
+  EXPECT_EQ(c->max_connections_per_source, 0u);  // no cap
+  EXPECT_EQ(c->client_hello_timeout, std::chrono::seconds(2));
 }
 
 TEST(GkConfig, EmptyListenMeansSocketActivation) {

@@ -96,6 +96,8 @@ class GkStatus : public ::testing::Test {
     p.connections_active = 3;
     p.refused_sni = 4;
     p.refused_overload = 1;
+    p.refused_not_edge = 5;
+    p.refused_source_limit = 6;
     p.handshake_errors = 2;
     return p;
   }
@@ -132,6 +134,8 @@ TEST_F(GkStatus, JsonShape) {
   EXPECT_EQ(j["connections_active"], 3);
   EXPECT_EQ(j["refused_sni"], 4);
   EXPECT_EQ(j["refused_overload"], 1);
+  EXPECT_EQ(j["refused_not_edge"], 5);
+  EXPECT_EQ(j["refused_source_limit"], 6);
   EXPECT_EQ(j["handshake_errors"], 2);
   ASSERT_EQ(j["hosts"].size(), 3u);
 
@@ -228,6 +232,8 @@ TEST_F(GkStatus, MetricsText) {
   auto m = metrics_text(*set, facts());
   EXPECT_NE(m.find("og_gk_connections_active 3\n"), std::string::npos);
   EXPECT_NE(m.find("og_gk_handshake_errors_total 2\n"), std::string::npos);
+  EXPECT_NE(m.find("og_gk_refused_not_edge_total 5\n"), std::string::npos);
+  EXPECT_NE(m.find("og_gk_refused_source_limit_total 6\n"), std::string::npos);
   EXPECT_NE(m.find("og_gk_refusals_total{host=\"a.test\",reason=\"verify\"} 2\n"), std::string::npos);
   EXPECT_NE(m.find("og_gk_host_connections_active{host=\"a.test\"} 1\n"), std::string::npos);
   EXPECT_NE(m.find("og_gk_global_ca_without_pins{host=\"a.test\"} 1\n"), std::string::npos);

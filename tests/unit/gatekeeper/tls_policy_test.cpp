@@ -599,4 +599,43 @@ TEST_F(GkTlsPolicy, ChainByteCapIsConfigurable) {
   EXPECT_TRUE(conn(**set, small.get(), "a.test").served());
 }
 
+// Issue 15 finding 12: what the accept loop and the client-hello deadline rely on.
+TEST_F(GkTlsPolicy, EveryHostRequiresEdgeIpOnlyWhenAllDo) {
+  HostConfig e = host({"e.test"});
+  e.require_edge_ip = true;
+  HostConfig f = host({"f.test"}, Mtls::off);
+  f.require_edge_ip = true;
+  EXPECT_TRUE(build({e, f})->every_host_requires_edge_ip());
+  EXPECT_FALSE(build({e, host({"a.test"})})->every_host_requires_edge_ip());
+  EXPECT_FALSE(build({host({"a.test"})})->every_host_requires_edge_ip());
+}
+
+TEST_F(GkTlsPolicy, ClientHelloArrivalIsReportedBeforeItIsJudged) {
+  auto set = build({host({"a.test"})});
+  auto c = client(edge_);
+  for (std::optional<std::string> sni : {std::optional<std::string>("a.test"), std::optional<std::string>("x.test")}) {
+    SslPtr cl(SSL_new(c.get())), sv(SSL_new(set->dispatch_ctx()));
+    BIO *c2s = nullptr, *s2c = nullptr;
+    ASSERT_EQ(BIO_new_bio_pair(&c2s, 0, &s2c, 0), 1);
+    SSL_set_bio(cl.get(), c2s, c2s);
+    SSL_set_bio(sv.get(), s2c, s2c);
+    SSL_set_connect_state(cl.get());
+    SSL_set_accept_state(sv.get());
+    SSL_ctrl(cl.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(sni->c_str()));
+    ConnTls conn;
+    conn.set = set.get();
+    int calls = 0;
+    conn.client_hello_arrived = [&] { ++calls; };
+    attach(sv.get(), &conn);
+    SideResult cr, sr;
+    EXPECT_EQ(SSL_do_handshake(sv.get()), -1);  // nothing sent yet: no ClientHello
+    EXPECT_EQ(calls, 0);
+    drive(cl.get(), sv.get(), cr, sr);
+    EXPECT_EQ(calls, 1) << *sni;
+    EXPECT_EQ(sr.done, *sni == "a.test");
+    attach(sv.get(), nullptr);
+    ERR_clear_error();
+  }
+}
+
 }  // namespace

@@ -1,0 +1,68 @@
+// max_connections_per_source: per IPv4 address, per IPv6 /64, slots given back when released.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "source_limiter.hpp"
+
+using og::gk::SourceLimiter;
+
+namespace {
+og::Address addr(const char* s) { return *og::parse_address(s); }
+}  // namespace
+
+TEST(GkSourceLimiter, CapsEachIpv4Address) {
+  SourceLimiter l;
+  std::vector<SourceLimiter::Slot> held;
+  for (int i = 0; i < 3; ++i) {
+    auto s = l.acquire(addr("203.0.113.10"), 3);
+    ASSERT_TRUE(s);
+    held.push_back(std::move(*s));
+  }
+  EXPECT_FALSE(l.acquire(addr("203.0.113.10"), 3));
+  EXPECT_TRUE(l.acquire(addr("203.0.113.11"), 3));  // a neighbour is another source
+  EXPECT_EQ(l.open(addr("203.0.113.10")), 3u);
+  held.pop_back();
+  EXPECT_EQ(l.open(addr("203.0.113.10")), 2u);
+  EXPECT_TRUE(l.acquire(addr("203.0.113.10"), 3));
+}
+
+TEST(GkSourceLimiter, CountsIpv6PerSlash64) {
+  SourceLimiter l;
+  auto a = l.acquire(addr("2001:db8:bad::10"), 2);
+  auto b = l.acquire(addr("2001:db8:bad::ffff:1"), 2);
+  ASSERT_TRUE(a && b);
+  EXPECT_FALSE(l.acquire(addr("2001:db8:bad:0:1234::1"), 2));  // same /64
+  EXPECT_TRUE(l.acquire(addr("2001:db8:bad:1::10"), 2));       // the next /64
+  EXPECT_EQ(l.open(addr("2001:db8:bad::99")), 2u);
+  EXPECT_EQ(SourceLimiter::source_of(addr("2001:db8:bad::10")), addr("2001:db8:bad::"));
+  EXPECT_EQ(SourceLimiter::source_of(addr("203.0.113.10")), addr("203.0.113.10"));
+}
+
+TEST(GkSourceLimiter, ForgetsSourcesWithNothingOpen) {
+  SourceLimiter l;
+  {
+    auto a = l.acquire(addr("203.0.113.1"), 1);
+    auto b = l.acquire(addr("2001:db8:bad::1"), 1);
+    EXPECT_EQ(l.sources(), 2u);
+    auto moved = std::move(*a);  // a moved-from slot releases nothing
+    a.reset();
+    EXPECT_EQ(l.open(addr("203.0.113.1")), 1u);
+  }
+  EXPECT_EQ(l.sources(), 0u);
+  EXPECT_FALSE(l.acquire(addr("203.0.113.1"), 0));  // a limit of 0 admits nothing
+  EXPECT_EQ(l.sources(), 0u);
+}
+
+TEST(GkSourceLimiter, MoveAssignmentGivesBackTheOldSlot) {
+  SourceLimiter l;
+  auto a = l.acquire(addr("203.0.113.1"), 5);
+  auto b = l.acquire(addr("203.0.113.2"), 5);
+  ASSERT_TRUE(a && b);
+  *a = std::move(*b);
+  EXPECT_EQ(l.open(addr("203.0.113.1")), 0u);
+  EXPECT_EQ(l.open(addr("203.0.113.2")), 1u);
+  a.reset();
+  b.reset();
+  EXPECT_EQ(l.sources(), 0u);
+}
