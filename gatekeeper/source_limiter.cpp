@@ -6,7 +6,17 @@ namespace og::gk {
 
 Address SourceLimiter::source_of(const Address& a) {
   Address key = a;
-  if (key.family == Family::v6) std::fill(key.bytes.begin() + 8, key.bytes.end(), 0);
+  if (key.family != Family::v6) return key;
+  static constexpr std::array<std::uint8_t, 12> kV4Mapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(kV4Mapped.begin(), kV4Mapped.end(), key.bytes.begin())) {
+    // ::ffff:a.b.c.d (a dual-stack socket): the IPv4 address, else every IPv4 client would
+    // share the ::ffff:0:0/64.
+    key.family = Family::v4;
+    std::copy_n(a.bytes.begin() + 12, 4, key.bytes.begin());
+    std::fill(key.bytes.begin() + 4, key.bytes.end(), 0);
+    return key;
+  }
+  std::fill(key.bytes.begin() + 8, key.bytes.end(), 0);
   return key;
 }
 

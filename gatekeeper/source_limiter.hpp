@@ -16,7 +16,8 @@ namespace og::gk {
 
 class SourceLimiter {
  public:
-  // The counted unit of an address: the address itself (IPv4), its /64 (IPv6).
+  // The counted unit of an address: the address itself (IPv4, also IPv4-mapped IPv6), its
+  // /64 (IPv6).
   [[nodiscard]] static Address source_of(const Address& a);
 
   class Slot {

@@ -2,9 +2,11 @@
 """Pre-handshake flood probe (bounded: stops after --watch seconds).
 
 Opens TCP connections to DST:PORT from each --src ADDR=COUNT in turn (bound to ADDR) and
-sends nothing (--mode bare) or one real TLS ClientHello and nothing after it (--mode hello,
-with --sni). Prints "opened" once every connection is made, then watches them and prints one
-line per source:
+sends nothing (--mode bare), one real TLS ClientHello and nothing after it (--mode hello, with
+--sni), the same ClientHello one byte every 0.3 s (--mode slowhello), or a record holding only
+a handshake header that announces a 128 KiB ClientHello, which OpenSSL allocates at once
+(--mode bigheader). Prints "opened" once every connection is made, then watches them and
+prints one line per source:
   src=ADDR opened=N at_once=A later=L open=O later_min=X.X later_max=Y.Y
 at_once: closed (FIN or reset) by the server within 1 s of connecting; later: closed after
 that (seconds after connecting: min and max); open: still open when the watch ended."""
@@ -34,12 +36,17 @@ def main():
     ap.add_argument("--dst", required=True)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--src", action="append", required=True, help="ADDR=COUNT")
-    ap.add_argument("--mode", choices=["bare", "hello"], default="bare")
+    ap.add_argument("--mode", choices=["bare", "hello", "slowhello", "bigheader"], default="bare")
     ap.add_argument("--sni", default="")
     ap.add_argument("--watch", type=float, default=5.0)
     a = ap.parse_args()
 
-    hello = client_hello(a.sni) if a.mode == "hello" else b""
+    hello = b""
+    if a.mode in ("hello", "slowhello"):
+        hello = client_hello(a.sni)
+    elif a.mode == "bigheader":
+        hello = bytes([0x16, 0x03, 0x01, 0x00, 0x04, 0x01, 0x02, 0x00, 0x00])  # ClientHello of 0x020000 bytes
+    drip = []  # slowhello: [socket, bytes left to send]
     family = socket.AF_INET6 if ":" in a.dst else socket.AF_INET
     sel = selectors.DefaultSelector()
     conns = []  # [src, opened_at, closed_at]
@@ -50,7 +57,9 @@ def main():
             s.bind((src, 0))
             s.connect((a.dst, a.port))
             c = [src, time.monotonic(), None]
-            if hello:
+            if hello and a.mode == "slowhello":
+                drip.append([s, hello])
+            elif hello:
                 try:
                     s.sendall(hello)
                 except OSError:
@@ -64,8 +73,21 @@ def main():
     print("opened", flush=True)
 
     end = time.monotonic() + a.watch
+    next_drip = time.monotonic()
     while time.monotonic() < end and sel.get_map():
-        for key, _ in sel.select(timeout=max(0.0, end - time.monotonic())):
+        if drip and time.monotonic() >= next_drip:
+            next_drip += 0.3
+            for d in drip:
+                if d[1] and d[0].fileno() >= 0:
+                    try:
+                        d[0].send(d[1][:1])
+                        d[1] = d[1][1:]
+                    except OSError:
+                        d[1] = b""
+        wait = end - time.monotonic()
+        if drip:
+            wait = min(wait, max(0.0, next_drip - time.monotonic()))
+        for key, _ in sel.select(timeout=max(0.0, wait)):
             try:
                 data = key.fileobj.recv(65536)  # the server's flight in hello mode: read on
             except BlockingIOError:

@@ -106,6 +106,11 @@ for hv in "a.test -tls1_2 -no_ticket" "a.test -tls1_2" "a.test -tls1_3" "t.test 
   done
 done
 
+# --- TLS 1.2 renegotiation (a second ClientHello, perhaps for another SNI) is refused
+out=$( (printf 'R\n'; sleep 1) | timeout 10 openssl s_client -tls1_2 -connect "127.0.0.1:$GK_PORT" -servername a.test \
+  -cert "$P/edge.pem" -key "$P/edge.key" 2>&1 || true)
+expect_match "client-initiated renegotiation: refused" 'RENEGOTIATING.*no renegotiation' "$(tr '\n' ' ' <<<"$out")"
+
 # --- session lifetime per host: b.test's 2 s, though connections start on a.test's context
 for v in "-tls1_2 -no_ticket" -tls1_2 -tls1_3; do
   out=$(req b.test | openssl s_client $v -connect "127.0.0.1:$GK_PORT" -servername b.test -cert "$P/edge.pem" -key "$P/edge.key" -sess_out "$T/sessb${v// /}" -ign_eof 2>&1 || true)

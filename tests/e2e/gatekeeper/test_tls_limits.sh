@@ -182,6 +182,16 @@ flood "$T/flood4.log" 192.0.2.1 --src "$BAD4=5" --mode hello --sni n.test --watc
 flood_wait
 r=$(flood_result "$T/flood4.log" $BAD4)
 expect_match "ClientHello then silence: closed after handshake_timeout (6 s)" "^opened=5 at_once=0 later=5 open=0 later_min=[56]\.[0-9] later_max=[67]\.[0-9]" "$r"
+# A ClientHello dribbled one byte at a time, or one announced at 128 KiB (which OpenSSL
+# allocates on reading its header) and never sent: both within client_hello_timeout.
+flood "$T/flood6.log" 192.0.2.1 --src "$BAD4=3" --mode slowhello --sni n.test --watch 6
+flood_wait
+expect_match "ClientHello dribbled byte by byte: closed after client_hello_timeout (3 s)" \
+  "^opened=3 at_once=0 later=3 open=0 later_min=[23]\.[0-9] later_max=[34]\.[0-9]" "$(flood_result "$T/flood6.log" $BAD4)"
+flood "$T/flood7.log" 192.0.2.1 --src "$BAD4=3" --mode bigheader --watch 6
+flood_wait
+expect_match "a 128 KiB ClientHello announced, never sent: closed after client_hello_timeout (3 s)" \
+  "^opened=3 at_once=0 later=3 open=0 later_min=[23]\.[0-9] later_max=[34]\.[0-9]" "$(flood_result "$T/flood7.log" $BAD4)"
 flood "$T/flood5.log" 192.0.2.1 --src "$BAD4=5" --mode hello --sni e.test --watch 3
 flood_wait
 expect_match "ClientHello for a require_edge_ip host from a non-edge source: refused at once" "^opened=5 at_once=5" \

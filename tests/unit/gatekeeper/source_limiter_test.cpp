@@ -66,3 +66,13 @@ TEST(GkSourceLimiter, MoveAssignmentGivesBackTheOldSlot) {
   b.reset();
   EXPECT_EQ(l.sources(), 0u);
 }
+
+// An IPv4-mapped IPv6 address (a dual-stack socket) is its IPv4 address, not the ::ffff:0:0/64
+// every IPv4 client would otherwise share.
+TEST(GkSourceLimiter, V4MappedIsCountedAsIpv4) {
+  SourceLimiter l;
+  auto a = l.acquire(addr("::ffff:203.0.113.10"), 1);
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(l.acquire(addr("::ffff:203.0.113.11"), 1));
+  EXPECT_FALSE(l.acquire(addr("203.0.113.10"), 1));
+}

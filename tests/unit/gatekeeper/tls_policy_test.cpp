@@ -638,4 +638,159 @@ TEST_F(GkTlsPolicy, ClientHelloArrivalIsReportedBeforeItIsJudged) {
   }
 }
 
+// ---- a second attacker's pass over the TLS path ------------------------------------------
+
+// A TLS 1.3 ticket replayed in a TLS 1.2 handshake (its own host and another) is not resumed.
+TEST_F(GkTlsPolicy, TicketOfAnotherVersionIsNotResumed) {
+  auto set = build({host({"a.test"}), host({"b.test"})});
+  auto c13 = client(edge_, TLS1_3_VERSION);
+  auto first = conn(*set, c13.get(), "a.test");
+  ASSERT_TRUE(first.session && SSL_SESSION_has_ticket(first.session.get()));
+  SessionPtr as12(SSL_SESSION_dup(first.session.get()));
+  ASSERT_EQ(SSL_SESSION_set_protocol_version(as12.get(), TLS1_2_VERSION), 1);
+  auto c12 = client(edge_, TLS1_2_VERSION);
+  for (const char* sni : {"a.test", "b.test"}) {
+    auto r = conn(*set, c12.get(), sni, as12.get());
+    EXPECT_FALSE(r.resumed) << sni;
+    EXPECT_TRUE(r.served()) << sni;
+  }
+}
+
+// A ticket altered in transit (one byte of its encrypted body) is not resumed.
+TEST_F(GkTlsPolicy, TamperedTicketGetsAFullHandshake) {
+  auto set = build({host({"a.test"})});
+  for (int v : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    auto c = client(edge_, v);
+    auto first = conn(*set, c.get(), "a.test");
+    ASSERT_TRUE(first.session);
+    const unsigned char* tick = nullptr;
+    std::size_t len = 0;
+    SSL_SESSION_get0_ticket(first.session.get(), &tick, &len);
+    ASSERT_GT(len, 40u);
+    const_cast<unsigned char*>(tick)[len - 40] ^= 0x01;  // inside the encrypted state, before the MAC
+    auto r = conn(*set, c.get(), "a.test", first.session.get());
+    EXPECT_FALSE(r.resumed) << v;
+    EXPECT_TRUE(r.served()) << v;
+  }
+}
+
+// Unknown or missing SNI served by default_host: a session stays with the name (or absence of
+// one) it was made under; offered under another it gets a full handshake, never a drop.
+TEST_F(GkTlsPolicy, DefaultHostSessionsStayWithTheirSni) {
+  auto set = build({host({"a.test"}), host({"b.test"})}, "b.test");
+  for (int v : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    for (bool tickets : {true, false}) {
+      if (v == TLS1_3_VERSION && !tickets) continue;
+      SCOPED_TRACE(std::to_string(v) + (tickets ? " tickets" : " session ids"));
+      auto c = client(edge_, v, tickets);
+      std::vector<std::optional<std::string>> names = {std::nullopt, "x.test", "b.test"};
+      for (const auto& made : names) {
+        auto first = conn(*set, c.get(), made);
+        ASSERT_TRUE(first.served());
+        for (const auto& offered : names) {
+          auto r = conn(*set, c.get(), offered, first.session.get());
+          EXPECT_EQ(r.resumed, made == offered) << made.value_or("-") << " -> " << offered.value_or("-");
+          EXPECT_TRUE(r.served()) << made.value_or("-") << " -> " << offered.value_or("-");
+        }
+      }
+    }
+  }
+}
+
+// Resumption does not skip the source check: the client-hello callback runs for every
+// handshake, resumed or not.
+TEST_F(GkTlsPolicy, ResumptionStillChecksTheEdgeSource) {
+  HostConfig h = host({"e.test"});
+  h.require_edge_ip = true;
+  auto set = build({h});
+  for (int v : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    auto c = client(edge_, v);
+    auto first = conn(*set, c.get(), "e.test", nullptr, true);
+    ASSERT_TRUE(first.served());
+    auto r = conn(*set, c.get(), "e.test", first.session.get(), false);
+    EXPECT_FALSE(r.server.done);
+    EXPECT_EQ(r.conn.refusal, "not_edge_ip");
+  }
+}
+
+// No 0-RTT: early data would be replayable and arrive before the handshake is judged.
+TEST_F(GkTlsPolicy, NoEarlyDataIsOffered) {
+  auto set = build({host({"a.test"})});
+  auto c = client(edge_, TLS1_3_VERSION);
+  auto first = conn(*set, c.get(), "a.test");
+  ASSERT_TRUE(first.session);
+  EXPECT_EQ(SSL_SESSION_get_max_early_data(first.session.get()), 0u);
+}
+
+// Raw client and server SSLs on a PolicySet, for what gk_connect does not cover.
+struct RawConn {
+  SslPtr client, server;
+  ConnTls conn;
+  int hellos = 0;
+  RawConn(const PolicySet& set, SSL_CTX* cctx, const char* sni) {
+    std::tie(client, server) = connect(cctx, set.dispatch_ctx());
+    SSL_ctrl(client.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(sni));
+    conn.set = &set;
+    conn.client_hello_arrived = [this] { ++hellos; };
+    attach(server.get(), &conn);
+  }
+  ~RawConn() { attach(server.get(), nullptr); }
+  RawConn(const RawConn&) = delete;
+  RawConn& operator=(const RawConn&) = delete;
+};
+
+// A TLS 1.2 client asking to renegotiate (which would run the client-hello callback again,
+// e.g. for another SNI) is refused; the connection's host and verdict stay those of the
+// first handshake.
+TEST_F(GkTlsPolicy, ClientRenegotiationIsRefused) {
+  auto set = build({host({"n.test"}, Mtls::off), host({"a.test"})});
+  auto c = client(edge_, TLS1_2_VERSION);
+  RawConn rc(*set, c.get(), "n.test");
+  SideResult cr, sr;
+  drive(rc.client.get(), rc.server.get(), cr, sr);
+  ASSERT_TRUE(cr.done && sr.done);
+  ASSERT_EQ(admit(rc.server.get(), rc.conn), Admission::serve);
+  ASSERT_EQ(SSL_renegotiate(rc.client.get()), 1);
+  SideResult seen;  // what the client hears back
+  SSL_set_ex_data(rc.client.get(), detail::side_index(), &seen);
+  char buf[8];
+  // The client's renegotiation ClientHello goes out with its next handshake step; the server
+  // reads it while reading application data and answers no_renegotiation.
+  (void)SSL_do_handshake(rc.client.get());
+  EXPECT_LE(SSL_read(rc.server.get(), buf, sizeof buf), 0);
+  EXPECT_LE(SSL_do_handshake(rc.client.get()), 0);
+  SSL_set_ex_data(rc.client.get(), detail::side_index(), nullptr);
+  EXPECT_EQ(seen.alert, SSL_AD_NO_RENEGOTIATION);
+  EXPECT_EQ(rc.hellos, 1);
+  EXPECT_EQ(rc.conn.host, named(*set, "n.test"));
+  EXPECT_EQ(SSL_num_renegotiations(rc.server.get()), 0);
+  ERR_clear_error();
+}
+
+// A HelloRetryRequest makes the client send a second ClientHello: the callback runs again
+// and the connection still ends on its host with its policy.
+TEST_F(GkTlsPolicy, HelloRetryRequestKeepsThePolicy) {
+  auto set = build({host({"n.test"}, Mtls::off), host({"a.test"})});
+  for (const auto& h : set->hosts()) ASSERT_EQ(SSL_CTX_set1_groups_list(h->ctx.get(), "P-256"), 1);
+  auto c = client(edge_, TLS1_3_VERSION);
+  ASSERT_EQ(SSL_CTX_set1_groups_list(c.get(), "X25519:P-256"), 1);  // a key share for X25519 only
+  RawConn rc(*set, c.get(), "a.test");
+  SideResult cr, sr;
+  drive(rc.client.get(), rc.server.get(), cr, sr);
+  ASSERT_TRUE(cr.done && sr.done) << sr.error;
+  EXPECT_EQ(rc.hellos, 2);  // the HelloRetryRequest happened
+  EXPECT_EQ(admit(rc.server.get(), rc.conn), Admission::serve);
+  EXPECT_EQ(rc.conn.host, named(*set, "a.test"));
+  EXPECT_EQ(rc.conn.verify, VerifyState::success);
+  auto none = client(nullptr, TLS1_3_VERSION);
+  ASSERT_EQ(SSL_CTX_set1_groups_list(none.get(), "X25519:P-256"), 1);
+  RawConn anon(*set, none.get(), "a.test");
+  SideResult cr2, sr2;
+  drive(anon.client.get(), anon.server.get(), cr2, sr2);
+  EXPECT_EQ(anon.hellos, 2);
+  EXPECT_FALSE(sr2.done);  // still needs a certificate
+  EXPECT_EQ(cr2.alert, SSL_AD_CERTIFICATE_REQUIRED);
+  ERR_clear_error();
+}
+
 }  // namespace
