@@ -288,6 +288,9 @@ Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const 
                         take_ssl_errors() + ")"));
     p->cert_not_after.push_back(asn1_time_t(X509_get0_notAfter((*certs)[0].get())));
   }
+  // What a connection starting here has before the client hello; on_client_hello sets it
+  // again for the host it picks.
+  SSL_CTX_set_max_cert_list(ctx, static_cast<long>(g.max_client_chain_bytes));
   // Session id context before the client hello; on_client_hello sets one per host and SNI.
   Sha256 sid = sha256({reinterpret_cast<const std::uint8_t*>(h.names.front().data()), h.names.front().size()});
   SSL_CTX_set_session_id_context(ctx, sid.data(), SSL_MAX_SID_CTX_LENGTH);
@@ -340,7 +343,6 @@ Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const 
     if (!h.crls.empty()) X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
     SSL_CTX_set_cert_verify_callback(ctx, on_verify_chain, p.get());
     SSL_CTX_set_verify_depth(ctx, kMaxClientChainDepth);
-    SSL_CTX_set_max_cert_list(ctx, static_cast<long>(g.max_client_chain_bytes));
     for (const auto& pin : h.pin_spki_sha256) p->spki_pins.push_back(*decode_pin(pin));
     for (const auto& pin : h.pin_cert_sha256) p->cert_pins.push_back(*decode_pin(pin));
   }
