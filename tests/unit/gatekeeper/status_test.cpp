@@ -23,22 +23,14 @@ namespace {
 
 // A self-signed EC certificate valid from one day ago for `days` days; cert and key as PEM.
 void make_cert(const fs::path& cert, const fs::path& key, const std::string& cn, long days) {
-  EvpPkeyPtr pkey(EVP_EC_gen("P-256"));
-  ASSERT_TRUE(pkey);
-  X509Ptr x(X509_new());
-  X509_set_version(x.get(), 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x.get()), 1);
-  X509_gmtime_adj(X509_getm_notBefore(x.get()), -86400);
-  X509_gmtime_adj(X509_getm_notAfter(x.get()), days * 86400);
-  X509_set_pubkey(x.get(), pkey.get());
-  X509_NAME* name = X509_get_subject_name(x.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
-  X509_set_issuer_name(x.get(), name);
-  ASSERT_GT(X509_sign(x.get(), pkey.get(), EVP_sha256()), 0);
-  BioPtr c(BIO_new_file(cert.c_str(), "w")), k(BIO_new_file(key.c_str(), "w"));
-  ASSERT_TRUE(c && k);
-  ASSERT_EQ(PEM_write_bio_X509(c.get(), x.get()), 1);
-  ASSERT_EQ(PEM_write_bio_PrivateKey(k.get(), pkey.get(), nullptr, nullptr, 0, nullptr, nullptr), 1);
+  namespace t = og::gk::test;
+  t::CertOptions o;
+  o.not_before = std::time(nullptr) - 86400;
+  o.not_after = std::time(nullptr) + days * 86400;
+  auto k = t::keygen("EC");
+  auto x = t::certify(k.get(), cn, nullptr, nullptr, o);
+  t::write_certs(cert, {x.get()});
+  t::write_key(key, k.get());
 }
 
 std::string pin_of(const fs::path& cert) {
