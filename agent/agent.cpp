@@ -229,7 +229,7 @@ void Agent::finish_refresh(ranges::RefreshOutcome outcome) {
 }
 
 void Agent::reload(ControlServer::Reply reply) {
-  auto next = load_agent_config(opts_.config_path, opts_.config_missing_ok);
+  auto next = load_agent_config(opts_.config_path, opts_.config_missing_ok, opts_.ssh_port);
   std::erase_if(warnings_, [](const Warning& w) { return w.text.starts_with("config reload refused"); });
   if (!next) {
     warnings_.push_back({"config reload refused, previous config still in force: " + next.error().message});

@@ -22,7 +22,8 @@ namespace og {
 
 struct AgentOptions {
   std::filesystem::path config_path;
-  bool config_missing_ok = false;  // the default path may be absent: built-in defaults
+  bool config_missing_ok = false;         // the default path may be absent: built-in defaults
+  std::optional<std::uint16_t> ssh_port;  // ssh_session_port() at start, for the lock-out guard
 };
 
 class Agent {

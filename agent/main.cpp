@@ -49,7 +49,9 @@ int main(int argc, char** argv) try {
   if (verbose) og::log::set_min_level(og::log::Level::debug);
   // The default path may be absent (built-in defaults); an explicitly named file must exist.
   const bool missing_ok = config_path == og::kDefaultConfigPath;
-  auto cfg = og::load_agent_config(config_path, missing_ok);
+  // Read once: a reload is checked against the session the agent was started from.
+  const auto ssh_port = og::ssh_session_port();
+  auto cfg = og::load_agent_config(config_path, missing_ok, ssh_port);
   if (!cfg) {
     std::cerr << "originguard-agent: config refused: " << cfg.error().message << "\n";
     return 1;
@@ -66,7 +68,7 @@ int main(int argc, char** argv) try {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int rc;
   {
-    og::Agent agent({config_path, missing_ok}, std::move(*cfg));
+    og::Agent agent({config_path, missing_ok, ssh_port}, std::move(*cfg));
     rc = agent.run();
   }
   curl_global_cleanup();

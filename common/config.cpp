@@ -2,8 +2,13 @@
 
 #include "originguard/toml_reader.hpp"
 
+#include <sys/un.h>
+
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -14,7 +19,23 @@ const char* to_string(ProtectMode m) { return m == ProtectMode::enforce ? "enfor
 
 namespace {
 
+constexpr std::uint16_t kSshPort = 22;
+
 using Reader = TomlReader;
+
+// A list of prefixes that gets allowed to the protected ports: the width rule of the
+// fetched ranges (range_set.hpp), each prefix reported at its own line.
+Status allow_list(const Reader& r, const toml::table& t, std::string_view sec, std::string_view key, RangeSet& out) {
+  if (auto st = r.prefixes(t, sec, key, out); !st) return st;
+  const toml::node* n = t.get(key);
+  if (!n) return {};
+  for (const auto& e : *n->as_array()) {
+    auto p = parse_prefix(*e.value<std::string>(), BareAddress::as_host_prefix);
+    if (auto st = check_prefix_breadth(*p); !st) return r.error_at(e.source(), sec, key, st.error().message);
+  }
+  if (auto st = check_coverage(out); !st) return r.error_at(n->source(), sec, key, st.error().message);
+  return {};
+}
 Status check_url(const Reader& r, const toml::node& n, std::string_view url) {
   if (url.starts_with("https://") && url.size() > 8) return {};
   if (url.starts_with("file:///")) return {};
@@ -64,7 +85,7 @@ Status read_ranges(const Reader& r, const toml::table& t, RangesConfig& c) {
   if (!(st = r.duration(t, s, "retry_min", c.retry_min))) return st;
   if (!(st = r.duration(t, s, "retry_max", c.retry_max))) return st;
   if (!(st = r.duration(t, s, "stale_after", c.stale_after))) return st;
-  if (!(st = r.prefixes(t, s, "extra_allow", c.extra_allow))) return st;
+  if (!(st = allow_list(r, t, s, "extra_allow", c.extra_allow))) return st;
   if (!(st = r.path(t, s, "state_dir", c.state_dir))) return st;
   if (!(st = r.boolean(t, s, "include_china_network", c.include_china_network))) return st;
   if (!(st = r.count(t, s, "max_body_bytes", c.max_body_bytes, 1024, 64 << 20))) return st;
@@ -100,8 +121,12 @@ Status read_protect(const Reader& r, const toml::table& t, ProtectConfig& c) {
         return r.error_at(e.source(), s, "ports", "each port must be an integer 1..65535");
       if (seen.insert(static_cast<std::uint16_t>(*v)).second) c.ports.push_back(static_cast<std::uint16_t>(*v));
     }
+    if (c.ports.empty())
+      return r.error_at(n->source(), s, "ports", "expected at least one port: an empty list protects nothing");
   }
-  if (auto st = r.prefixes(t, s, "mgmt_allow", c.mgmt_allow); !st) return st;
+  if (auto st = allow_list(r, t, s, "mgmt_allow", c.mgmt_allow); !st) return st;
+  if (auto st = check_lockout(c.ports, c.mgmt_allow, std::nullopt); !st)
+    return r.error_at(t.get("ports"), t, s, "ports", st.error().message);
   if (auto st = r.duration(t, s, "verify_interval", c.verify_interval); !st) return st;
   if (const toml::node* n = t.get("mode")) {
     auto m = n->value<std::string>();
@@ -117,9 +142,15 @@ Status read_protect(const Reader& r, const toml::table& t, ProtectConfig& c) {
 
 Status read_control(const Reader& r, const toml::table& t, ControlConfig& c) {
   constexpr std::string_view s = "control";
-  if (auto st = r.only_keys(t, s, {"socket", "group"}); !st) return st;
+  if (auto st = r.only_keys(t, s, {"socket", "group", "admin_group"}); !st) return st;
   if (auto st = r.path(t, s, "socket", c.socket); !st) return st;
-  return r.string(t, s, "group", c.group);
+  // Checked now rather than at bind(), which comes after the rules are applied.
+  if (c.socket.native().size() >= sizeof(sockaddr_un::sun_path))
+    return r.error_at(
+        t.get("socket"), t, s, "socket",
+        "longer than a unix socket path may be (" + std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes)");
+  if (auto st = r.string(t, s, "group", c.group); !st) return st;
+  return r.string(t, s, "admin_group", c.admin_group);
 }
 
 Status read_nftables(const Reader& r, const toml::table& t, NftablesConfig& c) {
@@ -161,7 +192,8 @@ Result<AgentConfig> parse_agent_config(std::string_view text, std::string_view o
   return cfg;
 }
 
-Result<AgentConfig> load_agent_config(const std::filesystem::path& path, bool missing_ok) {
+Result<AgentConfig> load_agent_config(const std::filesystem::path& path, bool missing_ok,
+                                      std::optional<std::uint16_t> ssh_port) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     if (missing_ok && errno == ENOENT) {
@@ -172,7 +204,58 @@ Result<AgentConfig> load_agent_config(const std::filesystem::path& path, bool mi
   }
   std::ostringstream ss;
   ss << in.rdbuf();
-  return parse_agent_config(ss.str(), path.string());
+  auto cfg = parse_agent_config(ss.str(), path.string());
+  if (!cfg) return cfg;
+  if (auto st = check_lockout(cfg->protect.ports, cfg->protect.mgmt_allow, ssh_port); !st)
+    return fail(path.string() + ": [protect] ports: " + st.error().message);
+  return cfg;
+}
+
+std::vector<std::uint16_t> lockout_ports(const std::vector<std::uint16_t>& ports, const RangeSet& mgmt,
+                                         std::optional<std::uint16_t> ssh_port) {
+  std::vector<std::uint16_t> out;
+  if (!mgmt.empty()) return out;
+  for (auto p : ports)
+    if (p == kSshPort || (ssh_port && p == *ssh_port)) out.push_back(p);
+  return out;
+}
+
+Status check_lockout(const std::vector<std::uint16_t>& ports, const RangeSet& mgmt,
+                     std::optional<std::uint16_t> ssh_port) {
+  for (auto p : lockout_ports(ports, mgmt, ssh_port)) {
+    if (p == kSshPort) {
+      return fail(
+          "refusing to protect port 22 with an empty [protect] mgmt_allow: it would lock out SSH; "
+          "add your management prefixes to mgmt_allow or remove 22 from [protect] ports");
+    }
+    return fail("refusing to protect port " + std::to_string(p) +
+                ", the port of the current SSH session (SSH_CONNECTION), with an empty [protect] mgmt_allow; "
+                "add your management prefixes to mgmt_allow or remove the port from [protect] ports");
+  }
+  return {};
+}
+
+std::optional<std::uint16_t> ssh_port_from_connection(std::string_view s) {
+  // Fourth whitespace-separated field.
+  std::size_t field = 0, i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && s[i] == ' ') ++i;
+    std::size_t j = i;
+    while (j < s.size() && s[j] != ' ') ++j;
+    if (j > i && field++ == 3) {
+      unsigned v = 0;
+      auto [p, ec] = std::from_chars(s.data() + i, s.data() + j, v);
+      if (ec != std::errc{} || p != s.data() + j || v == 0 || v > 65535) return std::nullopt;
+      return static_cast<std::uint16_t>(v);
+    }
+    i = j;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::uint16_t> ssh_session_port() {
+  const char* s = std::getenv("SSH_CONNECTION");
+  return s ? ssh_port_from_connection(s) : std::nullopt;
 }
 
 }  // namespace og

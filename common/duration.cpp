@@ -5,6 +5,10 @@
 
 namespace og {
 
+namespace {
+std::string too_large() { return "duration too large (at most " + std::to_string(kMaxDuration.count()) + "s)"; }
+}  // namespace
+
 Result<Seconds> parse_duration(std::string_view text) {
   if (text.empty()) return fail("empty duration");
   std::int64_t total = 0;
@@ -14,7 +18,7 @@ Result<Seconds> parse_duration(std::string_view text) {
     std::size_t start = i;
     while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
       n = n * 10 + (text[i] - '0');
-      if (n > 100'000'000) return fail("duration too large");
+      if (n > kMaxDuration.count()) return fail(too_large());
       ++i;
     }
     if (i == start) return fail("expected a number in duration \"" + std::string(text) + "\"");
@@ -40,7 +44,7 @@ Result<Seconds> parse_duration(std::string_view text) {
     }
     ++i;
     total += n * unit;
-    if (total > 100'000'000) return fail("duration too large");
+    if (total > kMaxDuration.count()) return fail(too_large());
   }
   return Seconds(total);
 }

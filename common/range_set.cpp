@@ -1,6 +1,8 @@
 #include "originguard/range_set.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 
 namespace og {
 
@@ -59,6 +61,38 @@ std::vector<std::string> RangeSet::strings(Family f) const {
   std::vector<std::string> out;
   for (const auto& p : of(f)) out.push_back(p.to_string());
   return out;
+}
+
+Status check_prefix_breadth(const Prefix& p, int broadest_v4, int broadest_v6) {
+  const int broadest = p.family() == Family::v4 ? broadest_v4 : broadest_v6;
+  if (p.len >= broadest) return {};
+  return fail("prefix " + p.to_string() + " is broader than /" + std::to_string(broadest) +
+              " (refusing to allow that much of the Internet)");
+}
+
+Status check_coverage(const RangeSet& s) {
+  for (Family f : {Family::v4, Family::v6}) {
+    const int bits = max_len(f);
+    const int broadest = f == Family::v4 ? kBroadestV4 : kBroadestV6;
+    // Powers of two up to 2^128 and their sums: exact enough in a long double for a bound.
+    long double covered = 0;
+    for (const auto& p : s.of(f)) covered += std::ldexp(1.0L, bits - p.len);
+    const long double limit = std::ldexp(static_cast<long double>(kMaxCoveragePrefixes), bits - broadest);
+    if (covered <= limit) continue;
+    std::string n = f == Family::v4 ? std::to_string(static_cast<std::uint64_t>(covered))
+                                    : "2^" + std::to_string(static_cast<int>(std::floor(std::log2(covered))));
+    return fail(std::string(f == Family::v4 ? "IPv4" : "IPv6") + " prefixes cover " + n + " addresses, more than " +
+                std::to_string(kMaxCoveragePrefixes) + " /" + std::to_string(broadest) +
+                " prefixes would (refusing to allow that much of the Internet)");
+  }
+  return {};
+}
+
+Status check_allow_width(const RangeSet& s) {
+  for (Family f : {Family::v4, Family::v6})
+    for (const auto& p : s.of(f))
+      if (auto st = check_prefix_breadth(p); !st) return st;
+  return check_coverage(s);
 }
 
 }  // namespace og

@@ -94,7 +94,7 @@ struct GatekeeperConfig {
   std::string ciphersuites;  // TLS 1.3; empty: OpenSSL default
   // control_socket / control_group: agentctl's status, reload and metrics. An empty socket
   // path disables it; root and the gatekeeper's own user may always use it.
-  ControlConfig control{std::filesystem::path(kDefaultGatekeeperSocket), ""};
+  ControlConfig control{std::filesystem::path(kDefaultGatekeeperSocket), "", ""};
   std::vector<HostConfig> hosts;
 };
 

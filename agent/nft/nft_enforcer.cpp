@@ -1,7 +1,6 @@
 #include "nft_enforcer.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cstdlib>
 #include <ctime>
 
@@ -13,8 +12,6 @@
 namespace og {
 namespace {
 
-constexpr std::uint16_t kSshPort = 22;
-
 std::string join(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : "; ") + s;
@@ -22,40 +19,6 @@ std::string join(const std::vector<std::string>& v) {
 }
 
 }  // namespace
-
-std::optional<std::uint16_t> ssh_port_from_connection(std::string_view s) {
-  // Fourth whitespace-separated field.
-  std::size_t field = 0, i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && s[i] == ' ') ++i;
-    std::size_t j = i;
-    while (j < s.size() && s[j] != ' ') ++j;
-    if (j > i && field++ == 3) {
-      unsigned v = 0;
-      auto [p, ec] = std::from_chars(s.data() + i, s.data() + j, v);
-      if (ec != std::errc{} || p != s.data() + j || v == 0 || v > 65535) return std::nullopt;
-      return static_cast<std::uint16_t>(v);
-    }
-    i = j;
-  }
-  return std::nullopt;
-}
-
-Status check_lockout(const DesiredState& d, std::optional<std::uint16_t> ssh_port) {
-  if (!d.mgmt.empty()) return {};
-  auto has = [&](std::uint16_t p) { return std::find(d.ports.begin(), d.ports.end(), p) != d.ports.end(); };
-  if (has(kSshPort)) {
-    return fail(
-        "refusing to protect port 22 with an empty [protect] mgmt_allow: it would lock out SSH; "
-        "add your management prefixes to mgmt_allow or remove 22 from [protect] ports");
-  }
-  if (ssh_port && has(*ssh_port)) {
-    return fail("refusing to protect port " + std::to_string(*ssh_port) +
-                ", the port of the current SSH session (SSH_CONNECTION), with an empty [protect] mgmt_allow; "
-                "add your management prefixes to mgmt_allow or remove the port from [protect] ports");
-  }
-  return {};
-}
 
 NftEnforcer::NftEnforcer(std::unique_ptr<nft::NftKernel> kernel, NftEnforcerOptions opts)
     : kernel_(std::move(kernel)), opts_(opts) {}
@@ -86,7 +49,7 @@ Status NftEnforcer::commit_desired(const DesiredState& d, bool force_rebuild, bo
 }
 
 Status NftEnforcer::apply(const DesiredState& desired) {
-  if (auto st = check_lockout(desired, opts_.ssh_port); !st) {
+  if (auto st = check_lockout(desired.ports, desired.mgmt, opts_.ssh_port); !st) {
     last_error_ = st.error().message;
     log::error("nft.apply.refused", {{"error", st.error().message}});
     return st;
@@ -200,7 +163,7 @@ std::optional<nlohmann::json> NftEnforcer::control(std::string_view cmd, const n
 
 std::unique_ptr<Enforcer> make_nft_enforcer(const AgentConfig& /*cfg*/) {
   NftEnforcerOptions opts;
-  if (const char* s = std::getenv("SSH_CONNECTION"); s != nullptr) opts.ssh_port = ssh_port_from_connection(s);
+  opts.ssh_port = ssh_session_port();
   return std::make_unique<NftEnforcer>(nft::make_netlink_kernel(), opts);
 }
 

@@ -25,12 +25,6 @@ struct NftEnforcerOptions {
   std::optional<std::uint16_t> ssh_port;
 };
 
-// The local (server) port in an SSH_CONNECTION value "client_ip client_port server_ip server_port".
-[[nodiscard]] std::optional<std::uint16_t> ssh_port_from_connection(std::string_view ssh_connection);
-
-// Refuses a desired state that would drop the operator's own SSH traffic.
-[[nodiscard]] Status check_lockout(const DesiredState& d, std::optional<std::uint16_t> ssh_port);
-
 class NftEnforcer final : public Enforcer {
  public:
   NftEnforcer(std::unique_ptr<nft::NftKernel> kernel, NftEnforcerOptions opts);

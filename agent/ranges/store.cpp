@@ -60,6 +60,8 @@ Result<StoredRanges> RangeStore::deserialise(std::string_view text) {
   }
   s.ranges = RangeSet::from(std::move(ps));
   if (s.ranges.empty()) return fail("no prefixes");
+  // Anyone who could write this file could otherwise widen what the edge sets allow.
+  if (auto st = check_allow_width(s.ranges); !st) return fail(st.error());
   if (auto it = j.find("source"); it != j.end() && it->is_string()) s.source = *it;
   if (auto it = j.find("etag"); it != j.end() && it->is_string()) s.etag = *it;
   if (auto it = j.find("etags"); it != j.end() && it->is_object())

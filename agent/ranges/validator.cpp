@@ -6,16 +6,12 @@ namespace og::ranges {
 
 Result<Validated> validate(const ParsedRanges& candidate, const ValidationPolicy& policy, const RangeSet* last_good,
                            bool force) {
-  for (const auto& p : candidate.prefixes) {
-    int broadest = p.family() == Family::v4 ? policy.broadest_v4 : policy.broadest_v6;
-    if (p.len < broadest) {
-      return fail("prefix " + p.to_string() + " is broader than /" + std::to_string(broadest) +
-                  " (refusing to allow that much of the Internet)");
-    }
-  }
+  for (const auto& p : candidate.prefixes)
+    if (auto st = check_prefix_breadth(p, policy.broadest_v4, policy.broadest_v6); !st) return fail(st.error());
   Validated out;
   std::size_t removed = 0;
   out.set = RangeSet::from(candidate.prefixes, &removed);
+  if (auto st = check_coverage(out.set); !st) return fail(st.error());
   if (removed) out.notes.push_back(std::to_string(removed) + " duplicate or covered prefix(es) removed");
 
   struct Fam {

@@ -15,11 +15,11 @@ struct ValidationPolicy {
   std::size_t min_ipv4 = 1;
   std::size_t min_ipv6 = 1;
   double max_shrink = 0.5;
-  int broadest_v4 = 8;   // no prefix shorter than /8
-  int broadest_v6 = 12;  // no prefix shorter than /12
+  int broadest_v4 = kBroadestV4;  // no prefix shorter than /8
+  int broadest_v6 = kBroadestV6;  // no prefix shorter than /12
 
   static ValidationPolicy from(const RangesConfig& c) {
-    return ValidationPolicy{c.min_ipv4, c.min_ipv6, c.max_shrink, 8, 12};
+    return ValidationPolicy{c.min_ipv4, c.min_ipv6, c.max_shrink, kBroadestV4, kBroadestV6};
   }
 };
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "originguard/control_protocol.hpp"
@@ -52,9 +53,11 @@ struct ProtectConfig {
   Seconds verify_interval{30};
 };
 
+// Who may do what on the control socket: docs/SECURITY.md.
 struct ControlConfig {
   std::filesystem::path socket{kDefaultAgentSocket};
-  std::string group;  // members may use agentctl; empty = root only
+  std::string group;        // members may use the read-only commands; empty = root only
+  std::string admin_group;  // members may also change state (reload, refresh, uninstall)
 };
 
 struct NftablesConfig {
@@ -75,6 +78,24 @@ struct AgentConfig {
 [[nodiscard]] Result<AgentConfig> parse_agent_config(std::string_view toml_text, std::string_view origin);
 
 // Reads and parses a file. A missing file at the default path yields the defaults.
-[[nodiscard]] Result<AgentConfig> load_agent_config(const std::filesystem::path& path, bool missing_ok);
+// `ssh_port`: the server port of the SSH session the agent runs from (ssh_session_port()),
+// refused as a protected port while mgmt_allow is empty, like 22.
+[[nodiscard]] Result<AgentConfig> load_agent_config(const std::filesystem::path& path, bool missing_ok,
+                                                    std::optional<std::uint16_t> ssh_port);
+
+// The SSH lock-out guard. Ports in `ports` that would cut off the operator's SSH while
+// `mgmt` is empty: 22, and `ssh_port`. Config validation refuses them; an enforcer handed
+// them anyway leaves just those ports open and protects the others.
+[[nodiscard]] std::vector<std::uint16_t> lockout_ports(const std::vector<std::uint16_t>& ports, const RangeSet& mgmt,
+                                                       std::optional<std::uint16_t> ssh_port);
+// "refusing to protect port 22 with an empty [protect] mgmt_allow: ..." when lockout_ports()
+// is not empty.
+[[nodiscard]] Status check_lockout(const std::vector<std::uint16_t>& ports, const RangeSet& mgmt,
+                                   std::optional<std::uint16_t> ssh_port);
+
+// The local (server) port in an SSH_CONNECTION value "client_ip client_port server_ip server_port".
+[[nodiscard]] std::optional<std::uint16_t> ssh_port_from_connection(std::string_view ssh_connection);
+// ssh_port_from_connection($SSH_CONNECTION), nullopt when unset.
+[[nodiscard]] std::optional<std::uint16_t> ssh_session_port();
 
 }  // namespace og

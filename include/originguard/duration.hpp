@@ -11,6 +11,10 @@ namespace og {
 
 using Seconds = std::chrono::seconds;
 
+// Upper bound of every configured duration, integer seconds or string (about 3.2 years):
+// far below what overflows a timer's nanoseconds, far above any sensible setting.
+inline constexpr Seconds kMaxDuration{100'000'000};
+
 [[nodiscard]] Result<Seconds> parse_duration(std::string_view text);
 
 // Compact human form: "0s", "45s", "3m 12s", "2h 5m", "3d 4h". Negative values get a "-".

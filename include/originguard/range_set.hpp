@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "originguard/cidr.hpp"
+#include "originguard/result.hpp"
 
 namespace og {
 
@@ -39,5 +40,22 @@ class RangeSet {
   std::vector<Prefix> v4_;
   std::vector<Prefix> v6_;
 };
+
+// Width of an allow-list, the same rule for every source of prefixes (fetched ranges, the
+// stored last-known-good set, [ranges] extra_allow, [protect] mgmt_allow; docs/RANGES.md):
+// no prefix broader than /8 (IPv4) or /12 (IPv6), and no list covering more addresses than
+// four such prefixes (1/64 of the address space). Cloudflare's own lists cover under 1/1000
+// of that bound.
+inline constexpr int kBroadestV4 = 8;
+inline constexpr int kBroadestV6 = 12;
+inline constexpr int kMaxCoveragePrefixes = 4;
+
+// "prefix 0.0.0.0/0 is broader than /8 (refusing to allow that much of the Internet)".
+[[nodiscard]] Status check_prefix_breadth(const Prefix& p, int broadest_v4 = kBroadestV4,
+                                          int broadest_v6 = kBroadestV6);
+// The coverage bound alone (a normalised set counts every address once).
+[[nodiscard]] Status check_coverage(const RangeSet& s);
+// Both rules.
+[[nodiscard]] Status check_allow_width(const RangeSet& s);
 
 }  // namespace og

@@ -80,6 +80,10 @@ class TomlReader {
     if (!n) return {};
     Seconds v;
     if (auto i = n->value<std::int64_t>(); i && n->is_integer()) {
+      // The same bound as a string duration: 2^63-1 seconds overflows every timer.
+      if (*i > kMaxDuration.count())
+        return error_at(n->source(), sec, key,
+                        "duration too large (at most " + std::to_string(kMaxDuration.count()) + "s)");
       v = Seconds(*i);
     } else if (auto s = n->value<std::string>(); s && n->is_string()) {
       auto d = parse_duration(*s);

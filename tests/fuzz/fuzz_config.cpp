@@ -30,11 +30,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& u : group) FUZZ_CHECK(u.starts_with("https://") || u.starts_with("file:///"));
   }
   FUZZ_CHECK(r.refresh_interval.count() >= 1);
+  for (auto d : {r.refresh_interval, r.retry_min, r.retry_max, r.stale_after, r.connect_timeout, r.total_timeout,
+                 c->protect.verify_interval})
+    FUZZ_CHECK(d.count() >= 1 && d <= og::kMaxDuration);
   FUZZ_CHECK(r.retry_min <= r.retry_max);
   FUZZ_CHECK(r.retry_max <= r.refresh_interval);
   FUZZ_CHECK(r.jitter >= 0.0 && r.jitter <= 0.5);
   FUZZ_CHECK(r.max_shrink >= 0.0 && r.max_shrink <= 1.0);
+  FUZZ_CHECK(!c->protect.ports.empty());
   for (auto port : c->protect.ports) FUZZ_CHECK(port >= 1);
+  FUZZ_CHECK(og::check_allow_width(r.extra_allow).has_value());
+  FUZZ_CHECK(og::check_allow_width(c->protect.mgmt_allow).has_value());
+  FUZZ_CHECK(og::check_lockout(c->protect.ports, c->protect.mgmt_allow, std::nullopt).has_value());
   FUZZ_CHECK(r.state_dir.is_absolute());
   FUZZ_CHECK(c->control.socket.is_absolute());
   return 0;

@@ -63,7 +63,7 @@ TEST(CtlGatekeeper, SocketStates) {
   // Answering: the real ControlServer with a gatekeeper-like handler.
   const fs::path live = temp_socket("live");
   boost::asio::io_context io;
-  og::ControlServer server(io, og::ControlConfig{live, ""},
+  og::ControlServer server(io, og::ControlConfig{live, "", ""},
                            [](const og::ControlRequest& r, og::ControlServer::Reply rep) {
                              if (r.cmd == "status")
                                rep(json{{"ok", true}, {"version", "9.9"}, {"hosts", json::array()}});

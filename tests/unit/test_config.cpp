@@ -45,6 +45,7 @@ TEST(Config, EmptyFileGivesDefaults) {
   EXPECT_EQ(c->protect.mode, ProtectMode::enforce);
   EXPECT_EQ(c->control.socket, "/run/originguard/agent.sock");
   EXPECT_EQ(c->control.group, "");
+  EXPECT_EQ(c->control.admin_group, "");
   EXPECT_TRUE(c->nftables.enabled);
   EXPECT_STREQ(to_string(ProtectMode::enforce), "enforce");
   EXPECT_STREQ(to_string(ProtectMode::audit), "audit");
@@ -83,6 +84,7 @@ mode = "audit"
 [control]
 socket = "/run/og.sock"
 group = "adm"
+admin_group = "og-admin"
 
 [nftables]
 enabled = false
@@ -117,6 +119,7 @@ enabled = false
   EXPECT_EQ(c->protect.mode, ProtectMode::audit);
   EXPECT_EQ(c->control.socket, "/run/og.sock");
   EXPECT_EQ(c->control.group, "adm");
+  EXPECT_EQ(c->control.admin_group, "og-admin");
   EXPECT_FALSE(c->nftables.enabled);
 }
 
@@ -197,6 +200,14 @@ TEST(Config, ErrorsNameFileLineSectionAndKey) {
       // control / nftables
       {"socket relative", "[control]\nsocket = \"agent.sock\"\n", "agent.toml:2: [control] socket: ", "absolute path"},
       {"group number", "[control]\ngroup = 4\n", "agent.toml:2: [control] group: ", "expected a string"},
+      {"admin_group number", "[control]\nadmin_group = 0\n",
+       "agent.toml:2: [control] admin_group: ", "expected a string"},
+      // checked here, not when the agent binds it after applying the rules
+      {"socket path too long",
+       "[control]\nsocket = "
+       "\"/run/originguard/"
+       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\"\n",
+       "agent.toml:2: [control] socket: ", "longer than a unix socket path may be (107 bytes)"},
       {"nftables enabled string", "[nftables]\nenabled = \"no\"\n",
        "agent.toml:2: [nftables] enabled: ", "expected true or false"},
   };
@@ -270,31 +281,116 @@ TEST(Config, PortBoundaries) {
   auto c = parse("[protect]\nports = [1, 65535]\n");
   ASSERT_TRUE(ok(c));
   EXPECT_THAT(c->protect.ports, ElementsAre(1, 65535));
+  // An empty list protects nothing: refused, not taken literally.
   auto empty = parse("[protect]\nports = []\n");
-  ASSERT_TRUE(ok(empty));
-  EXPECT_TRUE(empty->protect.ports.empty());
+  ASSERT_TRUE(refused(empty));
+  EXPECT_THAT(empty.error().message, StartsWith("agent.toml:2: [protect] ports: "));
+  EXPECT_THAT(empty.error().message, HasSubstr("at least one port"));
+}
+
+// Integer seconds and duration strings share one upper bound: 2^63-1 seconds once overflowed
+// the verify timer into a busy loop and the refresh schedule into a fetch flood.
+TEST(Config, EveryDurationIsBoundedWhateverItsForm) {
+  const std::pair<std::string_view, std::string_view> keys[] = {
+      {"ranges", "refresh_interval"}, {"ranges", "retry_min"},       {"ranges", "retry_max"},
+      {"ranges", "stale_after"},      {"ranges", "connect_timeout"}, {"ranges", "total_timeout"},
+      {"protect", "verify_interval"},
+  };
+  for (const auto& [sec, key] : keys) {
+    for (std::string_view value : {"9223372036854775807", "100000001", "\"1158d\"", "\"100000001s\""}) {
+      SCOPED_TRACE(std::string(key) + " = " + std::string(value));
+      auto r = parse("[" + std::string(sec) + "]\n" + std::string(key) + " = " + std::string(value) + "\n");
+      ASSERT_TRUE(refused(r));
+      EXPECT_THAT(r.error().message, StartsWith("agent.toml:2: [" + std::string(sec) + "] " + std::string(key) + ": "));
+      EXPECT_THAT(r.error().message, HasSubstr("too large"));
+    }
+  }
+  for (std::string_view value : {"100000000", "\"100000000s\""}) {
+    SCOPED_TRACE(value);
+    auto r = parse("[protect]\nverify_interval = " + std::string(value) + "\n");
+    ASSERT_TRUE(ok(r));
+    EXPECT_EQ(r->protect.verify_interval, kMaxDuration);
+  }
+}
+
+// extra_allow and mgmt_allow reach edge_v4/mgmt_v4 and the exported snapshot the gatekeeper
+// trusts: they get the same width rule as the fetched ranges.
+TEST(Config, AllowListsAreAsNarrowAsFetchedRanges) {
+  const ErrorCase cases[] = {
+      {"extra_allow everything", "[ranges]\nextra_allow = [\"0.0.0.0/0\", \"::/0\"]\n",
+       "agent.toml:2: [ranges] extra_allow: ", "prefix 0.0.0.0/0 is broader than /8"},
+      {"extra_allow v6 /0", "[ranges]\nextra_allow = [\n  \"192.0.2.0/24\",\n  \"::/0\",\n]\n",
+       "agent.toml:4: [ranges] extra_allow: ", "prefix ::/0 is broader than /12"},
+      {"mgmt_allow everything", "[protect]\nmgmt_allow = [\"0.0.0.0/0\"]\n",
+       "agent.toml:2: [protect] mgmt_allow: ", "prefix 0.0.0.0/0 is broader than /8"},
+      {"mgmt_allow /7", "[protect]\nmgmt_allow = [\"8.0.0.0/7\"]\n",
+       "agent.toml:2: [protect] mgmt_allow: ", "broader than /8"},
+      {"mgmt_allow 2000::/3", "[protect]\nmgmt_allow = [\"2000::/3\"]\n",
+       "agent.toml:2: [protect] mgmt_allow: ", "broader than /12"},
+      {"extra_allow many /8s",
+       "[ranges]\nextra_allow = [\"1.0.0.0/8\", \"2.0.0.0/8\", \"3.0.0.0/8\", \"4.0.0.0/8\", \"5.0.0.0/8\"]\n",
+       "agent.toml:2: [ranges] extra_allow: ", "IPv4 prefixes cover 83886080 addresses"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(c.name));
+    auto r = parse(c.text);
+    ASSERT_TRUE(refused(r));
+    EXPECT_THAT(r.error().message, StartsWith(std::string(c.prefix)));
+    EXPECT_THAT(r.error().message, HasSubstr(std::string(c.why)));
+  }
+  auto widest =
+      parse("[ranges]\nextra_allow = [\"10.0.0.0/8\", \"2400::/12\"]\n[protect]\nmgmt_allow = [\"11.0.0.0/8\"]\n");
+  ASSERT_TRUE(ok(widest));
+  EXPECT_EQ(widest->ranges.extra_allow.size(), 2u);
+}
+
+// The SSH lock-out guard is a config rule: --check-config, start and reload refuse it (the
+// running config stays), instead of an apply that fails and leaves every port open.
+TEST(Config, ProtectingSshNeedsAManagementAllowList) {
+  auto r = parse("[protect]\nports = [443, 22]\n");
+  ASSERT_TRUE(refused(r));
+  EXPECT_THAT(r.error().message, StartsWith("agent.toml:2: [protect] ports: "));
+  EXPECT_THAT(r.error().message, HasSubstr("refusing to protect port 22"));
+  EXPECT_THAT(r.error().message, HasSubstr("mgmt_allow"));
+  EXPECT_TRUE(ok(parse("[protect]\nports = [443, 22]\nmgmt_allow = [\"192.0.2.0/24\"]\n")));
+
+  // The server port of the SSH session the agent was started from (SSH_CONNECTION).
+  test::TempDir dir;
+  test::write_file(dir / "a.toml", "[protect]\nports = [443, 2222]\n");
+  auto s = load_agent_config(dir / "a.toml", false, 2222);
+  ASSERT_TRUE(refused(s));
+  EXPECT_THAT(s.error().message, StartsWith((dir / "a.toml").string() + ": [protect] ports: "));
+  EXPECT_THAT(s.error().message, HasSubstr("port 2222"));
+  EXPECT_TRUE(ok(load_agent_config(dir / "a.toml", false, 2200)));
+  EXPECT_TRUE(ok(load_agent_config(dir / "a.toml", false, std::nullopt)));
+
+  EXPECT_EQ(ssh_port_from_connection("203.0.113.9 51234 192.0.2.1 2222"), 2222);
+  EXPECT_EQ(ssh_port_from_connection("2001:db8::9 51234 2001:db8::1 22"), 22);
+  EXPECT_EQ(ssh_port_from_connection("203.0.113.9 51234 192.0.2.1"), std::nullopt);
+  EXPECT_EQ(ssh_port_from_connection("a b c 99999"), std::nullopt);
+  EXPECT_EQ(ssh_port_from_connection(""), std::nullopt);
 }
 
 TEST(Config, LoadFromFile) {
   test::TempDir dir;
-  auto missing_ok = load_agent_config(dir / "none.toml", true);
+  auto missing_ok = load_agent_config(dir / "none.toml", true, std::nullopt);
   ASSERT_TRUE(ok(missing_ok));
   EXPECT_EQ(missing_ok->ranges.refresh_interval, 3600s);
   EXPECT_TRUE(missing_ok->path.empty()) << "built-in defaults have no path";
 
-  auto missing = load_agent_config(dir / "none.toml", false);
+  auto missing = load_agent_config(dir / "none.toml", false, std::nullopt);
   ASSERT_TRUE(refused(missing));
   EXPECT_THAT(missing.error().message, HasSubstr((dir / "none.toml").string()));
   EXPECT_EQ(missing.error().sys_errno, ENOENT);
 
   test::write_file(dir / "a.toml", "[protect]\nmode = \"audit\"\n");
-  auto a = load_agent_config(dir / "a.toml", false);
+  auto a = load_agent_config(dir / "a.toml", false, std::nullopt);
   ASSERT_TRUE(ok(a));
   EXPECT_EQ(a->protect.mode, ProtectMode::audit);
   EXPECT_EQ(a->path, dir / "a.toml");
 
   test::write_file(dir / "b.toml", "[protect]\n\nmode = \"block\"\n");
-  auto b = load_agent_config(dir / "b.toml", true);
+  auto b = load_agent_config(dir / "b.toml", true, std::nullopt);
   ASSERT_TRUE(refused(b));
   EXPECT_THAT(b.error().message, StartsWith((dir / "b.toml").string() + ":3: [protect] mode: "));
 }
@@ -329,6 +425,7 @@ TEST(Config, ShippedExampleIsValidAndShowsTheDefaults) {
   EXPECT_EQ(shipped->protect.mode, defaults->protect.mode);
   EXPECT_EQ(shipped->control.socket, defaults->control.socket);
   EXPECT_EQ(shipped->control.group, defaults->control.group);
+  EXPECT_EQ(shipped->control.admin_group, defaults->control.admin_group);
   EXPECT_EQ(shipped->nftables.enabled, defaults->nftables.enabled);
 }
 

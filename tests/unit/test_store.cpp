@@ -152,6 +152,11 @@ TEST(RangeStore, CorruptFileIsAnErrorNamingTheFile) {
       {R"({"version":1,"ipv4":[7],"ipv6":[]})", "non-string in ipv4"},
       {R"({"version":1,"ipv4":["192.0.2.1/24"],"ipv6":[]})", "host bits set"},
       {R"({"version":1,"ipv4":[],"ipv6":[]})", "no prefixes"},
+      // the stored set gets the width rule of the fetched one
+      {R"({"version":1,"ipv4":["0.0.0.0/0"],"ipv6":[]})", "prefix 0.0.0.0/0 is broader than /8"},
+      {R"({"version":1,"ipv4":["192.0.2.0/24"],"ipv6":["::/0"]})", "prefix ::/0 is broader than /12"},
+      {R"({"version":1,"ipv4":["1.0.0.0/8","2.0.0.0/8","3.0.0.0/8","4.0.0.0/8","5.0.0.0/8"],"ipv6":[]})",
+       "IPv4 prefixes cover 83886080 addresses"},
       {R"({"version":1,"ipv4":["192.0.2.0/24"],"ipv6":[],"fetched_at":-1})", "fetched_at out of range"},
       {R"({"version":1,"ipv4":["192.0.2.0/24"],"ipv6":[],"fetched_at":9223372036854775807})",
        "fetched_at out of range"},

@@ -76,6 +76,21 @@ TEST(ValidatorBreadth, ForceDoesNotBypassBreadth) {
   EXPECT_THAT(v.error().message, HasSubstr("broader than /8"));
 }
 
+// Many prefixes each within the /8 rule may still add up to much of the Internet.
+TEST(ValidatorBreadth, TotalCoverageIsBounded) {
+  auto four = validate(candidate({"1.0.0.0/8", "2.0.0.0/8", "3.0.0.0/8", "4.0.0.0/8", "2001:db8::/32"}), policy(),
+                       nullptr, false);
+  EXPECT_TRUE(ok(four)) << "four /8s are the documented limit";
+  auto five = validate(candidate({"1.0.0.0/8", "2.0.0.0/8", "3.0.0.0/8", "4.0.0.0/8", "5.0.0.0/9", "2001:db8::/32"}),
+                       policy(), nullptr, /*force=*/true);
+  ASSERT_TRUE(refused(five));
+  EXPECT_THAT(five.error().message, HasSubstr("IPv4 prefixes cover 75497472 addresses"));
+  auto v6 = validate(candidate({"192.0.2.0/24", "2400::/12", "2410::/12", "2420::/12", "2430::/12", "2440::/16"}),
+                     policy(), nullptr, false);
+  ASSERT_TRUE(refused(v6));
+  EXPECT_THAT(v6.error().message, HasSubstr("IPv6 prefixes cover"));
+}
+
 TEST(ValidatorMinimum, PerFamilyCountsAfterDeduplication) {
   struct Case {
     std::string_view name;
