@@ -329,6 +329,17 @@ void Agent::handle(const ControlRequest& req, ControlServer::Reply reply) {
     reply({{"ok", true}, {"version", OG_VERSION}});
   } else if (req.cmd == "explain") {
     reply(explain(params));
+  } else if (req.cmd == "uninstall") {
+    nlohmann::json j{{"ok", true}, {"removed", false}};
+    for (auto& e : enforcers_) {
+      auto r = e->uninstall();
+      if (!r) {
+        j = {{"ok", false}, {"error", r.error().message}};
+        break;
+      }
+      j["removed"] = j["removed"].get<bool>() || *r;
+    }
+    reply(std::move(j));
   } else {
     for (auto& e : enforcers_) {
       if (auto r = e->control(req.cmd, params)) {

@@ -113,8 +113,12 @@ class NetlinkKernel final : public NftKernel {
     nftnl_table_set_str(table.get(), NFTNL_TABLE_NAME, kTable);
     auto got = sock->request(
         NFT_MSG_GETTABLE, false, [&](nlmsghdr* nlh) { nftnl_table_nlmsg_build_payload(nlh, table.get()); },
-        [&](const nlmsghdr*) -> Status {
+        [&](const nlmsghdr* nlh) -> Status {
+          TablePtr t = make_table();
+          if (nftnl_table_nlmsg_parse(nlh, t.get()) < 0) return fail_errno("parse table");
           st.present = true;
+          if (nftnl_table_is_set(t.get(), NFTNL_TABLE_FLAGS))
+            st.flags = nftnl_table_get_u32(t.get(), NFTNL_TABLE_FLAGS);
           return {};
         });
     if (!got) {

@@ -49,32 +49,39 @@ Status NftEnforcer::commit_desired(const DesiredState& d, bool force_rebuild, bo
 }
 
 Status NftEnforcer::apply(const DesiredState& desired) {
-  if (auto st = check_lockout(desired.ports, desired.mgmt, opts_.ssh_port); !st) {
-    last_error_ = st.error().message;
-    log::error("nft.apply.refused", {{"error", st.error().message}});
-    return st;
+  // Config validation refuses a state that would lock out SSH. Should one reach us anyway,
+  // only those ports stay open: refusing the whole apply would leave every port open.
+  auto guarded = lockout_ports(desired.ports, desired.mgmt, opts_.ssh_port);
+  DesiredState d = desired;
+  std::erase_if(d.ports,
+                [&](std::uint16_t p) { return std::find(guarded.begin(), guarded.end(), p) != guarded.end(); });
+  if (!guarded.empty()) {
+    log::error("nft.apply.lockout_guard",
+               {{"error", check_lockout(desired.ports, desired.mgmt, opts_.ssh_port).error().message},
+                {"detail", "that port stays open, the other ports are protected"}});
   }
   const auto t0 = std::chrono::steady_clock::now();
   // Table presence only decides whether a rebuild needs a delete first; the update batch
   // creates whatever is missing, so no read is needed on the hot path.
-  auto st = commit_desired(desired, false, true);
+  auto st = commit_desired(d, false, true);
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (!st) {
     last_error_ = st.error().message;
     log::error("nft.apply.failed", {{"error", st.error().message}, {"duration_ms", ms}});
     return fail(st.error().context("nftables apply"));
   }
-  applied_ = desired;
+  applied_ = d;
+  guarded_ = std::move(guarded);
   clean_generation_.reset();
   last_apply_ = std::chrono::system_clock::now();
   last_apply_ms_ = ms;
   last_error_.clear();
   ++applies_;
-  log::info("nft.apply", {{"mode", to_string(desired.mode)},
-                          {"edge_v4", desired.edge.v4().size()},
-                          {"edge_v6", desired.edge.v6().size()},
-                          {"mgmt", desired.mgmt.size()},
-                          {"ports", desired.ports.size()},
+  log::info("nft.apply", {{"mode", to_string(d.mode)},
+                          {"edge_v4", d.edge.v4().size()},
+                          {"edge_v6", d.edge.v6().size()},
+                          {"mgmt", d.mgmt.size()},
+                          {"ports", d.ports.size()},
                           {"duration_ms", ms}});
   return {};
 }
@@ -114,6 +121,8 @@ Result<bool> NftEnforcer::verify() {
 
 nlohmann::json NftEnforcer::status() const {
   nlohmann::json j;
+  nlohmann::json warnings = nlohmann::json::array();
+  auto warn = [&](const char* id, std::string text) { warnings.push_back({{"id", id}, {"text", std::move(text)}}); };
   j["mode"] = applied_ ? to_string(applied_->mode) : "none";
   j["table"] = std::string("inet ") + nft::kTable;
   auto actual = kernel_->read(false);
@@ -130,6 +139,17 @@ nlohmann::json NftEnforcer::status() const {
     j["read_error"] = actual.error().message;
   }
   if (applied_) {
+    // What is in the kernel now, not at the last verify: everything but the set elements
+    // (those are compared by verify, which repairs them).
+    if (!actual) {
+      warn("kernel_unreadable", "cannot read table inet originguard to check it: " + actual.error().message);
+    } else if (!actual->present) {
+      warn("table_missing",
+           "table inet originguard is missing from the kernel: nothing is filtered until the next verify puts it back");
+    } else if (auto drift = nft::diff(nft::desired_table(*applied_), *actual, false); !drift.empty()) {
+      warn("table_modified", "table inet originguard differs from the applied state (" + join(drift.reasons) +
+                                 "): the next verify repairs it");
+    }
     j["elements"] = {{"edge_v4", applied_->edge.v4().size()},
                      {"edge_v6", applied_->edge.v6().size()},
                      {"mgmt_v4", applied_->mgmt.v4().size()},
@@ -137,28 +157,42 @@ nlohmann::json NftEnforcer::status() const {
     j["ports"] = applied_->ports;
     j["last_apply"] = {{"time", format_utc(last_apply_)}, {"duration_ms", last_apply_ms_}};
   }
+  if (applied_ && !guarded_.empty()) {
+    std::string ports;
+    for (auto p : guarded_) ports += (ports.empty() ? "" : ", ") + std::to_string(p);
+    warn("lockout_guard", "port " + ports +
+                              " is NOT protected: the SSH lock-out guard left it open because [protect] mgmt_allow "
+                              "is empty (the other ports are protected)");
+  }
   j["applies"] = applies_;
   j["drift_repairs"] = drift_repairs_;
   if (!last_drift_.empty()) j["last_drift"] = {{"time", format_utc(last_drift_at_)}, {"reasons", last_drift_}};
   if (!last_error_.empty()) j["last_error"] = last_error_;
+  j["warnings"] = std::move(warnings);
   return j;
 }
 
-std::optional<nlohmann::json> NftEnforcer::control(std::string_view cmd, const nlohmann::json& /*params*/) {
-  if (cmd != "uninstall") return std::nullopt;
+Result<bool> NftEnforcer::uninstall() {
   auto cur = kernel_->read(false);
-  if (!cur) return nlohmann::json{{"ok", false}, {"error", cur.error().message}};
-  if (!cur->present) {
-    applied_.reset();
-    return nlohmann::json{{"ok", true}, {"removed", false}, {"detail", "table inet originguard was not present"}};
+  if (!cur) return fail(cur.error().context("nftables uninstall"));
+  bool removed = false;
+  if (cur->present) {
+    if (auto st = kernel_->commit(nft::build_delete_batch(kernel_->next_seq(1))); !st)
+      return fail(st.error().context("nftables uninstall"));
+    removed = true;
   }
-  auto st = kernel_->commit(nft::build_delete_batch(kernel_->next_seq(1)));
-  if (!st) return nlohmann::json{{"ok", false}, {"error", st.error().message}};
   // Forget the applied state so verify() does not "repair" the removal.
   applied_.reset();
+  guarded_.clear();
   clean_generation_.reset();
-  log::info("nft.uninstall", {});
-  return nlohmann::json{{"ok", true}, {"removed", true}};
+  log::info("nft.uninstall", {{"removed", removed}});
+  return removed;
+}
+
+Result<Explanation> NftEnforcer::explain(const Address& src, std::optional<std::uint16_t> port) {
+  auto t = kernel_->read(true);
+  if (!t) return fail(t.error().context("nftables explain: read table inet originguard"));
+  return nft::explain_table(*t, src, port);
 }
 
 std::unique_ptr<Enforcer> make_nft_enforcer(const AgentConfig& /*cfg*/) {

@@ -34,7 +34,8 @@ class NftEnforcer final : public Enforcer {
   Status apply(const DesiredState& desired) override;
   Result<bool> verify() override;
   [[nodiscard]] nlohmann::json status() const override;
-  std::optional<nlohmann::json> control(std::string_view cmd, const nlohmann::json& params) override;
+  Result<bool> uninstall() override;
+  Result<Explanation> explain(const Address& src, std::optional<std::uint16_t> port) override;
 
   [[nodiscard]] std::uint64_t drift_repairs() const { return drift_repairs_; }
 
@@ -44,6 +45,7 @@ class NftEnforcer final : public Enforcer {
   std::unique_ptr<nft::NftKernel> kernel_;
   NftEnforcerOptions opts_;
   std::optional<DesiredState> applied_;  // last state committed successfully
+  std::vector<std::uint16_t> guarded_;   // ports of it the lock-out guard left open
   // Ruleset generation read just before a dump that showed no drift: while the kernel still
   // reports it, nothing changed and verify() skips the (large) dump.
   std::optional<std::uint32_t> clean_generation_;

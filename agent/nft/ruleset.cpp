@@ -253,6 +253,66 @@ const T* find_named(const std::vector<T>& v, std::string_view name) {
   return it == v.end() ? nullptr : &*it;
 }
 
+std::string table_flags_string(std::uint32_t flags) {
+  if (flags == 0) return "none";
+  std::string out;
+  auto add = [&](std::uint32_t bit, const char* name) {
+    if (!(flags & bit)) return;
+    out += (out.empty() ? "" : ",") + std::string(name);
+    flags &= ~bit;
+  };
+  add(NFT_TABLE_F_DORMANT, "dormant");
+  add(NFT_TABLE_F_OWNER, "owner");
+  if (flags) out += (out.empty() ? "" : ",") + std::to_string(flags);
+  return out;
+}
+
+// The range of `elems` (an interval set, sorted) holding `key`: [lo, hi], or nullopt.
+std::optional<std::pair<U128, U128>> interval_lookup(const std::vector<SetElem>& elems,
+                                                     const std::vector<std::uint8_t>& key, int bits) {
+  const U128 all = bits == 128 ? ~U128{0} : ((U128{1} << bits) - 1);
+  auto value = [](const std::vector<std::uint8_t>& k) {
+    U128 v = 0;
+    for (auto b : k) v = (v << 8) | b;
+    return v;
+  };
+  for (const auto& e : elems)
+    if (e.key.empty()) return std::pair{U128{0}, all};  // catch-all
+  // The last element at or below the key decides: a start means inside its interval.
+  const SetElem* last = nullptr;
+  const SetElem* next = nullptr;
+  for (const auto& e : elems) {
+    if (e.key.size() != key.size()) continue;
+    if (e.key <= key) {
+      last = &e;
+    } else {
+      next = &e;
+      break;
+    }
+  }
+  if (last == nullptr || last->interval_end) return std::nullopt;
+  return std::pair{value(last->key), next ? value(next->key) - 1 : all};
+}
+
+// "198.51.100.0/24" when [lo, hi] is exactly a prefix, else "lo-hi".
+std::string range_string(U128 lo, U128 hi, Family f) {
+  const int bits = max_len(f);
+  auto addr = [&](U128 v) {
+    Address a;
+    a.family = f;
+    const auto key = to_key(v, bits / 8);
+    std::copy(key.begin(), key.end(), a.bytes.begin());
+    return a.to_string();
+  };
+  const U128 span = hi - lo;  // size - 1: no overflow for the whole space
+  if ((span & (span + 1)) == 0 && (lo & span) == 0) {
+    int host = 0;
+    for (U128 s = span; s != 0; s >>= 1) ++host;
+    return addr(lo) + "/" + std::to_string(bits - host);
+  }
+  return addr(lo) + "-" + addr(hi);
+}
+
 }  // namespace
 
 const SetDef* TableState::set(std::string_view name) const { return find_named(sets, name); }
@@ -406,11 +466,16 @@ TableState desired_table(const DesiredState& d) {
   return t;
 }
 
-Drift diff(const TableState& desired, const TableState& actual) {
+Drift diff(const TableState& desired, const TableState& actual, bool compare_elements) {
   Drift d;
   if (!actual.present) {
     d.reasons.emplace_back("table inet originguard is missing");
     return d;
+  }
+  if (actual.flags != desired.flags) {
+    // The update batch sets the flags back (NEWTABLE with flags 0 wakes a dormant table).
+    d.reasons.push_back("table flags " + table_flags_string(actual.flags) + " (expected " +
+                        table_flags_string(desired.flags) + ")");
   }
   for (const auto& want : desired.chains) {
     const ChainDef* have = actual.chain(want.name);
@@ -447,7 +512,7 @@ Drift diff(const TableState& desired, const TableState& actual) {
       d.rebuild = true;
       continue;
     }
-    if (have->elems != want.elems) {
+    if (compare_elements && have->elems != want.elems) {
       std::vector<SetElem> missing, extra;
       std::set_difference(want.elems.begin(), want.elems.end(), have->elems.begin(), have->elems.end(),
                           std::back_inserter(missing));
@@ -473,6 +538,63 @@ Drift diff(const TableState& desired, const TableState& actual) {
     }
   }
   return d;
+}
+
+Explanation explain_table(const TableState& t, const Address& src, std::optional<std::uint16_t> port) {
+  if (!t.present)
+    return {"accept", "none", "", "table inet originguard is not in the kernel: this layer filters nothing"};
+  if (t.flags & NFT_TABLE_F_DORMANT)
+    return {"accept", "none", "", "table inet originguard is dormant (flags dormant): its hooks are off"};
+  // Which of our layouts the kernel holds decides what a miss means; anything else is
+  // judged by nobody here.
+  std::optional<ProtectMode> mode;
+  Drift structure;
+  for (ProtectMode m : {ProtectMode::enforce, ProtectMode::audit}) {
+    DesiredState probe;
+    probe.mode = m;
+    auto d = diff(desired_table(probe), t, /*compare_elements=*/false);
+    if (d.empty()) {
+      mode = m;
+      break;
+    }
+    if (m == ProtectMode::enforce) structure = std::move(d);
+  }
+  if (!mode) {
+    std::string why;
+    for (const auto& r : structure.reasons) why += (why.empty() ? "" : "; ") + r;
+    return {"unknown", "none", "",
+            "table inet originguard is not what originguard installs (" + why +
+                "): its verdict is not known until the next verify repairs it"};
+  }
+  if (port) {
+    const std::vector<std::uint8_t> key{static_cast<std::uint8_t>(*port >> 8), static_cast<std::uint8_t>(*port & 0xff)};
+    const auto& elems = t.set("ports")->elems;
+    const bool hit =
+        std::any_of(elems.begin(), elems.end(), [&](const SetElem& e) { return e.key.empty() || e.key == key; });
+    if (!hit) return {"accept", "none", "", "port " + std::to_string(*port) + " is not in set ports: not protected"};
+  }
+  const bool v4 = src.family == Family::v4;
+  const int bits = max_len(src.family);
+  const std::vector<std::uint8_t> key(src.bytes.begin(), src.bytes.begin() + bits / 8);
+  const std::string mgmt = v4 ? "mgmt_v4" : "mgmt_v6";
+  const std::string edge = v4 ? "edge_v4" : "edge_v6";
+  auto matched = [&](const std::vector<SetElem>& elems, U128 lo, U128 hi) {
+    for (const auto& e : elems)
+      if (e.key.empty()) return std::string("*");
+    return range_string(lo, hi, src.family);
+  };
+  if (const auto& s = t.set(mgmt)->elems; auto r = interval_lookup(s, key, bits))
+    return {"accept", "mgmt_allow", matched(s, r->first, r->second), "in set " + mgmt + " (management allow-list)"};
+  if (const auto& s = t.set(edge)->elems; auto r = interval_lookup(s, key, bits))
+    return {"accept", "edge", matched(s, r->first, r->second),
+            "in set " + edge +
+                " (edge IPs are shared by every Cloudflare customer: the gatekeeper's mTLS decides whether the request "
+                "came through your zone)"};
+  if (*mode == ProtectMode::audit)
+    return {"accept", "none", "",
+            "not in set " + mgmt + " or " + edge +
+                ": audit mode counts it (counter audit_would_drop) and logs it, but does not drop"};
+  return {"drop", "none", "", "not in set " + mgmt + " or " + edge + ": dropped by chain protected (counter dropped)"};
 }
 
 Batch build_apply_batch(const DesiredState& d, BatchKind kind, bool table_present, const CarriedCounters& carry,

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "nl.hpp"
@@ -22,7 +23,8 @@ inline constexpr const char* kAuditCounter = "audit_would_drop";
 inline constexpr int kInputPriority = -10;          // NF_IP_PRI_FILTER - 10: before "filter" chains
 inline constexpr std::uint32_t kAuditLogRate = 10;  // log lines per second in audit mode
 
-// One kernel set element: an interval start, or (interval_end) the first key after it.
+// One kernel set element: an interval start, or (interval_end) the first key after it. An
+// empty key is a catch-all element (`nft add element ... { * }`): it matches every key.
 struct SetElem {
   std::vector<std::uint8_t> key;  // network byte order
   bool interval_end = false;
@@ -58,6 +60,7 @@ struct CounterDef {
 // Table contents, desired or as read from the kernel (chains/sets/counters sorted by name).
 struct TableState {
   bool present = false;
+  std::uint32_t flags = 0;  // NFT_TABLE_F_*: dormant turns every hook of the table off
   std::vector<ChainDef> chains;
   std::vector<SetDef> sets;
   std::vector<CounterDef> counters;
@@ -75,7 +78,15 @@ struct Drift {
   [[nodiscard]] bool empty() const { return reasons.empty(); }
 };
 
-[[nodiscard]] Drift diff(const TableState& desired, const TableState& actual);
+// Everything that changes a verdict: table flags, chains (base or not, hook, priority, type,
+// policy, rules), sets (key type and length, flags and, when `compare_elements`, elements),
+// counters, and objects of those kinds that are not ours.
+[[nodiscard]] Drift diff(const TableState& desired, const TableState& actual, bool compare_elements = true);
+
+// The verdict table `t` gives a new connection from `src` to `port` (nullopt: any protected
+// port): which set decided and what it matched. "unknown" when the table's structure is
+// neither of the layouts originguard installs (enforce, audit).
+[[nodiscard]] Explanation explain_table(const TableState& t, const Address& src, std::optional<std::uint16_t> port);
 
 // Interval-set encoding of prefixes, as nft does it: adjacent or overlapping prefixes are
 // merged into ranges; each range [lo, hi] becomes a start element `lo` and an end element

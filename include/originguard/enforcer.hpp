@@ -23,19 +23,41 @@ struct DesiredState {
   ProtectMode mode = ProtectMode::enforce;
 };
 
+// What one enforcer does with a new connection from a source to a port, judged from the
+// state it actually has in the kernel (not from the config): `agentctl explain`.
+struct Explanation {
+  std::string verdict;  // "accept", "drop", or "unknown" (the kernel holds something else)
+  std::string list;     // what decided: "mgmt_allow", "edge" or "none"
+  std::string matched;  // the kernel range that matched, as a prefix when it is one ("" none)
+  std::string reason;   // one sentence, naming the kernel object that decided
+};
+
 class Enforcer {
  public:
   virtual ~Enforcer() = default;
   [[nodiscard]] virtual std::string name() const = 0;  // key in status.enforcers
-  // Programs the kernel atomically to `desired`. Must not leave a partial state.
+  // Programs the kernel atomically to `desired`. Must not leave a partial state: on error
+  // the kernel keeps what it had. The agent retries a failed apply with backoff.
   virtual Status apply(const DesiredState& desired) = 0;
   // Compares the kernel with the last applied state; repairs drift. Returns true when it
-  // found (and repaired) drift.
+  // found (and repaired) drift. Only called once an apply has succeeded.
   virtual Result<bool> verify() = 0;
-  // JSON object shown under status.enforcers.<name>.
+  // JSON object shown under status.enforcers.<name>. Its "warnings" array lists what the
+  // enforcer sees wrong in the kernel right now (state missing, modified by someone else, a
+  // port left open by the lock-out guard), each {"id": "<stable id>", "text": "..."}; each
+  // one makes status degraded. An enforcer with nothing applied reports none: the agent
+  // tracks never-applied, failing and uninstalled enforcers itself.
   [[nodiscard]] virtual nlohmann::json status() const = 0;
-  // Enforcer-specific control commands (e.g. "uninstall"). Return nullopt when `cmd` is not
-  // one of this enforcer's; otherwise the JSON reply ({"ok":true,...} or {"ok":false,"error":..}).
+  // Removes everything this enforcer put in the kernel (`agentctl uninstall`) and forgets
+  // the applied state, so verify() repairs nothing until the next apply(). True when there
+  // was something to remove.
+  virtual Result<bool> uninstall() = 0;
+  // The verdict for a new connection from `src` to `port` (nullopt: any protected port),
+  // read from the kernel.
+  virtual Result<Explanation> explain(const Address& src, std::optional<std::uint16_t> port) = 0;
+  // Enforcer-specific control commands. Return nullopt when `cmd` is not one of this
+  // enforcer's; otherwise the JSON reply ({"ok":true,...} or {"ok":false,"error":..}). They
+  // need the control socket's admin rights (docs/SECURITY.md).
   virtual std::optional<nlohmann::json> control(std::string_view /*cmd*/, const nlohmann::json& /*params*/) {
     return std::nullopt;
   }

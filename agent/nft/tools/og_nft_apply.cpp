@@ -89,9 +89,12 @@ int main(int argc, char** argv) {
   }
   auto enforcer = og::make_nft_enforcer(og::AgentConfig{});
   if (uninstall) {
-    auto r = enforcer->control("uninstall", nlohmann::json::object());
-    std::cout << r->dump() << "\n";
-    return (*r)["ok"].get<bool>() ? 0 : 1;
+    auto r = enforcer->uninstall();
+    std::cout << (r ? nlohmann::json{{"ok", true}, {"removed", *r}}
+                    : nlohmann::json{{"ok", false}, {"error", r.error().message}})
+                     .dump()
+              << "\n";
+    return r ? 0 : 1;
   }
   if (status_only) {
     std::cout << enforcer->status().dump() << "\n";

@@ -48,19 +48,20 @@ if wait "$hold_pid"; then og_pass "established connection survived the refresh";
 nft_apply --ranges "$OG_TMP/edge.txt" --ports $PROTECTED_PORT >/dev/null 2>&1 || og_fail "re-apply"
 og_check "edge reaches again after the next refresh" reach "$EDGE" $ORIGIN_E4 $PROTECTED_PORT
 
-# Lock-out guard: port 22 or the SSH session's port need a management allow-list.
-before=$(nft_origin list ruleset | md5sum)
-if nft_apply --ranges "$OG_TMP/edge.txt" --ports 22,443 >"$OG_TMP/out" 2>&1; then
-  og_fail "port 22 without mgmt_allow was accepted"
-else
-  og_check "port 22 refusal explains itself" grep -q "refusing to protect port 22" "$OG_TMP/out"
-fi
-if SSH_CONNECTION="203.0.113.5 50000 $ORIGIN_A4 2222" nft_apply --ranges "$OG_TMP/edge.txt" --ports 443,2222 >"$OG_TMP/out" 2>&1; then
-  og_fail "SSH session port without mgmt_allow was accepted"
-else
-  og_check "SSH session port refusal explains itself" grep -q "port of the current SSH session" "$OG_TMP/out"
-fi
-og_check "refused applies changed nothing" test "$(nft_origin list ruleset | md5sum)" = "$before"
+# Lock-out guard inside the enforcer (config validation refuses such a config, so the agent
+# never hands one over): port 22, or the SSH session's port, without a management allow-list
+# is left open, and every other port stays protected, never the whole apply refused.
+ports_set() { nft_origin list set inet originguard ports | tr -d ' \t\n' | sed -n 's/.*elements={\([^}]*\)}.*/\1/p'; }
+nft_apply --ranges "$OG_TMP/edge.txt" --ports 22,443 >"$OG_TMP/out" 2>&1 || og_fail "apply with a guarded port 22"
+og_check "port 22 guard explains itself" grep -q "refusing to protect port 22" "$OG_TMP/out"
+og_check "port 22 left out of set ports, 443 kept ($(ports_set))" test "$(ports_set)" = 443
+og_check "status names the open port" grep -q '"id":"lockout_guard"' "$OG_TMP/out"
+og_check "443 stays protected next to a guarded 22" blocked "$ATTACKER" $ORIGIN_A4 $PROTECTED_PORT
+SSH_CONNECTION="203.0.113.5 50000 $ORIGIN_A4 2222" nft_apply --ranges "$OG_TMP/edge.txt" --ports 443,2222 \
+  >"$OG_TMP/out" 2>&1 || og_fail "apply with a guarded SSH session port"
+og_check "SSH session port guard explains itself" grep -q "port of the current SSH session" "$OG_TMP/out"
+og_check "SSH session port left out, 443 kept ($(ports_set))" test "$(ports_set)" = 443
+og_check "443 stays protected next to a guarded SSH port" blocked "$ATTACKER" $ORIGIN_A4 $PROTECTED_PORT
 og_check "port 22 with mgmt_allow is accepted" \
   nft_apply --ranges "$OG_TMP/edge.txt" --ports 22,443 --mgmt-prefix 192.0.2.0/24
 og_check "mgmt set holds the allow-list" bash -c "ip netns exec $ORIGIN nft list set inet originguard mgmt_v4 | grep -q 192.0.2.0/24"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Drift repair: a running enforcer (og-nft-apply verifying every 0.5 s, like the agent's
 # refresh cycle) repairs a deleted table, an edited set, a flushed chain, a foreign chain in
-# its table, and `nft flush ruleset`, each within one cycle. A pre-existing unrelated table
+# its table, a dormant table, and `nft flush ruleset`, each within one cycle. A pre-existing unrelated table
 # is byte-identical before and after the enforcer runs and exits.
 source "$(dirname "$0")/lib_nft.sh"
 og_setup nft-drift
@@ -60,9 +60,16 @@ no_sneaky() { ! nft_origin list table inet originguard | grep -q 'chain sneaky';
 og_check "foreign chain in our table is removed within one cycle (rebuild)" repaired_within $ONE_CYCLE no_sneaky
 og_check "edge still reaches after the rebuild" reach "$EDGE" $ORIGIN_E4 $PROTECTED_PORT
 
+# `flags dormant` switches every hook of the table off while its contents stay the same.
+nft_origin add table inet originguard '{ flags dormant; }'
+# (not `! nft ... | grep -q`: with pipefail, grep's early exit makes nft die of SIGPIPE)
+awake() { local t; t=$(nft_origin list table inet originguard) && [[ $t != *"flags dormant"* ]]; }
+og_check "dormant table is woken within one cycle" repaired_within $ONE_CYCLE awake
+og_check "attacker dropped after the table is woken" blocked "$ATTACKER" $ORIGIN_A4 $PROTECTED_PORT
+
 stop_daemon
 repairs=$(tail -1 "$OG_TMP/daemon.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["drift_repairs"])')
-og_check "status counts the repairs ($repairs >= 4)" test "$repairs" -ge 4
+og_check "status counts the repairs ($repairs >= 5)" test "$repairs" -ge 5
 og_check "repairs are logged" grep -q 'event=nft.drift.repaired' "$OG_TMP/daemon.log"
 og_check "table stays after the enforcer exits" table_present
 nft_origin -a list table ip unrelated >"$OG_TMP/unrelated.after"

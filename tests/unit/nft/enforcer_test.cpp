@@ -8,6 +8,7 @@
 
 #include "batch_walk.hpp"
 #include "kernel.hpp"
+#include "mock_kernel.hpp"
 #include "nft_enforcer.hpp"
 
 namespace og {
@@ -17,16 +18,7 @@ using ::testing::_;
 using ::testing::Invoke;
 using ::testing::Return;
 
-class MockKernel : public nft::NftKernel {
- public:
-  MOCK_METHOD(Status, commit, (const nft::Batch&), (override));
-  MOCK_METHOD(Result<nft::TableState>, read, (bool), (override));
-  MOCK_METHOD(Result<std::uint32_t>, generation, (), (override));
-  std::uint32_t next_seq(std::size_t) override { return seq_ += 1000; }
-
- private:
-  std::uint32_t seq_ = 0;
-};
+using nft::test::MockKernel;
 
 Prefix P(const char* s) { return *parse_prefix(s); }
 
@@ -76,13 +68,25 @@ TEST(Lockout, CurrentSshSessionPortToo) {
   EXPECT_TRUE(check_lockout(sample().ports, sample().mgmt, 2222));
 }
 
-TEST_F(Fixture, RefusedApplyTouchesNothing) {
-  EXPECT_CALL(*kernel, commit(_)).Times(0);
-  EXPECT_CALL(*kernel, read(false)).WillOnce(Return(nft::TableState{}));
+// Config validation refuses port 22 without mgmt_allow; should such a state reach the
+// enforcer anyway, only the guarded port is left open: the others stay protected.
+TEST_F(Fixture, GuardedPortIsLeftOpenTheOthersAreProtected) {
+  EXPECT_CALL(*kernel, commit(_)).WillOnce(record());
   auto d = sample();
-  d.ports = {22};
-  EXPECT_FALSE(enforcer->apply(d));
-  EXPECT_NE(enforcer->status().dump().find("refusing"), std::string::npos);
+  d.ports = {22, 443};
+  ASSERT_TRUE(enforcer->apply(d));
+  ASSERT_EQ(committed.size(), 1U);
+  auto protected_now = d;
+  protected_now.ports = {443};
+  // What verify compares with: 443 only.
+  EXPECT_CALL(*kernel, read(true)).WillOnce(Return(nft::desired_table(protected_now)));
+  EXPECT_FALSE(*enforcer->verify());
+  EXPECT_CALL(*kernel, read(false)).WillOnce(Return(nft::desired_table(protected_now)));
+  const auto s = enforcer->status();
+  EXPECT_EQ(s["ports"], nlohmann::json::array({443}));
+  ASSERT_EQ(s["warnings"].size(), 1U) << s.dump();
+  EXPECT_EQ(s["warnings"][0]["id"], "lockout_guard");
+  EXPECT_NE(s["warnings"][0]["text"].get<std::string>().find("port 22 is NOT protected"), std::string::npos);
 }
 
 TEST_F(Fixture, ApplyIsOneUpdateBatch) {
@@ -185,19 +189,94 @@ TEST_F(Fixture, UninstallDeletesTheTableAndStopsRepairs) {
   EXPECT_CALL(*kernel, commit(_)).WillRepeatedly(record());
   ASSERT_TRUE(enforcer->apply(sample()));
   EXPECT_CALL(*kernel, read(false)).WillOnce(Return(nft::desired_table(sample())));
-  auto reply = enforcer->control("uninstall", nlohmann::json::object());
-  ASSERT_TRUE(reply);
-  EXPECT_EQ((*reply)["ok"], true);
-  EXPECT_EQ((*reply)["removed"], true);
+  auto removed = enforcer->uninstall();
+  ASSERT_TRUE(removed);
+  EXPECT_TRUE(*removed);
   EXPECT_EQ(committed.back(), (std::vector<std::uint16_t>{NFNL_MSG_BATCH_BEGIN, NFT_MSG_DELTABLE, NFNL_MSG_BATCH_END}));
   EXPECT_CALL(*kernel, read(true)).Times(0);
   auto r = enforcer->verify();
   ASSERT_TRUE(r);
   EXPECT_FALSE(*r);
+  // Nothing applied any more: the enforcer itself reports no kernel problem (the agent says
+  // why protection is off).
+  EXPECT_CALL(*kernel, read(false)).WillOnce(Return(nft::TableState{}));
+  EXPECT_TRUE(enforcer->status()["warnings"].empty());
+  EXPECT_CALL(*kernel, read(false)).WillOnce(Return(nft::TableState{}));
+  auto again = enforcer->uninstall();
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again);
 }
 
-TEST_F(Fixture, UnknownControlCommandIsNotOurs) {
+TEST_F(Fixture, NoEnforcerSpecificControlCommands) {
+  EXPECT_EQ(enforcer->control("uninstall", nlohmann::json::object()), std::nullopt);
   EXPECT_EQ(enforcer->control("explain", nlohmann::json::object()), std::nullopt);
+}
+
+// `nft add table inet originguard '{ flags dormant; }'` turns every hook of the table off
+// while its contents stay identical: the flags are part of what verify compares.
+TEST_F(Fixture, DormantTableIsWokenByVerify) {
+  EXPECT_CALL(*kernel, commit(_)).WillRepeatedly(record());
+  ASSERT_TRUE(enforcer->apply(sample()));
+  auto dormant = nft::desired_table(sample());
+  dormant.flags = NFT_TABLE_F_DORMANT;
+  EXPECT_CALL(*kernel, read(false)).WillOnce(Return(dormant));
+  auto s = enforcer->status();
+  ASSERT_EQ(s["warnings"].size(), 1U) << s.dump();
+  EXPECT_EQ(s["warnings"][0]["id"], "table_modified");
+  EXPECT_NE(s["warnings"][0]["text"].get<std::string>().find("dormant"), std::string::npos);
+
+  EXPECT_CALL(*kernel, read(true)).WillOnce(Return(dormant));
+  auto r = enforcer->verify();
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(*r);
+  EXPECT_EQ(enforcer->drift_repairs(), 1U);
+  ASSERT_EQ(committed.size(), 2U);
+  EXPECT_EQ(committed[1][1], NFT_MSG_NEWTABLE) << "the update batch sets the table's flags back to 0";
+}
+
+// Status reads the kernel on each call: a table deleted since the last verify is degraded
+// at once, not only after the next repair.
+TEST_F(Fixture, StatusWarnsWhileTheAppliedTableIsMissingOrModified) {
+  EXPECT_CALL(*kernel, commit(_)).WillRepeatedly(record());
+  ASSERT_TRUE(enforcer->apply(sample()));
+  EXPECT_CALL(*kernel, read(false)).WillOnce(Return(nft::desired_table(sample())));
+  EXPECT_TRUE(enforcer->status()["warnings"].empty());
+
+  EXPECT_CALL(*kernel, read(false)).WillOnce(Return(nft::TableState{}));
+  auto s = enforcer->status();
+  ASSERT_EQ(s["warnings"].size(), 1U);
+  EXPECT_EQ(s["warnings"][0]["id"], "table_missing");
+
+  auto policy_drop = nft::desired_table(sample());
+  policy_drop.chains[0].hooknum = 0;  // someone re-hooked our base chain
+  EXPECT_CALL(*kernel, read(false)).WillOnce(Return(policy_drop));
+  s = enforcer->status();
+  ASSERT_EQ(s["warnings"].size(), 1U);
+  EXPECT_EQ(s["warnings"][0]["id"], "table_modified");
+
+  EXPECT_CALL(*kernel, read(false)).WillOnce(Return(Result<nft::TableState>(fail("EPERM"))));
+  s = enforcer->status();
+  ASSERT_EQ(s["warnings"].size(), 1U);
+  EXPECT_EQ(s["warnings"][0]["id"], "kernel_unreadable");
+}
+
+// explain answers from the table in the kernel, not from the last applied state.
+TEST_F(Fixture, ExplainReadsTheKernel) {
+  const auto src = *parse_address("203.0.113.9");
+  EXPECT_CALL(*kernel, read(true)).WillOnce(Return(nft::desired_table(sample())));
+  auto e = enforcer->explain(src, 443);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->verdict, "drop");
+  auto widened = sample();
+  widened.edge = RangeSet::from({P("203.0.113.0/24")});
+  EXPECT_CALL(*kernel, read(true)).WillOnce(Return(nft::desired_table(widened)));
+  e = enforcer->explain(src, 443);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->verdict, "accept");
+  EXPECT_EQ(e->list, "edge");
+  EXPECT_EQ(e->matched, "203.0.113.0/24");
+  EXPECT_CALL(*kernel, read(true)).WillOnce(Return(Result<nft::TableState>(fail("EPERM"))));
+  EXPECT_FALSE(enforcer->explain(src, 443));
 }
 
 TEST_F(Fixture, StatusShowsModeCountersAndLastApply) {
