@@ -2,6 +2,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 
 #include "originguard/atomic_file.hpp"
@@ -17,6 +18,37 @@ using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
+namespace {
+
+// In packet order: a new enforcer in front of nftables (XDP) goes first.
+std::vector<std::unique_ptr<Enforcer>> make_enforcers(const AgentConfig& cfg) {
+  std::vector<std::unique_ptr<Enforcer>> out;
+#ifdef OG_HAVE_NFT
+  if (cfg.nftables.enabled) out.push_back(make_nft_enforcer(cfg));
+#endif
+  return out;
+}
+
+// A failed apply is retried from 1 s, doubling, never less often than the verify cycle.
+ApplyRetry apply_retry(const AgentConfig& cfg) {
+  return {seconds(1), std::clamp<milliseconds>(cfg.protect.verify_interval, seconds(1), seconds(30))};
+}
+
+std::string join(const std::vector<EnforcerSet::ApplyError>& errors) {
+  std::string out;
+  for (const auto& e : errors) out += (out.empty() ? "" : "; ") + e.enforcer + ": " + e.error;
+  return out;
+}
+
+nlohmann::json to_json(const Explanation& e) {
+  return {{"verdict", e.verdict},
+          {"list", e.list},
+          {"matched", e.matched.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.matched)},
+          {"reason", e.reason}};
+}
+
+}  // namespace
+
 Agent::Agent(AgentOptions opts, AgentConfig cfg)
     : opts_(std::move(opts)),
       cfg_(std::move(cfg)),
@@ -24,7 +56,9 @@ Agent::Agent(AgentOptions opts, AgentConfig cfg)
       refresh_timer_(io_),
       watchdog_timer_(io_),
       verify_timer_(io_),
-      scheduler_(ranges::ScheduleConfig::from(cfg_.ranges), clock_) {}
+      retry_timer_(io_),
+      scheduler_(ranges::ScheduleConfig::from(cfg_.ranges), clock_),
+      enforcers_(clock_, apply_retry(cfg_)) {}
 
 Agent::~Agent() {
   stopping_ = true;
@@ -44,8 +78,8 @@ void Agent::load_initial_ranges() {
   ranges::RangeStore store(cfg_.ranges.state_dir);
   auto loaded = store.load();
   if (!loaded) {
-    warnings_.push_back(
-        {"last-known-good file unusable (" + loaded.error().message + "); using the embedded snapshot"});
+    set_warning({"store.load_failed",
+                 "last-known-good file unusable (" + loaded.error().message + "); using the embedded snapshot"});
     log::error("store.load_failed", {{"error", loaded.error().message}});
   } else if (*loaded) {
     state_.current = std::move(**loaded);
@@ -62,45 +96,40 @@ void Agent::load_initial_ranges() {
             {{"ipv4", state_.current.ranges.v4().size()}, {"ipv6", state_.current.ranges.v6().size()}});
 }
 
-void Agent::rebuild_enforcers() {
-  enforcers_.clear();
-#ifdef OG_HAVE_NFT
-  if (cfg_.nftables.enabled) enforcers_.push_back(make_nft_enforcer(cfg_));
-#endif
+void Agent::set_warning(Warning w) {
+  clear_warning(w.id);
+  warnings_.push_back(std::move(w));
 }
 
-void Agent::apply_enforcers(const char* why) {
-  const auto d = desired();
-  for (auto& e : enforcers_) {
-    auto t0 = std::chrono::steady_clock::now();
-    auto st = e->apply(d);
-    auto ms = duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count();
-    std::erase_if(warnings_, [&](const Warning& w) { return w.text.starts_with(e->name() + ": apply failed"); });
-    if (!st) {
-      warnings_.push_back({e->name() + ": apply failed: " + st.error().message});
-      log::error("enforcer.apply_failed", {{"enforcer", e->name()}, {"why", why}, {"error", st.error().message}});
-    } else {
-      log::info("enforcer.applied", {{"enforcer", e->name()}, {"why", why}, {"prefixes", d.edge.size()}, {"ms", ms}});
-    }
-  }
+void Agent::clear_warning(std::string_view id) {
+  std::erase_if(warnings_, [&](const Warning& w) { return w.id == id; });
 }
 
-void Agent::verify_enforcers() {
-  for (auto& e : enforcers_) {
-    auto r = e->verify();
-    if (!r) {
-      log::error("enforcer.verify_failed", {{"enforcer", e->name()}, {"error", r.error().message}});
-    } else if (*r) {
-      log::warn("enforcer.drift_repaired", {{"enforcer", e->name()}});
-    }
-  }
+std::vector<EnforcerSet::ApplyError> Agent::apply_enforcers(const char* why, bool resume) {
+  auto errors = enforcers_.apply(desired(), why, resume);
+  arm_retry_timer();
+  return errors;
+}
+
+// Until an apply succeeds it is retried with backoff (the first one included: nothing else
+// would ever put the rules in); status is degraded meanwhile.
+void Agent::arm_retry_timer() {
+  retry_timer_.cancel();
+  const auto next = enforcers_.next_retry();
+  if (!next) return;
+  retry_timer_.expires_at(*next);
+  retry_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    enforcers_.retry_due();
+    arm_retry_timer();
+  });
 }
 
 void Agent::arm_verify_timer() {
   verify_timer_.expires_after(cfg_.protect.verify_interval);
   verify_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec) return;
-    verify_enforcers();
+    enforcers_.verify();
     arm_verify_timer();
   });
 }
@@ -116,10 +145,10 @@ void Agent::export_ranges() {
                    {"ipv6", eff.strings(Family::v6)}};
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
-  std::erase_if(warnings_, [](const Warning& w) { return w.text.starts_with("range export"); });
+  clear_warning("export.failed");
   if (auto st = write_file_atomic(path, j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", 0644);
       !st) {
-    warnings_.push_back({"range export failed: " + st.error().message});
+    set_warning({"export.failed", "range export failed: " + st.error().message});
     log::error("export.failed", {{"file", path.string()}, {"error", st.error().message}});
   }
 }
@@ -162,10 +191,10 @@ void Agent::finish_refresh(ranges::RefreshOutcome outcome) {
   ranges::RangeStore store(cfg_.ranges.state_dir);
   nlohmann::json reply{{"ok", outcome.kind != Kind::failed}};
 
-  std::erase_if(warnings_, [](const Warning& w) { return w.text.starts_with("could not persist"); });
+  clear_warning("store.save_failed");
   auto persist = [&] {
     if (auto st = store.save(state_.current); !st) {
-      warnings_.push_back({"could not persist last-known-good ranges: " + st.error().message});
+      set_warning({"store.save_failed", "could not persist last-known-good ranges: " + st.error().message});
       log::error("store.save_failed", {{"error", st.error().message}});
     }
   };
@@ -208,11 +237,14 @@ void Agent::finish_refresh(ranges::RefreshOutcome outcome) {
                              {"etag", state_.current.etag}});
     if (changed) {
       export_ranges();
-      apply_enforcers("ranges changed");
+      if (auto errors = apply_enforcers("ranges changed", false); !errors.empty()) {
+        reply["ok"] = false;
+        reply["error"] = "ranges updated, but not in force yet (retrying): " + join(errors);
+      }
     }
     reply["changed"] = changed;
   }
-  verify_enforcers();
+  enforcers_.verify();
   reply["ipv4"] = state_.current.ranges.v4().size();
   reply["ipv6"] = state_.current.ranges.v6().size();
   reply["source"] = state_.current.source;
@@ -229,25 +261,45 @@ void Agent::finish_refresh(ranges::RefreshOutcome outcome) {
 }
 
 void Agent::reload(ControlServer::Reply reply) {
+  auto refuse = [&](const std::string& why) {
+    set_warning({"config.reload_refused", "config reload refused, previous config still in force: " + why});
+    log::error("config.reload_refused", {{"error", why}});
+    if (reply) reply({{"ok", false}, {"error", "reload refused, the previous config stays in force: " + why}});
+  };
   auto next = load_agent_config(opts_.config_path, opts_.config_missing_ok, opts_.ssh_port);
-  std::erase_if(warnings_, [](const Warning& w) { return w.text.starts_with("config reload refused"); });
   if (!next) {
-    warnings_.push_back({"config reload refused, previous config still in force: " + next.error().message});
-    log::error("config.reload_refused", {{"error", next.error().message}});
-    if (reply) reply({{"ok", false}, {"error", next.error().message}});
+    refuse(next.error().message);
     return;
   }
   AgentConfig old = std::move(cfg_);
   cfg_ = std::move(*next);
-  std::erase_if(warnings_, [](const Warning& w) { return w.text.starts_with("[control] changes"); });
-  if (cfg_.control.socket != old.control.socket || cfg_.control.group != old.control.group) {
-    warnings_.push_back({"[control] changes take effect when the agent restarts", false});
+  std::optional<EnforcerSet> previous;
+  if (cfg_.nftables.enabled != old.nftables.enabled) {
+    previous.emplace(std::move(enforcers_));
+    enforcers_ = EnforcerSet(clock_, apply_retry(cfg_));
+    enforcers_.reset(make_enforcers(cfg_));
+  }
+  enforcers_.set_retry(apply_retry(cfg_));
+  // A reload also resumes enforcers stopped by `agentctl uninstall`.
+  if (auto errors = apply_enforcers("config reloaded", true); !errors.empty()) {
+    // A config that an enforcer cannot put in force does not become the running one: the
+    // previous config stays, and range updates keep being applied under it.
+    cfg_ = std::move(old);
+    if (previous) enforcers_ = std::move(*previous);
+    enforcers_.set_retry(apply_retry(cfg_));
+    (void)apply_enforcers("config reload rolled back", true);
+    refuse(join(errors));
+    return;
+  }
+  clear_warning("config.reload_refused");
+  clear_warning("control.restart_needed");
+  if (cfg_.control.socket != old.control.socket || cfg_.control.group != old.control.group ||
+      cfg_.control.admin_group != old.control.admin_group) {
+    set_warning({"control.restart_needed", "[control] changes take effect when the agent restarts", false});
   }
   scheduler_.set_config(ranges::ScheduleConfig::from(cfg_.ranges));
-  if (cfg_.nftables.enabled != old.nftables.enabled) rebuild_enforcers();
   export_ranges();
-  apply_enforcers("config reloaded");
-  verify_enforcers();
+  enforcers_.verify();
   verify_timer_.cancel();
   arm_verify_timer();
   log::info("config.reloaded", {{"file", cfg_.path.string()}});
@@ -264,52 +316,75 @@ AgentSnapshot Agent::snapshot() const {
   s.now = clock_.wall();
   s.started_at = started_at_;
   s.warnings = warnings_;
+  for (auto& w : enforcers_.warnings()) s.warnings.push_back(std::move(w));
   s.next_refresh = state_.refreshing ? milliseconds(0) : scheduler_.until_next();
-  for (const auto& e : enforcers_) s.enforcers[e->name()] = e->status();
+  s.enforcers = enforcers_.status();
   return s;
 }
 
-nlohmann::json Agent::explain(const nlohmann::json& params) const {
+Explanation Agent::configured_verdict(const Address& src, std::optional<std::uint16_t> port) const {
+  const bool protected_port =
+      !port || std::find(cfg_.protect.ports.begin(), cfg_.protect.ports.end(), *port) != cfg_.protect.ports.end();
+  if (!protected_port) return {"accept", "none", "", "port " + std::to_string(*port) + " is not protected"};
+  if (const Prefix* m = cfg_.protect.mgmt_allow.match(src))
+    return {"accept", "mgmt_allow", m->to_string(), "management allow-list [protect] mgmt_allow"};
+  if (const Prefix* e = state_.current.ranges.match(src))
+    return {"accept", "edge", e->to_string(),
+            "Cloudflare edge range from " + state_.current.source +
+                " (edge IPs are shared by every Cloudflare customer: the gatekeeper's mTLS decides whether the "
+                "request came through your zone)"};
+  if (const Prefix* x = cfg_.ranges.extra_allow.match(src))
+    return {"accept", "extra_allow", x->to_string(), "static allow-list [ranges] extra_allow"};
+  if (cfg_.protect.mode == ProtectMode::audit)
+    return {"accept", "none", "", "not in any allow-list: audit mode counts and logs it but does not drop"};
+  return {"drop", "none", "", "not Cloudflare, not management, not extra_allow: dropped on protected ports"};
+}
+
+nlohmann::json Agent::explain(const nlohmann::json& params) {
   auto ip = params.find("ip");
   if (ip == params.end() || !ip->is_string()) return {{"ok", false}, {"error", "explain needs an \"ip\""}};
   auto addr = parse_address(ip->get<std::string>());
   if (!addr) return {{"ok", false}, {"error", addr.error().message}};
-  std::optional<int> port;
-  if (auto p = params.find("port"); p != params.end() && p->is_number_integer()) port = p->get<int>();
+  std::optional<std::uint16_t> port;
+  if (auto p = params.find("port"); p != params.end() && !p->is_null()) {
+    // Never a narrowing get<int>(): 4294967739 would be explained as port 443.
+    const bool in_range = p->is_number_unsigned()  ? p->get<std::uint64_t>() >= 1 && p->get<std::uint64_t>() <= 65535
+                          : p->is_number_integer() ? p->get<std::int64_t>() >= 1 && p->get<std::int64_t>() <= 65535
+                                                   : false;
+    if (!in_range) return {{"ok", false}, {"error", "\"port\" must be an integer 1..65535"}};
+    port = static_cast<std::uint16_t>(p->get<std::int64_t>());
+  }
 
   nlohmann::json j{{"ok", true}, {"ip", addr->to_string()}, {"mode", to_string(cfg_.protect.mode)}};
   j["port"] = port ? nlohmann::json(*port) : nlohmann::json(nullptr);
-  std::string layer = enforcers_.empty() ? "none (no enforcer enabled: everything passes)" : "";
-  for (const auto& e : enforcers_) layer += (layer.empty() ? "" : " + ") + e->name();
-  j["layer"] = layer;
-  auto decide = [&](const char* verdict, const char* list, const Prefix* m, std::string reason) {
-    j["verdict"] = verdict;
-    j["list"] = list;
-    j["matched"] = m ? nlohmann::json(m->to_string()) : nlohmann::json(nullptr);
-    j["reason"] = std::move(reason);
-  };
-  bool protected_port =
-      !port || std::find(cfg_.protect.ports.begin(), cfg_.protect.ports.end(), *port) != cfg_.protect.ports.end();
-  if (!protected_port) {
-    decide("accept", "none", nullptr, "port " + std::to_string(*port) + " is not protected");
-  } else if (const Prefix* m = cfg_.protect.mgmt_allow.match(*addr)) {
-    decide("accept", "mgmt_allow", m, "management allow-list [protect] mgmt_allow");
-  } else if (const Prefix* e = state_.current.ranges.match(*addr)) {
-    decide("accept", "edge", e,
-           "Cloudflare edge range from " + state_.current.source +
-               " (edge IPs are shared by every Cloudflare customer: the gatekeeper's mTLS "
-               "decides whether the request came through your zone)");
-  } else if (const Prefix* x = cfg_.ranges.extra_allow.match(*addr)) {
-    decide("accept", "extra_allow", x, "static allow-list [ranges] extra_allow");
-  } else if (cfg_.protect.mode == ProtectMode::audit) {
-    decide("accept", "none", nullptr, "not in any allow-list: audit mode counts and logs it but does not drop");
+  const Explanation configured = configured_verdict(*addr, port);
+  j["configured"] = to_json(configured);
+  Explanation in_force;
+  if (enforcers_.empty()) {
+    in_force = configured;
+    j["layer"] = "none (no enforcer enabled: everything passes)";
+    if (in_force.verdict == "drop") {
+      in_force.verdict = "accept";
+      in_force.reason = "would be dropped (not Cloudflare, not management), but no enforcer is enabled";
+    }
+    j["enforcers"] = nlohmann::json::object();
   } else {
-    decide("drop", "none", nullptr, "not Cloudflare, not management, not extra_allow: dropped on protected ports");
+    // What the kernel holds decides, not the config: after a refused reload, an uninstall
+    // or a failed apply the two differ, and the operator asks about the packet.
+    auto layered = enforcers_.explain(*addr, port);
+    in_force = layered.verdict;
+    if (in_force.list == "edge" && configured.list == "extra_allow") in_force.list = "extra_allow";
+    j["layer"] = layered.layer;
+    j["enforcers"] = std::move(layered.per_enforcer);
+    if (in_force.verdict != configured.verdict) {
+      j["detail"] = "the configuration says " + configured.verdict + " (" + configured.reason +
+                    "), but that is not what the kernel holds: see agentctl status";
+    }
   }
-  if (enforcers_.empty() && j["verdict"] == "drop") {
-    j["verdict"] = "accept";
-    j["reason"] = "would be dropped (not Cloudflare, not management), but no enforcer is enabled";
-  }
+  j["verdict"] = in_force.verdict;
+  j["list"] = in_force.list;
+  j["matched"] = in_force.matched.empty() ? nlohmann::json(nullptr) : nlohmann::json(in_force.matched);
+  j["reason"] = in_force.reason;
   return j;
 }
 
@@ -330,23 +405,10 @@ void Agent::handle(const ControlRequest& req, ControlServer::Reply reply) {
   } else if (req.cmd == "explain") {
     reply(explain(params));
   } else if (req.cmd == "uninstall") {
-    nlohmann::json j{{"ok", true}, {"removed", false}};
-    for (auto& e : enforcers_) {
-      auto r = e->uninstall();
-      if (!r) {
-        j = {{"ok", false}, {"error", r.error().message}};
-        break;
-      }
-      j["removed"] = j["removed"].get<bool>() || *r;
-    }
-    reply(std::move(j));
+    reply(enforcers_.uninstall("agentctl"));
+  } else if (auto r = enforcers_.control(req.cmd, params)) {
+    reply(std::move(*r));
   } else {
-    for (auto& e : enforcers_) {
-      if (auto r = e->control(req.cmd, params)) {
-        reply(std::move(*r));
-        return;
-      }
-    }
     reply({{"ok", false}, {"error", "unknown command \"" + req.cmd + "\""}});
   }
 }
@@ -382,8 +444,8 @@ int Agent::run() {
             {{"version", OG_VERSION}, {"config", cfg_.path.empty() ? "(built-in defaults)" : cfg_.path.string()}});
   load_initial_ranges();
   export_ranges();
-  rebuild_enforcers();
-  apply_enforcers("start");
+  enforcers_.reset(make_enforcers(cfg_));
+  (void)apply_enforcers("start", false);
 
   control_ = std::make_unique<ControlServer>(
       io_, cfg_.control, [this](const ControlRequest& r, ControlServer::Reply rep) { handle(r, std::move(rep)); });
@@ -397,13 +459,10 @@ int Agent::run() {
 
   // Restarting the agent must not hammer the API: a fresh last-known-good set waits out its
   // interval; a stale or never-fetched one is refreshed now.
-  if (state_.current.fetched()) {
-    auto age = duration_cast<milliseconds>(clock_.wall() - *state_.current.fetched_at);
-    auto interval = duration_cast<milliseconds>(cfg_.ranges.refresh_interval);
-    scheduler_.schedule_in(age < interval ? interval - age : milliseconds(0));
-  } else {
-    scheduler_.schedule_in(milliseconds(0));
-  }
+  scheduler_.schedule_in(
+      state_.current.fetched()
+          ? ranges::first_refresh_delay(*state_.current.fetched_at, clock_.wall(), cfg_.ranges.refresh_interval)
+          : milliseconds(0));
   arm_refresh_timer();
   arm_verify_timer();
 

@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "enforcer_set.hpp"
 #include "originguard/control_server.hpp"
 #include "originguard/enforcer.hpp"
 #include "ranges/refresher.hpp"
@@ -34,21 +35,25 @@ class Agent {
 
  private:
   void load_initial_ranges();
-  void apply_enforcers(const char* why);
-  void verify_enforcers();
+  // Applies desired() everywhere (resume: also to enforcers stopped by uninstall).
+  std::vector<EnforcerSet::ApplyError> apply_enforcers(const char* why, bool resume);
+  void arm_retry_timer();
   void export_ranges();
   void arm_refresh_timer();
   void start_refresh(bool force, ControlServer::Reply waiter);
   void finish_refresh(ranges::RefreshOutcome outcome);
   void reload(ControlServer::Reply reply);
   void handle(const ControlRequest& req, ControlServer::Reply reply);
-  nlohmann::json explain(const nlohmann::json& params) const;
+  nlohmann::json explain(const nlohmann::json& params);
+  // The verdict the config and the ranges in force call for (what explain compares with).
+  [[nodiscard]] Explanation configured_verdict(const Address& src, std::optional<std::uint16_t> port) const;
   AgentSnapshot snapshot() const;
   DesiredState desired() const;
-  void rebuild_enforcers();
   void wait_signals();
   void arm_watchdog(std::chrono::microseconds period);
   void arm_verify_timer();
+  void set_warning(Warning w);
+  void clear_warning(std::string_view id);
 
   AgentOptions opts_;
   AgentConfig cfg_;
@@ -57,15 +62,15 @@ class Agent {
   boost::asio::steady_timer refresh_timer_;
   boost::asio::steady_timer watchdog_timer_;
   boost::asio::steady_timer verify_timer_;
+  boost::asio::steady_timer retry_timer_;
   boost::asio::thread_pool worker_{1};
   std::atomic<bool> stopping_{false};
   ranges::SystemClock clock_;
   ranges::RefreshScheduler scheduler_;
   RefreshState state_;
   std::unique_ptr<ControlServer> control_;
-  std::vector<std::unique_ptr<Enforcer>> enforcers_;
-  std::vector<Warning> warnings_;  // agent-level: state file, reload refusal, apply errors
-  std::optional<std::string> reload_error_;
+  EnforcerSet enforcers_;
+  std::vector<Warning> warnings_;  // agent-level: state file, export, reload refusal
   std::vector<ControlServer::Reply> refresh_waiters_;
   bool pending_force_ = false;
   ranges::WallTime started_at_;

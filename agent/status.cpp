@@ -14,31 +14,50 @@ using std::chrono::seconds;
 
 std::string rfc3339(ranges::WallTime t) { return format_utc(t); }
 
+namespace {
+// Clocks of fleet machines disagree by seconds; a fetch time further ahead is wrong.
+constexpr seconds kClockSkew{300};
+}  // namespace
+
 std::vector<Warning> collect_warnings(const AgentSnapshot& s) {
   std::vector<Warning> w;
   const auto& r = *s.refresh;
   const auto& cfg = *s.config;
   if (r.last_error) {
-    w.push_back({"last refresh failed (" + std::to_string(r.consecutive_failures) +
-                 " in a row); the ranges in force are kept: " + *r.last_error});
+    w.push_back({"refresh.failed", "last refresh failed (" + std::to_string(r.consecutive_failures) +
+                                       " in a row); the ranges in force are kept: " + *r.last_error});
   }
   if (r.current.fetched()) {
     auto age = duration_cast<seconds>(s.now - *r.current.fetched_at);
     if (age > cfg.ranges.stale_after)
-      w.push_back({"ranges are stale: fetched " + format_duration(age) + " ago (stale_after " +
-                   format_duration(cfg.ranges.stale_after) + ")"});
+      w.push_back({"ranges.stale", "ranges are stale: fetched " + format_duration(age) + " ago (stale_after " +
+                                       format_duration(cfg.ranges.stale_after) + ")"});
+    // A fetch time in the future (a clock set back, an edited state file) would hide staleness.
+    if (age < -kClockSkew)
+      w.push_back({"ranges.fetched_in_future", "ranges claim to be fetched " + format_duration(-age) +
+                                                   " in the future (clock changed?): their age cannot be judged"});
   } else {
-    w.push_back({"running on the embedded bootstrap snapshot: no source has been fetched yet", false});
+    w.push_back(
+        {"ranges.bootstrap", "running on the embedded bootstrap snapshot: no source has been fetched yet", false});
   }
   if (cfg.protect.mode == ProtectMode::audit)
-    w.push_back({"protect mode is AUDIT: non-Cloudflare traffic is counted and logged, not dropped", false});
-  for (const auto& n : r.notes) w.push_back({n, false});
+    w.push_back(
+        {"protect.audit", "protect mode is AUDIT: non-Cloudflare traffic is counted and logged, not dropped", false});
+  for (const auto& n : r.notes) w.push_back({"refresh.note", n, false});
   w.insert(w.end(), s.warnings.begin(), s.warnings.end());
+  // What each enforcer sees wrong in the kernel: {"id", "text"} objects (plain strings too).
   for (auto it = s.enforcers.begin(); it != s.enforcers.end(); ++it) {
     if (!it->is_object()) continue;
-    if (auto ws = it->find("warnings"); ws != it->end() && ws->is_array())
-      for (const auto& x : *ws)
-        if (x.is_string()) w.push_back({it.key() + ": " + x.get<std::string>()});
+    if (auto ws = it->find("warnings"); ws != it->end() && ws->is_array()) {
+      for (const auto& x : *ws) {
+        if (x.is_string()) {
+          w.push_back({it.key() + ".warning", it.key() + ": " + x.get<std::string>()});
+        } else if (x.is_object() && x.contains("text") && x["text"].is_string()) {
+          const auto id = x.contains("id") && x["id"].is_string() ? x["id"].get<std::string>() : "warning";
+          w.push_back({it.key() + "." + id, it.key() + ": " + x["text"].get<std::string>()});
+        }
+      }
+    }
   }
   return w;
 }
@@ -83,9 +102,11 @@ nlohmann::json build_status(const AgentSnapshot& s) {
 
   auto warnings = collect_warnings(s);
   j["warnings"] = nlohmann::json::array();
+  j["warning_details"] = nlohmann::json::array();
   bool degraded = false;
   for (const auto& w : warnings) {
     j["warnings"].push_back(w.text);
+    j["warning_details"].push_back({{"id", w.id}, {"text", w.text}, {"needs_action", w.needs_action}});
     degraded |= w.needs_action;
   }
   j["health"] = degraded ? "degraded" : "healthy";

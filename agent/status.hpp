@@ -13,7 +13,10 @@
 
 namespace og {
 
+// One line of `agentctl status`. `id` is stable ("refresh.failed", "nftables.uninstalled",
+// ...; docs/SECURITY.md lists them) so monitoring keys on it, not on the text.
 struct Warning {
+  std::string id;
   std::string text;
   bool needs_action = true;  // true -> status is degraded (exit code 1)
 };

@@ -114,7 +114,10 @@ int main(int argc, char** argv) try {
   explain->add_option("ip", ip, "source address")->required();
   explain->add_option("port", port, "destination port")->check(CLI::Range(1, 65535));
   explain->add_flag("--json", json, "machine-readable output");
-  auto* uninstall = app.add_subcommand("uninstall", "remove the kernel rules the agent installed");
+  auto* uninstall = app.add_subcommand(
+      "uninstall",
+      "remove the kernel rules the agent installed and stop enforcing until `agentctl reload` or an agent restart "
+      "(status is degraded meanwhile)");
   auto* gatekeeper =
       app.add_subcommand("gatekeeper", "the gatekeeper alone (exit 2 when its socket is absent or does not answer)");
   gatekeeper->require_subcommand(1);
@@ -212,6 +215,16 @@ int main(int argc, char** argv) try {
   }
   if (*explain) {
     std::cout << (json ? j.dump(2) + "\n" : og::ctl::render_explain(j, color));
+    return kOk;
+  }
+  if (*uninstall) {
+    std::string what;
+    const auto per = j.value("enforcers", nlohmann::json::object());
+    for (auto it = per.begin(); it != per.end(); ++it)
+      what += (what.empty() ? "" : ", ") + it.key() +
+              (it->is_object() && it->value("removed", false) ? " removed" : " had nothing installed");
+    std::cout << "uninstall: " << (what.empty() ? "no enforcer" : what) << "; " << j.value("detail", std::string())
+              << "\n";
     return kOk;
   }
   std::cout << j.dump(2) << "\n";

@@ -73,9 +73,11 @@ void render_nftables(std::ostringstream& o, const nlohmann::json& e, const Style
   std::string mode = str(e, "mode");
   std::string ports;
   for (const auto& p : e.value("ports", nlohmann::json::array())) ports += (ports.empty() ? "" : ",") + p.dump();
+  const std::string state = str(e, "state", "enforcing");
   o << "  " << st.bold("nftables") << "  table " << str(e, "table", "inet originguard") << " "
     << (present ? st.green("present") : st.red("MISSING")) << ", mode " << (mode == "audit" ? st.yellow("AUDIT") : mode)
-    << ", ports " << (ports.empty() ? "-" : ports) << '\n';
+    << ", ports " << (ports.empty() ? "-" : ports)
+    << (state == "enforcing" ? "" : ", " + st.red(state == "uninstalled" ? "UNINSTALLED" : state)) << '\n';
   const auto el = e.value("elements", nlohmann::json::object());
   auto n = [&](const char* k) { return std::to_string(el.value(k, 0)); };
   row(o, "  Edge set", n("edge_v4") + " IPv4 + " + n("edge_v6") + " IPv6 ranges");
@@ -228,7 +230,11 @@ std::string render_explain(const nlohmann::json& j, bool color) {
   std::ostringstream o;
   std::string verdict = str(j, "verdict");
   std::string target = str(j, "ip") + (j.contains("port") && !j["port"].is_null() ? " -> port " + str(j, "port") : "");
-  o << target << ": " << (verdict == "drop" ? st.red("DROP") : st.green("ACCEPT")) << '\n';
+  o << target << ": "
+    << (verdict == "drop"     ? st.red("DROP")
+        : verdict == "accept" ? st.green("ACCEPT")
+                              : st.yellow("UNKNOWN (the kernel holds something else)"))
+    << '\n';
   row(o, "Why", str(j, "reason"));
   row(o, "Matched", str(j, "matched", "nothing") + " (" + str(j, "list") + ")");
   row(o, "Decided by", str(j, "layer"));

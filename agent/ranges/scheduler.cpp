@@ -45,6 +45,14 @@ void RefreshScheduler::on_failure() {
   next_ = clock_.now() + failure_delay(failures_);
 }
 
+milliseconds first_refresh_delay(std::chrono::system_clock::time_point fetched_at,
+                                 std::chrono::system_clock::time_point now, Seconds interval) {
+  const auto age = std::chrono::duration_cast<milliseconds>(now - fetched_at);
+  const auto full = std::chrono::duration_cast<milliseconds>(interval);
+  if (age < milliseconds(0) || age >= full) return milliseconds(0);
+  return full - age;
+}
+
 milliseconds RefreshScheduler::until_next() const {
   auto d = std::chrono::duration_cast<milliseconds>(next_ - clock_.now());
   return std::max(d, milliseconds(0));

@@ -31,6 +31,14 @@ struct ScheduleConfig {
   static ScheduleConfig from(const RangesConfig& c) { return {c.refresh_interval, c.jitter, c.retry_min, c.retry_max}; }
 };
 
+// Delay before the first refresh after a start: what is left of the interval for a
+// last-known-good set younger than it (a restarting fleet does not stampede the API), none for
+// an older one, and none for one fetched "in the future" (a clock set back, an edited state
+// file), which would otherwise postpone every refresh.
+[[nodiscard]] std::chrono::milliseconds first_refresh_delay(std::chrono::system_clock::time_point fetched_at,
+                                                            std::chrono::system_clock::time_point now,
+                                                            Seconds interval);
+
 class RefreshScheduler {
  public:
   // `uniform01` returns values in [0, 1); the default is a seeded std::mt19937_64.

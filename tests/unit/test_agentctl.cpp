@@ -84,3 +84,18 @@ TEST(CtlGatekeeper, SocketStates) {
   EXPECT_FALSE(gk.contains("ok"));
   EXPECT_TRUE(og::ctl::gatekeeper_problems(gk).empty());
 }
+
+TEST(CtlRender, ExplainVerdictsAndUninstalledEnforcer) {
+  auto unknown = og::ctl::render_explain(json{{"ip", "203.0.113.9"}, {"port", 443}, {"verdict", "unknown"}}, false);
+  EXPECT_NE(unknown.find("UNKNOWN"), std::string::npos) << unknown;
+  EXPECT_EQ(unknown.find("ACCEPT"), std::string::npos) << unknown;
+  auto drop = og::ctl::render_explain(json{{"ip", "203.0.113.9"}, {"verdict", "drop"}}, false);
+  EXPECT_NE(drop.find("DROP"), std::string::npos);
+  json s{{"health", "degraded"},
+         {"enforcers", {{"nftables", {{"table_present", false}, {"state", "uninstalled"}}}}},
+         {"warnings", json::array({"nftables: removed by agentctl uninstall"})}};
+  auto text = og::ctl::render_status(s, false);
+  EXPECT_NE(text.find("DEGRADED"), std::string::npos);
+  EXPECT_NE(text.find("MISSING"), std::string::npos);
+  EXPECT_NE(text.find("UNINSTALLED"), std::string::npos) << text;
+}

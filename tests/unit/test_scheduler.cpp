@@ -4,6 +4,7 @@
 
 #include <deque>
 
+#include "fake_clock.hpp"
 #include "ranges/scheduler.hpp"
 
 namespace og::ranges {
@@ -12,18 +13,7 @@ namespace {
 using namespace std::chrono_literals;
 using std::chrono::milliseconds;
 
-class FakeClock final : public Clock {
- public:
-  [[nodiscard]] time_point now() const override { return now_; }
-  [[nodiscard]] std::chrono::system_clock::time_point wall() const override {
-    return std::chrono::system_clock::time_point(std::chrono::seconds(1'790'000'000)) +
-           std::chrono::duration_cast<std::chrono::system_clock::duration>(now_.time_since_epoch());
-  }
-  void advance(std::chrono::milliseconds d) { now_ += d; }
-
- private:
-  time_point now_{std::chrono::hours(1000)};
-};
+using test::FakeClock;
 
 // Returns the scripted values in order, then keeps returning the last one.
 class ScriptedRng {
@@ -214,6 +204,16 @@ TEST(SchedulerDefaultRng, StaysInBounds) {
     ASSERT_GE(f, 60s);
     ASSERT_LT(f, 120s);
   }
+}
+
+TEST(FirstRefreshDelay, YoungSetWaitsOutTheIntervalOthersRefreshNow) {
+  const auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1'790'000'000));
+  EXPECT_EQ(first_refresh_delay(now - 10min, now, 1h), milliseconds(50min));
+  EXPECT_EQ(first_refresh_delay(now - 1h, now, 1h), milliseconds(0));
+  EXPECT_EQ(first_refresh_delay(now - 3h, now, 1h), milliseconds(0));
+  // A fetch time in the future must not postpone the refresh by as much (up to year 2106).
+  EXPECT_EQ(first_refresh_delay(now + 1s, now, 1h), milliseconds(0));
+  EXPECT_EQ(first_refresh_delay(now + std::chrono::hours(24 * 365 * 80), now, 1h), milliseconds(0));
 }
 
 }  // namespace

@@ -135,7 +135,7 @@ TEST_F(StatusTest, AuditModeAndNotesDoNotDegrade) {
 }
 
 TEST_F(StatusTest, AgentAndEnforcerWarnings) {
-  snap_.warnings.push_back({"config reload refused: agent.toml:3: [ranges] x: unknown key", true});
+  snap_.warnings.push_back({"config.reload_refused", "config reload refused: agent.toml:3: [ranges] x: unknown key"});
   snap_.enforcers = json{{"nftables", {{"applied", true}, {"warnings", {"drift repaired", 7}}}}, {"xdp", "bogus"}};
   auto j = build_status(snap_);
   EXPECT_EQ(j["health"], "degraded");
@@ -145,8 +145,44 @@ TEST_F(StatusTest, AgentAndEnforcerWarnings) {
   EXPECT_EQ(warning_texts().size(), 2u) << "non-string warnings and non-object enforcers are skipped";
 }
 
+// An enforcer's view of the kernel (table missing, modified, a port left open) is degraded,
+// with its id qualified by the enforcer's name; ids sit next to the texts in the JSON.
+TEST_F(StatusTest, EnforcerWarningsHaveIdsAndDegrade) {
+  snap_.enforcers =
+      json{{"nftables",
+            {{"warnings", json::array({{{"id", "table_missing"}, {"text", "table inet originguard is missing"}}})}}}};
+  auto j = build_status(snap_);
+  EXPECT_EQ(j["health"], "degraded");
+  EXPECT_EQ(j["warnings"], json::array({"nftables: table inet originguard is missing"}));
+  ASSERT_EQ(j["warning_details"].size(), 1u);
+  EXPECT_EQ(j["warning_details"][0]["id"], "nftables.table_missing");
+  EXPECT_EQ(j["warning_details"][0]["text"], "nftables: table inet originguard is missing");
+  EXPECT_EQ(j["warning_details"][0]["needs_action"], true);
+  EXPECT_THAT(build_metrics(snap_), HasSubstr("originguard_healthy 0\n"));
+}
+
+TEST_F(StatusTest, EveryWarningHasAStableId) {
+  state_.last_error = "HTTP 500";
+  cfg_.protect.mode = ProtectMode::audit;
+  state_.notes = {"1 duplicate"};
+  auto j = build_status(snap_);
+  std::vector<std::string> ids;
+  for (const auto& d : j["warning_details"]) ids.push_back(d["id"]);
+  EXPECT_THAT(ids, ::testing::ElementsAre("refresh.failed", "protect.audit", "refresh.note"));
+}
+
+// A fetch time in the future (clock set back, edited state file) must not hide staleness.
+TEST_F(StatusTest, FetchTimeInTheFutureDegrades) {
+  state_.current.fetched_at = kNow + 10min;
+  auto j = build_status(snap_);
+  EXPECT_EQ(j["health"], "degraded");
+  EXPECT_THAT(warning_texts(), Contains(HasSubstr("in the future")));
+  state_.current.fetched_at = kNow + 1min;  // clock skew within a fleet is fine
+  EXPECT_EQ(build_status(snap_)["health"], "healthy");
+}
+
 TEST_F(StatusTest, InformationalAgentWarningStaysHealthy) {
-  snap_.warnings.push_back({"state file unreadable, started from the bootstrap snapshot", false});
+  snap_.warnings.push_back({"store.load_failed", "state file unreadable, started from the bootstrap snapshot", false});
   EXPECT_EQ(build_status(snap_)["health"], "healthy");
 }
 
