@@ -40,6 +40,14 @@ std::string join(const std::vector<EnforcerSet::ApplyError>& errors) {
   return out;
 }
 
+// Reading is for [control] group; everything else changes state (refresh, even unforced:
+// it fetches, writes the state file and may replace the ranges in force) and needs admin.
+ControlAccess command_access(std::string_view cmd) {
+  for (std::string_view ro : {"status", "metrics", "explain", "version"})
+    if (cmd == ro) return ControlAccess::group;
+  return ControlAccess::admin;
+}
+
 nlohmann::json to_json(const Explanation& e) {
   return {{"verdict", e.verdict},
           {"list", e.list},
@@ -405,7 +413,7 @@ void Agent::handle(const ControlRequest& req, ControlServer::Reply reply) {
   } else if (req.cmd == "explain") {
     reply(explain(params));
   } else if (req.cmd == "uninstall") {
-    reply(enforcers_.uninstall("agentctl"));
+    reply(enforcers_.uninstall("uid " + std::to_string(req.peer.uid) + " pid " + std::to_string(req.peer.pid)));
   } else if (auto r = enforcers_.control(req.cmd, params)) {
     reply(std::move(*r));
   } else {
@@ -448,7 +456,8 @@ int Agent::run() {
   (void)apply_enforcers("start", false);
 
   control_ = std::make_unique<ControlServer>(
-      io_, cfg_.control, [this](const ControlRequest& r, ControlServer::Reply rep) { handle(r, std::move(rep)); });
+      io_, cfg_.control, [this](const ControlRequest& r, ControlServer::Reply rep) { handle(r, std::move(rep)); },
+      command_access);
   if (auto st = control_->start(); !st) {
     log::error("control.failed", {{"error", st.error().message}});
     return 1;

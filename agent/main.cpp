@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "agent.hpp"
+#include "originguard/control_server.hpp"
 #include "originguard/log.hpp"
 
 namespace {
@@ -54,6 +55,13 @@ int main(int argc, char** argv) try {
   auto cfg = og::load_agent_config(config_path, missing_ok, ssh_port);
   if (!cfg) {
     std::cerr << "originguard-agent: config refused: " << cfg.error().message << "\n";
+    return 1;
+  }
+  // Refused now rather than after the rules are applied, when the socket is bound.
+  if (auto st = og::check_control_config(cfg->control); !st) {
+    std::cerr << "originguard-agent: config refused: "
+              << (cfg->path.empty() ? "(built-in defaults)" : cfg->path.string())
+              << ": [control]: " << st.error().message << "\n";
     return 1;
   }
   if (check_only) {

@@ -55,6 +55,9 @@ Result<nlohmann::json> call(const std::string& socket_path, const ControlRequest
     if (n == 0) break;
     in.append(buf, static_cast<std::size_t>(n));
     if (in.size() > (64u << 20)) return fail(who + " reply too large");
+    // One reply line per connection: what follows it (a reset from a server that closed
+    // with our bytes unread) does not make a complete answer "unreachable".
+    if (in.back() == '\n') break;
   }
   auto j = nlohmann::json::parse(in, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return fail(who + " sent an unreadable reply");

@@ -382,6 +382,9 @@ struct Server::Impl {
   // which an unprivileged service could not create in /run/originguard), else control_socket.
   Status open_control(const GatekeeperConfig& cfg, std::optional<PassedSocket> passed) {
     auto handler = [this](const ControlRequest& req, const ControlServer::Reply& reply) { handle_control(req, reply); };
+    // Every gatekeeper command is open to control_group: status, metrics and version read,
+    // and reload only re-reads files the gatekeeper also re-reads by itself when they change.
+    auto access = [](std::string_view) { return ControlAccess::group; };
     if (cfg.control.socket.empty()) {
       if (passed) {
         ::close(passed->fd);
@@ -392,14 +395,14 @@ struct Server::Impl {
     if (passed) {
       ControlConfig c = cfg.control;
       c.socket = passed->where;
-      control_server = std::make_unique<ControlServer>(control, c, handler);
+      control_server = std::make_unique<ControlServer>(control, c, handler, access);
       if (auto st = control_server->adopt(passed->fd); !st) return fail("control socket: " + st.error().message);
       if (passed->where != cfg.control.socket)
         og::log::info("gk_control_socket_from_systemd",
                       {{"socket", passed->where.string()}, {"config", cfg.control.socket.string()}});
       return {};
     }
-    control_server = std::make_unique<ControlServer>(control, cfg.control, handler);
+    control_server = std::make_unique<ControlServer>(control, cfg.control, handler, access);
     if (auto st = control_server->start(); !st) return fail("control_socket: " + st.error().message);
     return {};
   }

@@ -4,6 +4,7 @@
 // The server answers one request per connection and closes.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
@@ -18,10 +19,18 @@ inline constexpr std::size_t kMaxControlLine = 64 * 1024;
 inline constexpr std::string_view kDefaultAgentSocket = "/run/originguard/agent.sock";
 inline constexpr std::string_view kDefaultGatekeeperSocket = "/run/originguard/gatekeeper.sock";
 
+// Who sent a request, from SO_PEERCRED (filled in by the server, never read off the wire).
+struct ControlPeer {
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  std::int32_t pid = 0;
+};
+
 struct ControlRequest {
   std::string cmd;  // status | refresh | reload | version | metrics (enforcers add more)
   bool force = false;
   std::string params;  // raw JSON of extra fields, for commands that take arguments
+  ControlPeer peer;
 };
 
 // Strict: an object with a string "cmd" of [a-z-]{1,32}; "force" optional bool.

@@ -15,14 +15,17 @@
 #include "gatekeeper.hpp"
 #include "originguard/control_server.hpp"
 #include "render.hpp"
+#include "test_support.hpp"
 
 using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
 
+// A private directory: the control server refuses one others may write to, like /tmp.
 fs::path temp_socket(const char* name) {
-  return fs::temp_directory_path() / ("og-ctl-" + std::to_string(::getpid()) + "-" + name + ".sock");
+  static const og::test::TempDir dir;
+  return dir / (std::string(name) + ".sock");
 }
 
 }  // namespace
@@ -63,13 +66,15 @@ TEST(CtlGatekeeper, SocketStates) {
   // Answering: the real ControlServer with a gatekeeper-like handler.
   const fs::path live = temp_socket("live");
   boost::asio::io_context io;
-  og::ControlServer server(io, og::ControlConfig{live, "", ""},
-                           [](const og::ControlRequest& r, og::ControlServer::Reply rep) {
-                             if (r.cmd == "status")
-                               rep(json{{"ok", true}, {"version", "9.9"}, {"hosts", json::array()}});
-                             else
-                               rep(json{{"ok", false}, {"error", "unknown command"}});
-                           });
+  og::ControlServer server(
+      io, og::ControlConfig{live, "", ""},
+      [](const og::ControlRequest& r, og::ControlServer::Reply rep) {
+        if (r.cmd == "status")
+          rep(json{{"ok", true}, {"version", "9.9"}, {"hosts", json::array()}});
+        else
+          rep(json{{"ok", false}, {"error", "unknown command"}});
+      },
+      [](std::string_view) { return og::ControlAccess::group; });
   ASSERT_TRUE(server.start());
   std::thread t([&] { io.run(); });
   gk = og::ctl::gatekeeper_status(live);

@@ -144,10 +144,10 @@ TEST(ControlProtocol, SizeCap) {
 
 TEST(ControlProtocol, EncodeRoundTrip) {
   const ControlRequest cases[] = {
-      {"status", false, ""},
-      {"refresh", true, ""},
-      {"refresh", false, "{}"},
-      {"nft-uninstall", false, R"({"yes":true})"},
+      {"status", false, "", {}},
+      {"refresh", true, "", {}},
+      {"refresh", false, "{}", {}},
+      {"nft-uninstall", false, R"({"yes":true})", {}},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.cmd);
@@ -163,7 +163,7 @@ TEST(ControlProtocol, EncodeRoundTrip) {
     EXPECT_EQ(nlohmann::json::parse(back->params), want);
   }
   // cmd/force in params do not override the explicit fields.
-  auto enc = encode_control_request({"status", false, R"({"cmd":"reload","force":true})"});
+  auto enc = encode_control_request({"status", false, R"({"cmd":"reload","force":true})", {}});
   auto back = parse_control_request(enc);
   ASSERT_TRUE(ok(back));
   EXPECT_EQ(back->cmd, "status");
