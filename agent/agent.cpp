@@ -138,6 +138,10 @@ void Agent::arm_verify_timer() {
   verify_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec) return;
     enforcers_.verify();
+    // A failed export is retried here, not only at the next range change: the gatekeeper
+    // and the real-IP configs would otherwise trust a stale snapshot indefinitely.
+    if (std::any_of(warnings_.begin(), warnings_.end(), [](const Warning& w) { return w.id == "export.failed"; }))
+      export_ranges();
     arm_verify_timer();
   });
 }

@@ -18,18 +18,18 @@ cat >"$OG_TMP/ranges.json" <<'JSON'
 {"result": {"ipv4_cidrs": ["198.51.100.0/24"], "ipv6_cidrs": ["2001:db8:cf::/48"]},
  "success": true, "errors": [], "messages": []}
 JSON
-write_config() {  # $1 = ports
+write_config() {  # $1 = ports [$2 = verify_interval] [$3 = export_file]
   cat >"$OG_TMP/agent.toml" <<TOML
 [ranges]
 sources = ["file://$OG_TMP/ranges.json"]
 state_dir = "$OG_TMP/state"
-export_file = ""
+export_file = "${3:-}"
 retry_min = "1h"
 max_shrink = 1.0
 
 [protect]
 ports = [$1]
-verify_interval = "1s"
+verify_interval = "${2:-1s}"
 
 [control]
 socket = "$SOCK"
@@ -42,6 +42,7 @@ st() { og_status "$ORIGIN" "$SOCK" "$1"; }
 status_rc() { local rc=0; ctl status >/dev/null 2>&1 || rc=$?; echo $rc; }
 has_warning() { [[ $(st "[.warning_details[]?.id] | index(\"$1\") != null") == true ]]; }
 lacks_warning() { ! has_warning "$1"; }
+warning_text() { st ".warning_details[] | select(.id == \"$1\") | .text"; }
 status_is() { [[ $(st "$1") == true ]]; }  # status_is JQ_BOOLEAN_FILTER
 explain_is() { local f=$1; shift; ctl explain "$@" --json 2>/dev/null | jq -e "$f" >/dev/null; }  # FILTER IP PORT
 table_absent() { ! nft_origin list table inet originguard >/dev/null 2>&1; }
@@ -142,6 +143,31 @@ og_check "reload puts it back" ctl reload
 og_check "table present after the reload" ours_present
 og_check "healthy again" [ "$(status_rc)" = 0 ]
 og_check "attacker dropped again" blocked "$ATTACKER" $ORIGIN_A4 $PROTECTED_PORT
+
+# --- 5. between two verifies, status reads the kernel -----------------------------------
+write_config "$PROTECTED_PORT" 1h
+ctl reload >/dev/null 2>&1 || og_fail "reload with a long verify_interval"
+nft_origin delete table inet originguard
+og_check "table deleted behind the agent's back: status degraded at once" [ "$(status_rc)" = 1 ]
+og_check "status says why: nftables.table_missing" has_warning nftables.table_missing
+og_check "metrics agree: originguard_healthy 0" grep -qx 'originguard_healthy 0' <<<"$(ctl metrics 2>/dev/null)"
+og_check "reload repairs it" ctl reload
+nft_origin add table inet originguard '{ flags dormant; }'
+og_check "dormant table: status degraded at once" [ "$(status_rc)" = 1 ]
+og_check "status says why: nftables.table_modified (dormant)" grep -q dormant <<<"$(warning_text nftables.table_modified)"
+og_check "explain while dormant: accept, the hooks are off" \
+  explain_is '.verdict == "accept" and (.reason | test("dormant"))' 8.8.8.8 $PROTECTED_PORT
+og_check "reload wakes it" ctl reload
+og_check "healthy after the repair" [ "$(status_rc)" = 0 ]
+
+# --- 6. a failed export is retried, not only at the next range change -------------------
+touch "$OG_TMP/blocker"  # a file where the export's directory should be
+write_config "$PROTECTED_PORT" 1s "$OG_TMP/blocker/edge-ranges.json"
+ctl reload >/dev/null 2>&1 || og_fail "reload with an export file"
+og_check "export failure degrades status" has_warning export.failed
+rm "$OG_TMP/blocker"
+og_check "the export is retried by the periodic verify" og_wait_for 5 test -s "$OG_TMP/blocker/edge-ranges.json"
+og_check "export warning cleared" og_wait_for 3 lacks_warning export.failed
 
 kill -TERM "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null || true
