@@ -116,8 +116,9 @@ Status read_protect(const Reader& r, const toml::table& t, ProtectConfig& c) {
     std::set<std::uint16_t> seen;
     c.ports.clear();
     for (const auto& e : *arr) {
-      auto v = e.value<std::int64_t>();
-      if (!v || !e.is_integer() || *v < 1 || *v > 65535)
+      // is_integer() first: value<int64_t>() of a float like 1e20 converts out of range (UB).
+      auto v = e.is_integer() ? e.value<std::int64_t>() : std::nullopt;
+      if (!v || *v < 1 || *v > 65535)
         return r.error_at(e.source(), s, "ports", "each port must be an integer 1..65535");
       if (seen.insert(static_cast<std::uint16_t>(*v)).second) c.ports.push_back(static_cast<std::uint16_t>(*v));
     }

@@ -79,7 +79,8 @@ class TomlReader {
     const toml::node* n = t.get(key);
     if (!n) return {};
     Seconds v;
-    if (auto i = n->value<std::int64_t>(); i && n->is_integer()) {
+    // is_integer() first: value<int64_t>() of a float like 2.2e19 converts out of range (UB).
+    if (auto i = n->is_integer() ? n->value<std::int64_t>() : std::nullopt; i) {
       // The same bound as a string duration: 2^63-1 seconds overflows every timer.
       if (*i > kMaxDuration.count())
         return error_at(n->source(), sec, key,

@@ -148,6 +148,11 @@ TEST(Config, ErrorsNameFileLineSectionAndKey) {
        "agent.toml:2: [ranges] refresh_interval: ", "expected a duration"},
       {"interval float", "[ranges]\nrefresh_interval = 1.5\n",
        "agent.toml:2: [ranges] refresh_interval: ", "expected a duration"},
+      // never converted to an integer first (out of range: undefined behaviour)
+      {"interval huge float", "[ranges]\nrefresh_interval = 2.2e19\n",
+       "agent.toml:2: [ranges] refresh_interval: ", "expected a duration"},
+      {"port huge float", "[protect]\nports = [1e20]\n", "agent.toml:2: [protect] ports: ", "1..65535"},
+      {"port float", "[protect]\nports = [443.0]\n", "agent.toml:2: [protect] ports: ", "1..65535"},
       {"jitter string", "[ranges]\njitter = \"10%\"\n", "agent.toml:2: [ranges] jitter: ", "expected a number"},
       {"jitter range", "[ranges]\njitter = 0.6\n", "agent.toml:2: [ranges] jitter: ", "between 0 and 0.5"},
       {"max_shrink range", "[ranges]\nmax_shrink = 1.5\n", "agent.toml:2: [ranges] max_shrink: ", "between 0 and 1"},
