@@ -1,6 +1,7 @@
 // agentctl: talks to originguard-agent over its control socket, and to originguard-gatekeeper
 // over its own (status, reload and metrics cover both; `agentctl gatekeeper ...` the latter).
-// Exit codes: 0 ok/healthy, 1 degraded or refused, 2 agent unreachable (usage errors: CLI11 codes > 100).
+// Exit codes: 0 ok/healthy, 1 degraded or refused (permission denied included), 2 agent unreachable
+// (usage errors: CLI11 codes > 100).
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -83,7 +84,9 @@ int gatekeeper_command(const std::string& socket, const std::string& cmd, bool j
 int main(int argc, char** argv) try {
   CLI::App app{
       "agentctl: control and inspect originguard-agent and originguard-gatekeeper.\n"
-      "Exit codes: 0 healthy/ok, 1 degraded or command refused, 2 agent unreachable."};
+      "refresh, reload and uninstall need root or the agent's [control] admin_group; status, metrics,\n"
+      "explain and version its [control] group too (docs/SECURITY.md).\n"
+      "Exit codes: 0 healthy/ok, 1 degraded or command refused (permission denied too), 2 agent unreachable."};
   app.require_subcommand(1);
   // Also what help2man reads for agentctl(8); `agentctl version` asks the daemons too.
   app.set_version_flag("-V,--version", std::string("agentctl ") + OG_VERSION);
@@ -101,7 +104,9 @@ int main(int argc, char** argv) try {
       "gatekeeper socket present but not answering, its last reload refused, a gatekeeper certificate expiring "
       "within 14 days)");
   status->add_flag("--json", json, "machine-readable output (the gatekeeper under \"gatekeeper\")");
-  auto* refresh = app.add_subcommand("refresh", "fetch the ranges now and wait for the outcome");
+  auto* refresh = app.add_subcommand("refresh",
+                                     "fetch the ranges now and wait for the outcome (exit 1 when they "
+                                     "could not be fetched or put in force)");
   refresh->add_flag("--force", force, "accept a set that shrinks beyond [ranges] max_shrink; skip If-None-Match");
   auto* reload = app.add_subcommand("reload",
                                     "re-read the agent's config and, when its socket exists, the gatekeeper's (a bad "
@@ -110,7 +115,10 @@ int main(int argc, char** argv) try {
   auto* metrics = app.add_subcommand("metrics", "print Prometheus text metrics (the gatekeeper's appended)");
   std::string ip;
   int port = 0;
-  auto* explain = app.add_subcommand("explain", "tell the verdict a source address would get, and why");
+  auto* explain = app.add_subcommand(
+      "explain",
+      "tell the verdict a new connection from a source address gets from the rules in the kernel, which "
+      "layer decides, and what the configuration asks for");
   explain->add_option("ip", ip, "source address")->required();
   explain->add_option("port", port, "destination port")->check(CLI::Range(1, 65535));
   explain->add_flag("--json", json, "machine-readable output");

@@ -92,11 +92,12 @@ write_config enforce "$PROTECTED_PORT" ""
 ctl reload >/dev/null 2>&1 || og_fail "reload to enforce"
 og_check "back in enforce mode the attacker is dropped" blocked "$ATTACKER" $ORIGIN_A4 $PROTECTED_PORT
 
-# Lock-out guard through the agent: port 22 without mgmt_allow is refused, rules unchanged.
+# Lock-out guard through the agent: a reload with port 22 without mgmt_allow is refused by
+# config validation, the rules stay unchanged.
 before=$(nft_origin list table inet originguard | md5sum)
 write_config enforce "22, $PROTECTED_PORT" ""
 ctl reload >/dev/null 2>&1 || true
-og_check "port 22 without mgmt_allow: apply refused and shown in status" \
+og_check "port 22 without mgmt_allow: reload refused and shown in status" \
   bash -c "ip netns exec $ORIGIN $CTL -s $SOCK status --json | grep -q 'refusing to protect port 22'"
 og_check "refused apply changed nothing" [ "$(nft_origin list table inet originguard | md5sum)" = "$before" ]
 write_config enforce "$PROTECTED_PORT" ""
