@@ -278,13 +278,20 @@ std::string ControlServer::denial(Role role, const std::string& cmd) const {
 }
 
 bool ControlServer::evict_idle() {
-  for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
-    auto s = it->lock();
-    if (!s || s->stage != Session::Stage::reading) continue;
-    log::warn("control.session_evicted", {{"uid", s->peer.uid}, {"pid", s->peer.pid}, {"detail", "no request yet"}});
-    s->close();
-    sessions_.erase(it);
-    return true;
+  // First a session that has not sent its request, then one whose reply the client is not
+  // reading; never one whose command is still being handled (a refresh the client waits for).
+  for (auto stage : {Session::Stage::reading, Session::Stage::writing}) {
+    for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+      auto s = it->lock();
+      if (!s || s->stage != stage) continue;
+      log::warn("control.session_evicted",
+                {{"uid", s->peer.uid},
+                 {"pid", s->peer.pid},
+                 {"detail", stage == Session::Stage::reading ? "no request" : "reply not read"}});
+      s->close();
+      sessions_.erase(it);
+      return true;
+    }
   }
   return false;
 }

@@ -49,7 +49,7 @@ class ControlServer {
   using CommandAccess = std::function<ControlAccess(std::string_view cmd)>;
 
   // Sessions served at once (fewer under a low RLIMIT_NOFILE); beyond it the oldest that has
-  // not sent its request yet is closed.
+  // not sent its request (else the oldest not reading its reply) is closed.
   static constexpr std::size_t kMaxSessions = 64;
   static constexpr std::chrono::seconds kRequestTimeout{10};  // to send the request line
   static constexpr std::chrono::seconds kWriteTimeout{10};    // to read the reply
@@ -72,7 +72,8 @@ class ControlServer {
   void accept();
   void serve(boost::asio::local::stream_protocol::socket sock);
   void dispatch(const std::shared_ptr<Session>& s, std::size_t n);
-  // Closes the oldest session still waiting for its request; false when there is none.
+  // Closes the oldest session still waiting for its request, else the oldest whose reply is
+  // not being read; false when there is none.
   bool evict_idle();
   Status resolve_groups();
   [[nodiscard]] Role role_of(int fd, ControlPeer& peer) const;
