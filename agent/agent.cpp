@@ -386,6 +386,14 @@ nlohmann::json Agent::explain(const nlohmann::json& params) {
     auto layered = enforcers_.explain(*addr, port);
     in_force = layered.verdict;
     if (in_force.list == "edge" && configured.list == "extra_allow") in_force.list = "extra_allow";
+    // The kernel's sets merge adjacent prefixes (104.16.0.0/13 + 104.24.0.0/14 is one range):
+    // when it agrees with the configuration, the configured prefix says more; the kernel's
+    // range stays alongside.
+    if (in_force.verdict == configured.verdict && in_force.list == configured.list && !configured.matched.empty() &&
+        !in_force.matched.empty()) {
+      j["kernel_range"] = in_force.matched;
+      in_force.matched = configured.matched;
+    }
     j["layer"] = layered.layer;
     j["enforcers"] = std::move(layered.per_enforcer);
     if (in_force.verdict != configured.verdict) {

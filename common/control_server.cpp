@@ -172,7 +172,16 @@ Status ControlServer::start() {
   std::error_code fec;
   if (!std::filesystem::exists(dir, fec)) {
     std::filesystem::create_directories(dir.parent_path(), fec);
-    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno("create " + dir.string());
+    if (::mkdir(dir.c_str(), 0755) != 0) {
+      if (errno != EEXIST) return fail_errno("create " + dir.string());
+    } else {
+      // 0755 whatever the umask (systemd's UMask=0077 would make it 0700: no group member
+      // could reach the socket), on the directory just made, not on what a link names.
+      const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      const bool set = dfd >= 0 && ::fchmod(dfd, 0755) == 0;
+      if (dfd >= 0) ::close(dfd);
+      if (!set) return fail_errno("chmod 0755 " + dir.string());
+    }
   }
   if (auto st = check_socket_dir(dir); !st) return st;
 

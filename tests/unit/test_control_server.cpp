@@ -119,7 +119,10 @@ TEST(ControlServerDir, MissingDirectoryIsMadeOwnerWritableOnly) {
   test::TempDir dir;
   const auto sock = dir / "run" / "og" / "agent.sock";
   Served s(sock);
-  ASSERT_TRUE(ok(s.start()));
+  const mode_t old_mask = ::umask(0077);  // systemd's UMask= for the agent
+  auto started = s.start();
+  ::umask(old_mask);
+  ASSERT_TRUE(ok(started));
   struct stat st {};
   ASSERT_EQ(::stat(sock.parent_path().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0755u);
