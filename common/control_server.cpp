@@ -374,14 +374,14 @@ void ControlServer::dispatch(const std::shared_ptr<Session>& s, std::size_t n) {
   }
   req->peer = s->peer;
   const ControlAccess need = access_(req->cmd);
-  const bool allowed = s->role == Role::admin || (s->role == Role::member && need == ControlAccess::group);
+  const bool allowed = s->role == Role::admin || (s->role == Role::member && need != ControlAccess::admin);
   if (!allowed) {
     log::warn("control.denied", {{"cmd", req->cmd}, {"uid", s->peer.uid}, {"gid", s->peer.gid}, {"pid", s->peer.pid}});
     s->send({{"ok", false}, {"error", denial(s->role, req->cmd)}});
     return;
   }
   // Every state-changing command leaves a trace of who asked.
-  if (need == ControlAccess::admin)
+  if (need != ControlAccess::group)
     log::info("control.command",
               {{"cmd", req->cmd}, {"force", req->force}, {"uid", s->peer.uid}, {"pid", s->peer.pid}});
   handler_(*req, [s](nlohmann::json j) { s->send(std::move(j)); });

@@ -383,8 +383,11 @@ struct Server::Impl {
   Status open_control(const GatekeeperConfig& cfg, std::optional<PassedSocket> passed) {
     auto handler = [this](const ControlRequest& req, const ControlServer::Reply& reply) { handle_control(req, reply); };
     // Every gatekeeper command is open to control_group: status, metrics and version read,
-    // and reload only re-reads files the gatekeeper also re-reads by itself when they change.
-    auto access = [](std::string_view) { return ControlAccess::group; };
+    // and reload (logged) only re-reads files the gatekeeper also re-reads by itself when
+    // they change.
+    auto access = [](std::string_view cmd) {
+      return cmd == "reload" ? ControlAccess::group_change : ControlAccess::group;
+    };
     if (cfg.control.socket.empty()) {
       if (passed) {
         ::close(passed->fd);

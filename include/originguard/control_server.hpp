@@ -4,9 +4,9 @@
 //
 // Who may do what (docs/SECURITY.md): the peer is identified with SO_PEERCRED and its groups
 // (SO_PEERGROUPS, and /etc/group). Root, the daemon's own user and members of `admin_group`
-// may use every command; members of `group` only the commands the daemon marks as
-// ControlAccess::group; anyone else is refused. A refusal is a "permission denied" reply,
-// never a reset. Every command that needs admin rights is logged with the peer's uid and pid.
+// may use every command; members of `group` only the commands the daemon does not mark as
+// ControlAccess::admin; anyone else is refused. A refusal is a "permission denied" reply,
+// never a reset. Every state-changing command is logged with the peer's uid and pid.
 #pragma once
 
 #include <sys/types.h>
@@ -27,10 +27,11 @@
 
 namespace og {
 
-// What a command needs.
+// What a command needs, and whether it is logged with the peer's uid and pid.
 enum class ControlAccess {
-  group,  // read-only: members of [control] group may use it
-  admin,  // changes state: root, the daemon's user, or members of [control] admin_group
+  group,         // read-only: members of [control] group may use it
+  group_change,  // changes state, members of [control] group may use it (logged)
+  admin,         // changes state: root, the daemon's user, or members of admin_group (logged)
 };
 
 // Refuses a socket directory someone else could write to (they could swap the socket file
