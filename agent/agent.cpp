@@ -283,6 +283,11 @@ void Agent::reload(ControlServer::Reply reply) {
     refuse(next.error().message);
     return;
   }
+  // [control] changes wait for a restart; one that the restart would refuse is refused now.
+  if (auto st = check_control_config(next->control); !st) {
+    refuse(next->path.string() + ": [control]: " + st.error().message);
+    return;
+  }
   AgentConfig old = std::move(cfg_);
   cfg_ = std::move(*next);
   std::optional<EnforcerSet> previous;

@@ -101,6 +101,13 @@ og_check "admin_group member: refresh allowed (exit $rc)" [ "$rc" = 0 ]
 rc=$(rc_of as admin uninstall)
 og_check "admin_group member: uninstall allowed (exit $rc)" [ "$rc" = 0 ]
 og_check "root: reload allowed" ctl reload
+# [control] changes apply at the next start: a reload the start would refuse is refused now.
+sed -i 's/^admin_group = .*/admin_group = "og-no-such-group"/' "$OG_TMP/agent.toml"
+rc=$(rc_of ctl reload)
+og_check "reload naming a group that does not exist exits 1 (got $rc)" [ "$rc" = 1 ]
+og_check "...saying why" grep -q 'admin_group "og-no-such-group" does not exist' "$OG_TMP/out"
+write_config "$SOCK"
+og_check "a good reload clears it" ctl reload
 og_check "root's reload logged" grep -Eq 'event=control.command cmd=reload force=false uid=0 pid=[0-9]+' "$OG_TMP/agent.log"
 
 # --- 2. a client that never reads its reply ------------------------------------------------
