@@ -1,6 +1,7 @@
 #include "stream.hpp"
 
 #include <openssl/err.h>
+#include <sys/socket.h>
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -210,13 +211,42 @@ awaitable<error_code> TlsStream::socket_write(std::string_view bytes) {
 }
 
 awaitable<void> TlsStream::shutdown() {
-  ERR_clear_error();
-  // One attempt: close_notify goes out if the socket takes it; the peer's is not awaited.
-  if (SSL_shutdown(ssl_) < 0) ERR_clear_error();
+  send_close_notify();
   co_return;
 }
 
+void TlsStream::send_close_notify() {
+  ERR_clear_error();
+  // One attempt: close_notify goes out if the socket takes it; the peer's is not awaited.
+  if (SSL_shutdown(ssl_) < 0) ERR_clear_error();
+}
+
+void TlsStream::abort() {
+  error_code ignored;
+  sock_.set_option(asio::socket_base::linger(true, 0), ignored);
+  sock_.close(ignored);
+}
+
+bool TlsStream::idle_clean() {
+  ERR_clear_error();
+  errno = 0;
+  char c;
+  std::size_t got = 0;
+  // Non-blocking: reads what the socket has, processes records, returns WANT_READ without data.
+  const int r = SSL_peek_ex(ssl_, &c, 1, &got);
+  const bool clean = r != 1 && SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ;
+  ERR_clear_error();
+  return clean;
+}
+
 // ---- PlainStream ----------------------------------------------------------------------
+
+template <class Proto>
+bool PlainStream<Proto>::idle_clean() {
+  char c;
+  const ssize_t n = ::recv(sock_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
 
 template <class Proto>
 awaitable<std::size_t> PlainStream<Proto>::read_some(void* p, std::size_t n, error_code& ec) {

@@ -70,6 +70,14 @@ class TlsStream {
   boost::asio::awaitable<error_code> socket_write(std::string_view bytes);
   // Sends close_notify (best effort, no wait for the peer's).
   boost::asio::awaitable<void> shutdown();
+  void send_close_notify();
+  // Ends the connection so that the peer cannot take it for a complete stream: no close_notify,
+  // and a TCP reset instead of a FIN (a response that could not be completed).
+  void abort();
+  // Whether an idle connection may carry the next request: no application data, EOF or error
+  // pending (a late or unasked response would be read as the next one's). Post-handshake
+  // messages (session tickets) are consumed.
+  [[nodiscard]] bool idle_clean();
 
   [[nodiscard]] SSL* ssl() const { return ssl_; }
   [[nodiscard]] boost::asio::ip::tcp::socket& socket() { return sock_; }
@@ -109,6 +117,8 @@ class PlainStream {
     sock_.shutdown(socket_type::shutdown_both, ignored);
     sock_.close(ignored);
   }
+  // As TlsStream::idle_clean: no byte, EOF or error pending.
+  [[nodiscard]] bool idle_clean();
 
  private:
   socket_type sock_;
