@@ -125,12 +125,28 @@ bool valid_pin(std::string_view b64) {
 
 Status read_global(const Reader& r, const toml::table& t, GatekeeperConfig& c) {
   constexpr std::string_view s = "gatekeeper";
-  if (auto st = r.only_keys(
-          t, s,
-          {"listen", "workers", "default_host", "edge_ranges_file", "handshake_timeout", "client_hello_timeout",
-           "header_timeout", "idle_timeout", "upstream_connect_timeout", "max_connections",
-           "max_connections_per_source", "max_header_bytes", "max_client_chain_bytes", "verdict_cache_entries",
-           "ciphers", "ciphersuites", "metrics_listen", "control_socket", "control_group"});
+  if (auto st = r.only_keys(t, s,
+                            {"listen",
+                             "workers",
+                             "default_host",
+                             "edge_ranges_file",
+                             "handshake_timeout",
+                             "client_hello_timeout",
+                             "header_timeout",
+                             "idle_timeout",
+                             "upstream_connect_timeout",
+                             "max_connections",
+                             "max_connections_per_source",
+                             "max_header_bytes",
+                             "max_response_header_bytes",
+                             "max_client_chain_bytes",
+                             "max_connection_lifetime",
+                             "verdict_cache_entries",
+                             "ciphers",
+                             "ciphersuites",
+                             "metrics_listen",
+                             "control_socket",
+                             "control_group"});
       !st)
     return st;
   std::vector<std::string> listen;
@@ -154,14 +170,23 @@ Status read_global(const Reader& r, const toml::table& t, GatekeeperConfig& c) {
   c.workers = static_cast<unsigned>(workers);
   if (!(st = r.string(t, s, "default_host", c.default_host))) return st;
   if (!(st = r.path(t, s, "edge_ranges_file", c.edge_ranges_file))) return st;
-  if (!(st = r.duration(t, s, "handshake_timeout", c.handshake_timeout))) return st;
-  if (!(st = r.duration(t, s, "client_hello_timeout", c.client_hello_timeout))) return st;
-  if (!(st = r.duration(t, s, "header_timeout", c.header_timeout))) return st;
-  if (!(st = r.duration(t, s, "idle_timeout", c.idle_timeout))) return st;
-  if (!(st = r.duration(t, s, "upstream_connect_timeout", c.upstream_connect_timeout))) return st;
+  // Durations are added to the steady clock: bounded well below its range.
+  auto duration = [&](std::string_view key, std::chrono::seconds& out, std::chrono::seconds max) -> Status {
+    if (auto read = r.duration(t, s, key, out); !read) return read;
+    if (out > max) return r.error_at(t.get(key), t, s, key, "must be at most " + format_duration(max));
+    return {};
+  };
+  constexpr std::chrono::seconds kDay{86400};
+  if (!(st = duration("handshake_timeout", c.handshake_timeout, kDay))) return st;
+  if (!(st = duration("client_hello_timeout", c.client_hello_timeout, kDay))) return st;
+  if (!(st = duration("header_timeout", c.header_timeout, kDay))) return st;
+  if (!(st = duration("idle_timeout", c.idle_timeout, kDay))) return st;
+  if (!(st = duration("upstream_connect_timeout", c.upstream_connect_timeout, kDay))) return st;
+  if (!(st = duration("max_connection_lifetime", c.max_connection_lifetime, 30 * kDay))) return st;
   if (!(st = r.count(t, s, "max_connections", c.max_connections, 1, 10'000'000))) return st;
   if (!(st = r.count(t, s, "max_connections_per_source", c.max_connections_per_source, 0, 10'000'000))) return st;
   if (!(st = r.count(t, s, "max_header_bytes", c.max_header_bytes, 1024, 1 << 20))) return st;
+  if (!(st = r.count(t, s, "max_response_header_bytes", c.max_response_header_bytes, 1024, 1 << 20))) return st;
   if (!(st = r.count(t, s, "max_client_chain_bytes", c.max_client_chain_bytes, 1024, 1 << 20))) return st;
   if (!(st = r.count(t, s, "verdict_cache_entries", c.verdict_cache_entries, 0, 1 << 20))) return st;
   if (!(st = r.string(t, s, "ciphers", c.ciphers))) return st;

@@ -86,9 +86,14 @@ struct GatekeeperConfig {
   std::size_t max_connections = 10000;
   // Open connections per source not in the edge snapshot (IPv4 address or IPv6 /64); 0: no cap.
   std::size_t max_connections_per_source = 256;
-  std::size_t max_header_bytes = 16384;
+  std::size_t max_header_bytes = 16384;  // request line + header; also a chunk-size line, a trailer section
+  // An upstream's response header; also its chunk-size lines and trailer section.
+  std::size_t max_response_header_bytes = 65536;
   // Largest client Certificate message (leaf + chain) read; the origin-pull chain is ~2-3 KB.
   std::size_t max_client_chain_bytes = 16384;
+  // A connection ends at its first request boundary after this long (idle: at once), splices
+  // included: the bound within which a policy change reaches every established connection.
+  std::chrono::seconds max_connection_lifetime{3600};
   std::size_t verdict_cache_entries = 1024;
   std::string ciphers;       // TLS 1.2 cipher list; empty: OpenSSL default
   std::string ciphersuites;  // TLS 1.3; empty: OpenSSL default

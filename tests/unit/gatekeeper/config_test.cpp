@@ -31,6 +31,8 @@ TEST(GkConfig, MinimalDefaults) {
   EXPECT_EQ(h.on_failure, OnFailure::alert);
   EXPECT_EQ(h.proxy_protocol, ProxyProtocol::off);
   EXPECT_TRUE(c->default_host.empty());
+  EXPECT_EQ(c->max_response_header_bytes, 65536u);
+  EXPECT_EQ(c->max_connection_lifetime, std::chrono::hours(1));
   EXPECT_EQ(c->max_client_chain_bytes, 16384u);
   EXPECT_EQ(c->max_connections_per_source, 256u);
   EXPECT_EQ(c->client_hello_timeout, std::chrono::seconds(5));
@@ -43,6 +45,8 @@ listen = "0.0.0.0:443"
 default_host = "a.test"
 header_timeout = "5s"
 max_header_bytes = 8192
+max_response_header_bytes = 131072
+max_connection_lifetime = "10m"
 metrics_listen = "127.0.0.1:9464"
 [[host]]
 names = ["a.test"]
@@ -66,6 +70,8 @@ on_failure = "close"
   ASSERT_TRUE(c->metrics_listen);
   EXPECT_EQ(c->metrics_listen->port, 9464);
   EXPECT_EQ(c->header_timeout.count(), 5);
+  EXPECT_EQ(c->max_response_header_bytes, 131072u);
+  EXPECT_EQ(c->max_connection_lifetime, std::chrono::minutes(10));
   EXPECT_EQ(h.certs.size(), 2u);
   EXPECT_EQ(h.mtls, Mtls::optional);
   EXPECT_EQ(h.upstream.unix_path, "/run/app.sock");
@@ -136,6 +142,16 @@ INSTANTIATE_TEST_SUITE_P(
                 "control_socket: longer than a unix socket path"},
         BadCase{"group_without_socket", LISTEN "control_socket = \"\"\ncontrol_group = \"adm\"\n" HOST,
                 "control_group: needs a control_socket"},
+        BadCase{"response_header_limit_small", LISTEN "max_response_header_bytes = 512\n" HOST,
+                "[gatekeeper] max_response_header_bytes"},
+        BadCase{"response_header_limit_large", LISTEN "max_response_header_bytes = 2000000\n" HOST,
+                "[gatekeeper] max_response_header_bytes"},
+        BadCase{"lifetime_zero", LISTEN "max_connection_lifetime = 0\n" HOST,
+                "[gatekeeper] max_connection_lifetime: must be at least"},
+        BadCase{"lifetime_huge", LISTEN "max_connection_lifetime = \"31d\"\n" HOST,
+                "[gatekeeper] max_connection_lifetime: must be at most"},
+        BadCase{"idle_timeout_huge", LISTEN "idle_timeout = 172800\n" HOST,
+                "[gatekeeper] idle_timeout: must be at most"},
         BadCase{"chain_bytes_too_small", LISTEN "max_client_chain_bytes = 512\n" HOST,
                 "[gatekeeper] max_client_chain_bytes"},
         BadCase{"chain_bytes_too_large", LISTEN "max_client_chain_bytes = 2000000\n" HOST,
