@@ -191,6 +191,23 @@ SSL_TICKET_RETURN on_ticket_decrypted(SSL* ssl, SSL_SESSION* sess, const unsigne
 
 // ---- callback on each host context: chain verification with the verdict cache ----------
 
+enum class ChainRule { ok, pin, subject };
+
+// The host's rules beyond the CA: pins on the verified chain's hashes, then subject/SAN of the leaf.
+ChainRule chain_rules(const HostPolicy& host, const std::vector<Sha256>& spki, const std::vector<Sha256>& cert,
+                      X509* leaf, std::string& reason) {
+  if (!pins_match(spki, cert, host.spki_pins, host.cert_pins)) {
+    reason = "no certificate of the chain matches the host's pins";
+    return ChainRule::pin;
+  }
+  if ((!host.cfg.client_cn.empty() || !host.cfg.client_san.empty()) &&
+      !subject_match(subject_cn(leaf), dns_sans(leaf), host.cfg.client_cn, host.cfg.client_san)) {
+    reason = "client certificate subject/SAN not allowed";
+    return ChainRule::subject;
+  }
+  return ChainRule::ok;
+}
+
 int on_verify_chain(X509_STORE_CTX* sctx, void* arg) {
   const auto* host = static_cast<const HostPolicy*>(arg);
   SSL* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
@@ -225,16 +242,17 @@ int on_verify_chain(X509_STORE_CTX* sctx, void* arg) {
       if (!host->cert_pins.empty())
         if (auto h = cert_sha256(x)) cert.push_back(*h);
     }
-    X509* leaf = X509_STORE_CTX_get0_cert(sctx);
-    if (!pins_match(spki, cert, host->spki_pins, host->cert_pins)) {
-      ok = false;
-      reason = "no certificate of the chain matches the host's pins";
-      host->stats.refused_pin.fetch_add(1, std::memory_order_relaxed);
-    } else if ((!host->cfg.client_cn.empty() || !host->cfg.client_san.empty()) &&
-               !subject_match(subject_cn(leaf), dns_sans(leaf), host->cfg.client_cn, host->cfg.client_san)) {
-      ok = false;
-      reason = "client certificate subject/SAN not allowed";
-      host->stats.refused_subject.fetch_add(1, std::memory_order_relaxed);
+    switch (chain_rules(*host, spki, cert, X509_STORE_CTX_get0_cert(sctx), reason)) {
+      case ChainRule::ok:
+        break;
+      case ChainRule::pin:
+        ok = false;
+        host->stats.refused_pin.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case ChainRule::subject:
+        ok = false;
+        host->stats.refused_subject.fetch_add(1, std::memory_order_relaxed);
+        break;
     }
     if (ok && key)
       host->cache.insert(*key, not_before, std::min(not_after, host->crls_valid_until));
@@ -531,6 +549,35 @@ const HostPolicy* PolicySet::select(std::optional<std::string_view> name) const 
 const HostPolicy* PolicySet::find(std::string_view name) const {
   auto i = table_.find(name);
   return i ? hosts_[*i].get() : nullptr;
+}
+
+VerifyState verify_client_chain(const HostPolicy& host, X509* leaf, STACK_OF(X509) * untrusted, std::string& reason) {
+  if (host.cfg.mtls == Mtls::off || !leaf) return VerifyState::none;
+  using StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, Deleter<X509_STORE_CTX_free>>;
+  StoreCtxPtr ctx(X509_STORE_CTX_new_ex(tls_libctx(), nullptr));
+  // As libssl sets up a server's verification of a client: the host's store (CA, CRLs and
+  // their flags), the "ssl_client" purpose, the context's parameters (depth).
+  if (!ctx || X509_STORE_CTX_init(ctx.get(), SSL_CTX_get_cert_store(host.ctx.get()), leaf, untrusted) != 1 ||
+      X509_STORE_CTX_set_default(ctx.get(), "ssl_client") != 1 ||
+      X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(ctx.get()), SSL_CTX_get0_param(host.ctx.get())) != 1) {
+    reason = "cannot set up verification: " + take_ssl_errors();
+    return VerifyState::failed;
+  }
+  // The instant the handshake's verification and the verdict cache use.
+  X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx.get()), host.clock());
+  if (X509_verify_cert(ctx.get()) != 1) {
+    reason = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
+    ERR_clear_error();
+    return VerifyState::failed;
+  }
+  STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx.get());
+  std::vector<Sha256> spki, cert;
+  for (int i = 0; i < sk_X509_num(chain); ++i) {
+    X509* x = sk_X509_value(chain, i);
+    if (auto h = spki_sha256(x)) spki.push_back(*h);
+    if (auto h = cert_sha256(x)) cert.push_back(*h);
+  }
+  return chain_rules(host, spki, cert, leaf, reason) == ChainRule::ok ? VerifyState::success : VerifyState::failed;
 }
 
 }  // namespace og::gk

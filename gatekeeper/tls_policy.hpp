@@ -123,6 +123,13 @@ void attach(SSL* ssl, ConnTls* conn);
 // Whether the client failed its host's certificate policy (a failure mode applies).
 [[nodiscard]] bool client_refused(const ConnTls& c);
 
+// Verifies a client chain again outside a handshake (an established connection held to a new
+// policy generation): the host's CA store and CRLs, the context's depth, pins, subject/SAN, as
+// the handshake's callback does, without the verdict cache. `reason` says why on failure.
+// mtls = "off" or no certificate: none.
+[[nodiscard]] VerifyState verify_client_chain(const HostPolicy& host, X509* leaf, STACK_OF(X509) * untrusted,
+                                              std::string& reason);
+
 // After a failed handshake: names the refusals OpenSSL makes itself from the host's limits
 // ("client_chain_too_large": a client Certificate message over max_client_chain_bytes, refused
 // before a certificate was parsed), in conn.refusal, and counts them for the host. `err` is
