@@ -577,21 +577,31 @@ awaitable<bool> run_http(Session& s) {
       co_await send_page(tls, dl, bad, bad == 501 ? "Unsupported transfer coding." : "Ambiguous request framing.");
       co_return false;
     }
-    switch (check_host(set.table(), f.host->index, msg[http::field::host], msg.target())) {
+    switch (check_host(set.table(), f.host->index, msg.method(), msg[http::field::host], msg.target())) {
       case HostCheck::ok:
         break;
       case HostCheck::misdirected:
-        og::log::info("gk_misdirected",
-                      {{"host", f.host->cfg.label()}, {"peer", f.peer}, {"header", msg[http::field::host]}});
+        og::log::info("gk_misdirected", {{"host", f.host->cfg.label()},
+                                         {"peer", f.peer},
+                                         {"header", msg[http::field::host]},
+                                         {"target", msg.target()}});
         co_await send_page(tls, dl, 421, "This host is not served on this TLS connection.");
         co_return false;
       case HostCheck::missing:
       case HostCheck::malformed:
         co_await send_page(tls, dl, 400, "Missing or malformed Host.");
         co_return false;
+      case HostCheck::bad_target:
+        og::log::info("gk_bad_target", {{"host", f.host->cfg.label()}, {"peer", f.peer}, {"target", msg.target()}});
+        co_await send_page(tls, dl, 400, "Request target not accepted.");
+        co_return false;
+      case HostCheck::unsupported_method:
+        co_await send_page(tls, dl, 501, "Method not supported.");
+        co_return false;
     }
-    rewrite_request_headers(msg.base(), identity(f, tls.ssl()));
     const bool client_keep_alive = msg.keep_alive();
+    rewrite_request_headers(msg.base(), identity(f, tls.ssl()),
+                            {msg.version() == 10, client_keep_alive, is_websocket_upgrade(msg.base())});
     const bool head_request = msg.method() == http::verb::head;
     const bool want_continue = expects_continue(msg);
     const std::string head = serialize_head(msg.base());
