@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <charconv>
 #include <limits>
 #include <optional>
 #include <vector>
@@ -216,7 +217,8 @@ std::string peer_string(const tcp::endpoint& ep) {
 struct ConnFacts {
   const HostPolicy* host = nullptr;
   const GatekeeperConfig* cfg = nullptr;
-  ClientIdentity id;  // cert hash and subject filled in by the first request (identity())
+  VerifyState verify = VerifyState::none;  // the client certificate's standing under `host`
+  ClientIdentity id;                       // cert hash and subject filled in by the first request (identity())
   bool id_complete = false;
   std::string proxy_header;  // sent first on every new upstream connection ("" when off)
   std::string peer;          // for logs
@@ -228,16 +230,27 @@ using UnixUp = PlainStream<unix_proto>;
 // What a connection keeps between requests. Heap-allocated, so that while it waits for the
 // next request no coroutine frame is alive (nginx's model): this and one pending wait.
 struct Session {
-  Session(tcp::socket sock, SSL* ssl, std::shared_ptr<const PolicySet> p, Shared& shared)
-      : policy(std::move(p)), conns(shared.connections), dl(sock.get_executor()), tls(std::move(sock), ssl, &dl) {
+  Session(tcp::socket sock, SSL* ssl, std::shared_ptr<const PolicySet> p, Shared& sh)
+      : shared(sh),
+        policy(std::move(p)),
+        edges(sh.edges->current()),
+        conns(sh.connections),
+        dl(sock.get_executor()),
+        tls(std::move(sock), ssl, &dl) {
     dl.on_expiry([this] { tls.cancel(); });
   }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
+  Shared& shared;
+  // The generation and edge snapshot the connection was last judged by (revalidate()).
   std::shared_ptr<const PolicySet> policy;
+  std::shared_ptr<const RangeSet> edges;
   std::optional<SourceLimiter::Slot> source;
   Slot<std::size_t> conns;
   std::optional<Slot<std::int64_t>> host_active;
+  Deadline::clock::time_point born = Deadline::clock::now();
+  std::string sni;  // normalised, "" for none: what selects the host in every generation
+  tcp::endpoint peer, local;
   Deadline dl;
   TlsStream tls;
   ConnFacts f;
@@ -248,6 +261,8 @@ struct Session {
     if (!upstream) upstream = std::make_shared<std::optional<Up>>();
     return *static_cast<std::optional<Up>*>(upstream.get());
   }
+  // max_connection_lifetime of the generation the connection is held to.
+  [[nodiscard]] Deadline::clock::time_point end_of_life() const { return born + f.cfg->max_connection_lifetime; }
 };
 
 void log_connect_failure(const ConnFacts& f, const error_code& ec, bool tls) {
@@ -325,32 +340,38 @@ struct ExpiryScope {
   TlsStream& tls_;
 };
 
-// Copies bytes src→dst until EOF/error/idle timeout; no buffer is held while waiting.
+// Copies bytes src→dst until EOF/error/idle timeout/`end`; no buffer is held while waiting.
 template <class Src, class Dst>
-awaitable<error_code> pump(Src& src, Dst& dst, Deadline& dl, std::chrono::seconds idle) {
+awaitable<error_code> pump(Src& src, Dst& dst, Deadline& dl, std::chrono::seconds idle,
+                           Deadline::clock::time_point end) {
   error_code ec;
+  auto arm = [&] { dl.expires_after(std::min<Deadline::clock::duration>(idle, end - Deadline::clock::now())); };
   for (;;) {
-    dl.expires_after(idle);
+    arm();
     if ((ec = co_await src.wait_readable())) co_return ec;
     Block buf;
     std::size_t n = co_await src.read_some(buf.p, kReadChunk, ec);
     if (ec) co_return ec;
-    dl.expires_after(idle);
+    arm();
     if ((ec = co_await dst.write_all(buf.p, n))) co_return ec;
   }
 }
 
-// Both directions at once. A client half-close is passed on; the connection ends with the
-// upstream's side (or an error/idle timeout on either).
+// Both directions at once until `end` (the connection's lifetime). A client half-close is
+// passed on; the connection ends with the upstream's side (or an error/idle timeout on either).
+// Only a clean end of the upstream's stream (FIN, or close_notify from a TLS upstream) or a
+// timeout ends the client's with close_notify; a reset or truncated upstream stream is passed
+// on as a reset, so that the client cannot take a cut stream for a complete one.
 template <class Up>
-awaitable<void> splice(TlsStream& tls, Up& up, Deadline& dl, std::chrono::seconds idle) {
+awaitable<void> splice(TlsStream& tls, Up& up, Deadline& dl, std::chrono::seconds idle,
+                       Deadline::clock::time_point end) {
   auto ex = co_await asio::this_coro::executor;
   auto done = std::make_shared<bool>(false);
   asio::steady_timer wait(ex, asio::steady_timer::time_point::max());
   asio::co_spawn(
       ex,
       [&]() -> awaitable<void> {
-        error_code ec = co_await pump(tls, up, dl, idle);
+        error_code ec = co_await pump(tls, up, dl, idle, end);
         if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
           if constexpr (std::is_same_v<Up, TlsStream>)
             co_await up.shutdown();
@@ -362,24 +383,31 @@ awaitable<void> splice(TlsStream& tls, Up& up, Deadline& dl, std::chrono::second
         *done = true;
         wait.cancel();
       });
-  co_await pump(up, tls, dl, idle);
-  co_await tls.shutdown();
+  const error_code ec = co_await pump(up, tls, dl, idle, end);
+  if (ec == asio::error::eof || ec == asio::error::timed_out)
+    co_await tls.shutdown();
+  else
+    tls.abort();
   tls.cancel();
   up.cancel();
-  error_code ec;
-  while (!*done) co_await wait.async_wait(redirect(ec));
+  error_code ignored;
+  while (!*done) co_await wait.async_wait(redirect(ignored));
 }
 
 template <class Up>
-awaitable<void> run_tcp(TlsStream& tls, Deadline& dl, const ConnFacts& f) {
+awaitable<void> run_tcp(Session& s) {
   std::optional<Up> up;
-  ExpiryScope<Up> scope(dl, tls, up);
-  if (co_await connect_upstream(up, f, dl)) co_return;
-  co_await splice(tls, *up, dl, f.cfg->idle_timeout);
+  ExpiryScope<Up> scope(s.dl, s.tls, up);
+  if (co_await connect_upstream(up, s.f, s.dl)) co_return;
+  co_await splice(s.tls, *up, s.dl, s.f.cfg->idle_timeout, s.end_of_life());
   up->close();
 }
 
 // ---- http mode ------------------------------------------------------------------------
+
+// How long a request with `Expect: 100-continue` waits for the upstream's 100 before the
+// gatekeeper sends its own and forwards the body anyway (curl's default wait).
+constexpr auto kContinueWait = std::chrono::seconds(1);
 
 bool expects_continue(const http::request_header<>& h) {
   auto v = h[http::field::expect];
@@ -397,61 +425,102 @@ std::string serialize_head(const http::request_header<>& h) {
   return out;
 }
 
-// Sends `head` (may be empty) and then the request body exactly as framed by the client,
-// reading more from the client as the parser needs.
-template <class Up>
-awaitable<error_code> send_request(TlsStream& tls, Buffer& cin, Up& up, RequestParser& req, std::string_view head,
-                                   Deadline& dl, std::chrono::seconds idle) {
+// Re-frames a chunked request body as the parser delimits it: "<size in hex>\r\n<data>\r\n" per
+// chunk and a bare "0\r\n\r\n" at the end. Chunk extensions and the trailer section stay here:
+// an upstream that parses either differently cannot be made to delimit the body otherwise, and
+// trailers cannot carry identity or forwarding headers past rewrite_request_headers to an
+// upstream that merges them. Outlives the parser it is attached to (the parser keeps references).
+class ChunkFramer {
+ public:
+  ChunkFramer() = default;
+  ChunkFramer(const ChunkFramer&) = delete;
+  ChunkFramer& operator=(const ChunkFramer&) = delete;
+  void attach(RequestParser& p) {
+    p.on_chunk_header(header_);
+    p.on_chunk_body(body_);
+  }
+  std::string out;  // framed bytes not sent yet
+
+ private:
+  struct Header {
+    ChunkFramer* f;
+    void operator()(std::uint64_t size, std::string_view /*extensions*/, error_code& ec) const {
+      // Sizes an upstream could overflow on (nginx's limit is off_t's).
+      if (size > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        ec = http::error::bad_chunk;
+        return;
+      }
+      ec = {};
+      if (f->in_chunk_) f->out.append("\r\n");
+      char hex[16];
+      const auto r = std::to_chars(hex, hex + sizeof hex, size, 16);
+      f->out.append(hex, r.ptr).append(size ? "\r\n" : "\r\n\r\n");
+      f->in_chunk_ = size != 0;
+    }
+  };
+  struct Body {
+    ChunkFramer* f;
+    std::size_t operator()(std::uint64_t /*remain*/, std::string_view data, error_code& ec) const {
+      ec = {};
+      f->out.append(data);
+      return data.size();
+    }
+  };
+  bool in_chunk_ = false;  // a chunk's data went out: its CRLF comes before the next size line
+  Header header_{this};
+  Body body_{this};
+};
+
+// Which side a failed exchange failed on.
+enum class Side : std::uint8_t { none, client, upstream };
+struct Sent {
   error_code ec;
-  // A chunked body is parsed one element at a time, so that the last element (the last chunk
-  // and the trailer section) is known: it goes up as a bare "0\r\n\r\n". Trailers could
-  // otherwise carry identity or forwarding headers past rewrite_request_headers to an upstream
-  // that merges them.
+  Side side = Side::none;
+};
+
+bool is_parse_error(const error_code& ec) {
+  return ec.category() == make_error_code(http::error::bad_chunk).category();
+}
+
+// Sends `head` (may be empty) and then the request body, reading more from the client as the
+// parser needs. A Content-Length body goes as received; a chunked one re-framed (ChunkFramer).
+template <class Up>
+awaitable<Sent> send_request(TlsStream& tls, Buffer& cin, Up& up, RequestParser& req, ChunkFramer& framer,
+                             std::string_view head, Deadline& dl, const GatekeeperConfig& cfg) {
+  error_code ec;
   const bool chunked = req.chunked();
-  req.eager(!chunked);
+  req.eager(true);
   for (bool first = true;; first = false) {
-    const char* in = static_cast<const char*>(cin.data().data());
-    std::size_t total = 0;  // bytes the parser took from cin in this pass
-    std::size_t fwd = 0;    // of which forwarded as they are
-    bool last_chunk = false;
-    while (!req.is_done() && total < cin.size()) {
-      const std::size_t took = req.put(asio::buffer(in + total, cin.size() - total), ec);
-      if (ec == http::error::need_more) {
-        ec = {};
-        break;
-      }
-      if (ec) co_return ec;
-      if (chunked && req.is_done()) {
-        last_chunk = true;
-      } else {
-        fwd += took;
-      }
-      total += took;
-      if (took == 0) break;
+    std::size_t took = 0;
+    if (!req.is_done() && cin.size()) {
+      took = feed(req, cin, ec);
+      if (ec) co_return Sent{ec, Side::client};
     }
-    dl.expires_after(idle);
     const std::string_view h = first ? head : std::string_view{};
-    if (last_chunk) {
-      std::string out;
-      out.reserve(h.size() + fwd + 7);
-      // Beast's element for the last chunk starts with the CRLF that ends the previous chunk's
-      // data, when there was one.
-      out.append(h).append(in, fwd).append(in[fwd] == '\r' ? "\r\n0\r\n\r\n" : "0\r\n\r\n");
-      ec = co_await up.write_all(out.data(), out.size());
-    } else if (!h.empty()) {
-      ec = co_await up.write_all2(h.data(), h.size(), in, fwd);
-    } else if (fwd) {
-      ec = co_await up.write_all(in, fwd);
-    }
-    if (ec) co_return ec;
-    cin.consume(total);
-    if (req.is_done()) co_return ec;
+    const auto* in = static_cast<const char*>(cin.data().data());
+    const std::string_view body = chunked ? std::string_view(framer.out) : std::string_view(in, took);
+    dl.expires_after(cfg.idle_timeout);
+    if (!h.empty() || !body.empty()) ec = co_await up.write_all2(h.data(), h.size(), body.data(), body.size());
+    if (ec) co_return Sent{ec, Side::upstream};
+    framer.out.clear();
+    cin.consume(took);
+    if (req.is_done()) co_return Sent{};
+    // What waits unconsumed is a chunk-size line (with its extensions) or a trailer section
+    // without its end: bounded like a request header.
+    if (cin.size() > cfg.max_header_bytes) co_return Sent{http::error::buffer_overflow, Side::client};
     co_await fill(tls, cin, ec);
-    if (ec) co_return ec;
+    if (ec) co_return Sent{ec, Side::client};
   }
 }
 
-enum class Outcome { keep_alive, close, upgraded, retry };
+enum class Outcome {
+  keep_alive,
+  close,
+  upgraded,
+  retry,
+  abort,  // the response cannot be completed: cut the client connection
+  ended,  // a page (or the client's absence) already ended the client connection
+};
 
 // A reused upstream connection that the upstream closed while it was idle (its keep-alive
 // timeout racing our request) fails like this before any response byte.
@@ -460,55 +529,143 @@ bool upstream_lost(const error_code& ec) {
          ec == asio::error::broken_pipe;
 }
 
+// A request that could not be sent whole: a malformed or over-long body is the client's 400; a
+// client that went away or stalled gets nothing; the upstream's failure is a 502 (504).
+awaitable<Outcome> send_failed(TlsStream& tls, Deadline& dl, const ConnFacts& f, const Sent& sent) {
+  if (sent.side == Side::client) {
+    if (is_parse_error(sent.ec)) {
+      og::log::info("gk_bad_request_body",
+                    {{"host", f.host->cfg.label()}, {"peer", f.peer}, {"error", sent.ec.message()}});
+      co_await send_page(tls, dl, 400, "Malformed request body.");
+    }
+    co_return Outcome::ended;
+  }
+  const bool timeout = sent.ec == asio::error::timed_out;
+  co_await send_page(tls, dl, timeout ? 504 : 502, timeout ? "Upstream timed out." : "Upstream unavailable.");
+  co_return Outcome::ended;
+}
+
+// One request/response exchange as relay_response sees it.
+struct Exchange {
+  bool head_request = false;
+  bool http10_client = false;  // gets no 1xx (RFC 9110 §15.2)
+  bool websocket = false;      // a WebSocket upgrade was relayed: a 101 switching to it is spliced
+  bool want_continue = false;  // Expect: 100-continue with a body the client holds back
+  bool body_sent = false;
+  bool own_continue = false;  // the gatekeeper sent the client a 100 itself
+  bool may_retry = false;
+};
+
 // Relays one upstream response (1xx interim responses included) to the client as received.
+// Until a byte of the final response went out a failure is answered with a page; after that
+// the client connection can only be aborted (Outcome::abort), never ended as if complete.
 template <class Up>
 awaitable<Outcome> relay_response(TlsStream& tls, Buffer& cin, Up& up, Buffer& uin, RequestParser& req,
-                                  bool head_request, bool& body_sent, bool may_retry, Deadline& dl,
-                                  const GatekeeperConfig& cfg) {
+                                  ChunkFramer& framer, Exchange& x, Deadline& dl, const ConnFacts& f) {
+  const GatekeeperConfig& cfg = *f.cfg;
   error_code ec;
-  bool forwarded = false;  // any byte of any response (1xx included) went to the client
+  bool relayed = false;  // any byte of any response (1xx included) went to the client
+  bool started = false;  // a byte of the final response went to the client
+  auto bad_response = [&](std::string_view what) {
+    og::log::warn("gk_upstream_bad_response", {{"host", f.host->cfg.label()}, {"peer", f.peer}, {"error", what}});
+  };
   for (;;) {
     ResponseParser res;
+    res.header_limit(static_cast<std::uint32_t>(cfg.max_response_header_bytes));
     res.body_limit(std::numeric_limits<std::uint64_t>::max());  // not boost::none: 1.74 compares len_ > none
-    res.skip(head_request);
+    res.skip(x.head_request);
     res.eager(true);
+    bool checked = false;  // the header was judged (the parser consumes nothing before it is whole)
+    bool relay = true;     // this message goes to the client
     while (!res.is_done()) {
       if (uin.size()) {
-        std::size_t n = feed(res, uin, ec);
+        const std::size_t n = feed(res, uin, ec);
         if (ec) {
-          og::log::warn("gk_upstream_bad_response", {{"error", ec.message()}});
-          if (!forwarded) co_await send_page(tls, dl, 502, "Upstream response failed.");
-          co_return Outcome::close;
+          bad_response(ec.message());
+          if (started) co_return Outcome::abort;
+          co_await send_page(tls, dl, 502, "Upstream response failed.");
+          co_return Outcome::ended;
+        }
+        if (res.is_header_done() && !checked) {
+          checked = true;
+          const unsigned status = res.get().result_int();
+          if (status == 101) {
+            // A switch the request asked for and was allowed to make, to what it asked; any
+            // other 101 would turn the connection into an unchecked tunnel (h2c, a smuggled
+            // second request).
+            if (!x.websocket || !accepts_websocket(res.get().base())) {
+              bad_response(x.websocket ? "101 to another protocol than websocket" : "101 to a request without upgrade");
+              co_await send_page(tls, dl, 502, "Upstream switched protocols unasked.");
+              co_return Outcome::ended;
+            }
+          } else if (status < 200) {
+            // No 1xx to an HTTP/1.0 client; no second 100 after the gatekeeper's own.
+            relay = !x.http10_client && !(status == 100 && x.own_continue);
+          }
+          started = status >= 200;
         }
         if (n) {
-          dl.expires_after(cfg.idle_timeout);
-          if (co_await tls.write_all(uin.data().data(), n)) co_return Outcome::close;
+          if (relay) {
+            dl.expires_after(cfg.idle_timeout);
+            if (co_await tls.write_all(uin.data().data(), n)) co_return Outcome::abort;
+            relayed = true;
+          }
           uin.consume(n);
-          forwarded = true;
         }
         if (res.is_done()) break;
+        // Unconsumed: a header not yet whole (Beast bounds it), a chunk-size line or a
+        // trailer section without its end.
+        if (uin.size() > cfg.max_response_header_bytes) {
+          bad_response("chunk-size line or trailer section too long");
+          if (started) co_return Outcome::abort;
+          co_await send_page(tls, dl, 502, "Upstream response failed.");
+          co_return Outcome::ended;
+        }
       }
-      dl.expires_after(cfg.idle_timeout);
+      // Only before a final response has begun: after it the body is not wanted, and a 100
+      // would land in the middle of the response.
+      const bool continue_wait = x.want_continue && !x.body_sent && !started;
+      dl.expires_after(continue_wait ? std::chrono::duration_cast<std::chrono::seconds>(kContinueWait)
+                                     : cfg.idle_timeout);
       co_await fill(up, uin, ec);
+      if (ec == asio::error::timed_out && continue_wait) {
+        // No 100 in time: the client gets the gatekeeper's own and the body goes up anyway
+        // (nginx answers Expect itself too); a 100 from the upstream later is not repeated.
+        static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
+        dl.expires_after(cfg.idle_timeout);
+        if (co_await tls.write_all(k100.data(), k100.size())) co_return Outcome::abort;
+        x.own_continue = true;
+        relayed = true;
+        x.body_sent = true;
+        if (auto sent = co_await send_request(tls, cin, up, req, framer, {}, dl, cfg); sent.ec)
+          co_return co_await send_failed(tls, dl, f, sent);
+        continue;
+      }
+      // The end of a close-delimited body: a FIN from a plain upstream, close_notify from a TLS
+      // one (a FIN without close_notify is a truncation: stream_truncated, an error below).
       if (ec == asio::error::eof && res.is_header_done() && res.need_eof()) {
         res.put_eof(ec);
         break;
       }
       if (ec) {
-        if (!forwarded && may_retry && upstream_lost(ec)) co_return Outcome::retry;
-        if (!forwarded)
-          co_await send_page(tls, dl, ec == asio::error::timed_out ? 504 : 502,
-                             ec == asio::error::timed_out ? "Upstream timed out." : "Upstream response failed.");
-        co_return Outcome::close;
+        if (!relayed && x.may_retry && upstream_lost(ec)) co_return Outcome::retry;
+        if (started) {
+          bad_response("response cut: " + ec.message());
+          co_return Outcome::abort;
+        }
+        const bool timeout = ec == asio::error::timed_out;
+        co_await send_page(tls, dl, timeout ? 504 : 502, timeout ? "Upstream timed out." : "Upstream response failed.");
+        co_return Outcome::ended;
       }
     }
     const unsigned status = res.get().result_int();
     if (status == 101) co_return Outcome::upgraded;
-    if (status >= 100 && status < 200) {
+    if (status < 200) {
       // 100 after Expect: 100-continue: now the body goes up. Other 1xx are informational.
-      if (status == 100 && !body_sent) {
-        if (co_await send_request(tls, cin, up, req, {}, dl, cfg.idle_timeout)) co_return Outcome::close;
-        body_sent = true;
+      if (status == 100 && !x.body_sent) {
+        x.body_sent = true;
+        if (auto sent = co_await send_request(tls, cin, up, req, framer, {}, dl, cfg); sent.ec)
+          co_return co_await send_failed(tls, dl, f, sent);
       }
       continue;
     }
@@ -517,11 +674,12 @@ awaitable<Outcome> relay_response(TlsStream& tls, Buffer& cin, Up& up, Buffer& u
   }
 }
 
-// The identity headers' values, computed once per connection when the first request needs
-// them (a connection that never sends a request does not hold them).
+// The identity headers' values, computed once per connection (and generation) when the first
+// request needs them (a connection that never sends a request does not hold them).
 const ClientIdentity& identity(ConnFacts& f, SSL* ssl) {
   if (!f.id_complete) {
-    if (X509* cert = SSL_get0_peer_certificate(ssl)) {
+    X509* cert = SSL_get0_peer_certificate(ssl);
+    if (cert && f.verify != VerifyState::none) {
       if (f.id.cert_sha256.empty())  // already set when a PROXY v2 header carries the hash
         if (auto h = cert_sha256(cert)) f.id.cert_sha256 = hex(*h);
       f.id.subject = subject_rfc2253(cert);
@@ -531,14 +689,60 @@ const ClientIdentity& identity(ConnFacts& f, SSL* ssl) {
   return f.id;
 }
 
+void init_facts(ConnFacts& f, const HostPolicy& host, const GatekeeperConfig& cfg, VerifyState verify,
+                bool peer_is_edge, SSL* ssl, const Session& s);
+
+template <class Up>
+bool upstream_kind_is(const HostPolicy& h) {
+  if constexpr (std::is_same_v<Up, TlsStream>)
+    return h.upstream_ctx != nullptr;
+  else if constexpr (std::is_same_v<Up, UnixUp>)
+    return !h.upstream_ctx && !h.cfg.upstream.unix_path.empty();
+  else
+    return !h.upstream_ctx && h.cfg.upstream.unix_path.empty();
+}
+
+// A reload, or a new edge snapshot, reaches an established connection at its next request: the
+// connection is judged as a handshake under the current generation would judge it, as far as
+// that can be done after the fact (its SNI still served in http mode, require_edge_ip against
+// the current snapshot, the mtls mode, its certificate chain verified again against the host's
+// CA, CRLs, pins and subject rules). Returns why it no longer qualifies; "" when it does, and
+// then it is held to the current generation from now on (`moved`).
+template <class Up>
+std::string revalidate(Session& s, bool& moved) {
+  moved = false;
+  auto policy = s.shared.policy.load();
+  auto edges = s.shared.edges->current();
+  if (policy == s.policy && edges == s.edges) return {};
+  const HostPolicy* host =
+      policy->select(s.sni.empty() ? std::nullopt : std::optional<std::string_view>(std::string_view(s.sni)));
+  if (!host) return "the SNI is no longer served";
+  if (host->cfg.mode != Mode::http) return "the host is no longer in http mode";
+  if (!upstream_kind_is<Up>(*host)) return "the host's upstream is of another kind now";
+  const bool peer_is_edge = edges->contains(to_address(s.peer.address()));
+  if (host->cfg.require_edge_ip && !peer_is_edge) return "the source is not an edge address";
+  SSL* ssl = s.tls.ssl();
+  VerifyState verify = VerifyState::none;
+  if (X509* cert = SSL_get0_peer_certificate(ssl); cert && host->cfg.mtls != Mtls::off) {
+    std::string reason;
+    verify = verify_client_chain(*host, cert, SSL_get_peer_cert_chain(ssl), reason);
+    if (verify != VerifyState::success) return "client certificate: " + reason;
+  }
+  if (host->cfg.mtls == Mtls::required && verify != VerifyState::success) return "no client certificate";
+  if (host->stats_owner != s.f.host->stats_owner) s.host_active.emplace(host->stats.active);
+  s.policy = std::move(policy);
+  s.edges = std::move(edges);
+  init_facts(s.f, *host, s.policy->config(), verify, peer_is_edge, ssl, s);
+  moved = true;
+  return {};
+}
+
 // Serves requests while the client has some; true when it went idle (keep the session).
 template <class Up>
 awaitable<bool> run_http(Session& s) {
   TlsStream& tls = s.tls;
   Deadline& dl = s.dl;
   ConnFacts& f = s.f;
-  const PolicySet& set = *s.policy;
-  const auto& cfg = *f.cfg;
   std::optional<Up>& up = s.upstream_as<Up>();
   ExpiryScope<Up> scope(dl, tls, up);
   Buffer cin, uin;
@@ -546,20 +750,36 @@ awaitable<bool> run_http(Session& s) {
   for (bool first = true;; first = false) {
     // Idle keep-alive: back to the caller, which waits without frames or buffers.
     if (cin.size() == 0 && !first) co_return true;
+    ChunkFramer framer;  // before req: the parser refers to it
     RequestParser req;
-    req.header_limit(static_cast<std::uint32_t>(cfg.max_header_bytes));
+    req.header_limit(static_cast<std::uint32_t>(f.cfg->max_header_bytes));
     req.body_limit(std::numeric_limits<std::uint64_t>::max());  // not boost::none: 1.74 compares len_ > none
-    dl.expires_after(cfg.header_timeout);
-    for (;;) {
+    dl.expires_after(f.cfg->header_timeout);
+    const std::size_t limit = f.cfg->max_header_bytes;
+    for (std::size_t consumed = 0;;) {
       if (cin.size()) {
-        cin.consume(feed(req, cin, ec));
-        if (ec || req.is_header_done()) break;
+        const std::size_t took = feed(req, cin, ec);
+        cin.consume(took);
+        if (ec) break;
+        // Beast consumes the request line on its own and then bounds the fields afresh; the
+        // whole header is bounded here (all of cin is header while it is incomplete).
+        consumed += took;
+        const bool done = req.is_header_done();
+        if (done ? consumed > limit : consumed + cin.size() > limit) {
+          ec = http::error::header_limit;
+          break;
+        }
+        if (done) break;
       }
       co_await fill(tls, cin, ec);
       if (ec) break;
     }
     if (ec == http::error::header_limit) {
-      co_await send_page(tls, dl, 431, "Request header too large.");
+      // Still in the request line: the target is what is too long.
+      if (req.get().target().empty())
+        co_await send_page(tls, dl, 414, "Request target too long.");
+      else
+        co_await send_page(tls, dl, 431, "Request header too large.");
       co_return false;
     }
     // A header timeout (slowloris), a close or a reset end the connection without a word.
@@ -571,13 +791,27 @@ awaitable<bool> run_http(Session& s) {
       co_await send_page(tls, dl, 400, "Malformed request.");
       co_return false;
     }
+    bool moved = false;
+    if (const std::string why = revalidate<Up>(s, moved); !why.empty()) {
+      og::log::info("gk_policy_changed", {{"host", f.host->cfg.label()}, {"peer", f.peer}, {"reason", why}});
+      // 421: the client may repeat the request on a new connection (RFC 9110 §15.5.20), whose
+      // handshake then meets the current policy.
+      co_await send_page(tls, dl, 421, "The policy for this host changed; connect again.");
+      co_return false;
+    }
+    if (moved && up) {  // the upstream may have changed with the policy
+      up->close();
+      up.reset();
+      uin.clear();
+    }
+    const GatekeeperConfig& cfg = *f.cfg;
     auto& msg = req.get();
     if (const unsigned bad = check_request_framing(msg.base())) {
       og::log::info("gk_bad_framing", {{"host", f.host->cfg.label()}, {"peer", f.peer}, {"status", bad}});
       co_await send_page(tls, dl, bad, bad == 501 ? "Unsupported transfer coding." : "Ambiguous request framing.");
       co_return false;
     }
-    switch (check_host(set.table(), f.host->index, msg.method(), msg[http::field::host], msg.target())) {
+    switch (check_host(s.policy->table(), f.host->index, msg.method(), msg[http::field::host], msg.target())) {
       case HostCheck::ok:
         break;
       case HostCheck::misdirected:
@@ -599,44 +833,55 @@ awaitable<bool> run_http(Session& s) {
         co_await send_page(tls, dl, 501, "Method not supported.");
         co_return false;
     }
-    const bool client_keep_alive = msg.keep_alive();
-    rewrite_request_headers(msg.base(), identity(f, tls.ssl()),
-                            {msg.version() == 10, client_keep_alive, is_websocket_upgrade(msg.base())});
-    const bool head_request = msg.method() == http::verb::head;
-    const bool want_continue = expects_continue(msg);
+    Exchange x;
+    x.head_request = msg.method() == http::verb::head;
+    x.http10_client = msg.version() == 10;
+    x.websocket = is_websocket_upgrade(msg.base());
+    x.want_continue = !x.http10_client && expects_continue(msg) && !req.is_done();
+    // The connection's last request once its lifetime has passed: answered, then closed.
+    const bool client_keep_alive = msg.keep_alive() && Deadline::clock::now() < s.end_of_life();
+    rewrite_request_headers(msg.base(), identity(f, tls.ssl()), {x.http10_client, client_keep_alive, x.websocket});
     const std::string head = serialize_head(msg.base());
+    if (req.chunked()) framer.attach(req);
 
     // A request without a body sent on a reused upstream connection is sent again, once, on a
     // new connection if the old one turns out to have been closed by the upstream.
     // Only idempotent methods (RFC 9110 §9.2.2): the upstream may have acted on the first send.
     const auto method = msg.method();
-    const bool bodyless =
-        req.is_done() && !want_continue &&
-        (method == http::verb::get || head_request || method == http::verb::options || method == http::verb::trace);
-    bool body_sent = false;
+    const bool bodyless = req.is_done() && (method == http::verb::get || x.head_request ||
+                                            method == http::verb::options || method == http::verb::trace);
+    // Bytes, an EOF or an error pending on the idle upstream connection (a late response, a
+    // body sent after a HEAD/204/304 answer) would be read as this request's answer.
+    if (up && !up->idle_clean()) {
+      og::log::debug("gk_upstream_not_reused", {{"host", f.host->cfg.label()}});
+      up->close();
+      up.reset();
+      uin.clear();
+    }
     Outcome out = Outcome::close;
     for (int attempt = 0; attempt < 2; ++attempt) {
-      const bool may_retry = attempt == 0 && bodyless && up.has_value();
+      x.may_retry = attempt == 0 && bodyless && up.has_value();
       if (!up && co_await connect_upstream(up, f, dl)) {
         co_await send_page(tls, dl, 502, "Upstream unavailable.");
         co_return false;
       }
       // With Expect: 100-continue the upstream answers first: 100 → the body follows; a final
       // answer instead leaves the body unread, which closes the client connection after it.
-      if (want_continue) {
+      Sent sent;
+      if (x.want_continue) {
         dl.expires_after(cfg.idle_timeout);
-        ec = co_await up->write_all(head.data(), head.size());
+        if (auto e = co_await up->write_all(head.data(), head.size())) sent = Sent{e, Side::upstream};
       } else {
-        ec = co_await send_request(tls, cin, *up, req, head, dl, cfg.idle_timeout);
-        body_sent = true;
+        sent = co_await send_request(tls, cin, *up, req, framer, head, dl, cfg);
+        x.body_sent = true;
       }
-      if (ec && may_retry && upstream_lost(ec)) {
+      if (sent.ec && sent.side == Side::upstream && x.may_retry && upstream_lost(sent.ec)) {
         out = Outcome::retry;
-      } else if (ec) {
-        if (ec == asio::error::timed_out) co_await send_page(tls, dl, 504, "Upstream timed out.");
+      } else if (sent.ec) {
+        co_await send_failed(tls, dl, f, sent);
         co_return false;
       } else {
-        out = co_await relay_response(tls, cin, *up, uin, req, head_request, body_sent, may_retry, dl, cfg);
+        out = co_await relay_response(tls, cin, *up, uin, req, framer, x, dl, f);
       }
       if (out != Outcome::retry) break;
       og::log::debug("gk_upstream_retry", {{"host", f.host->cfg.label()}});
@@ -644,12 +889,18 @@ awaitable<bool> run_http(Session& s) {
       up.reset();
       uin.clear();
     }
+    if (out == Outcome::ended) co_return false;
+    if (out == Outcome::abort) {
+      og::log::info("gk_response_aborted", {{"host", f.host->cfg.label()}, {"peer", f.peer}});
+      tls.abort();
+      co_return false;
+    }
     if (out == Outcome::upgraded) {
-      // Protocol switch (e.g. WebSocket): bytes already buffered go first, then splice.
+      // WebSocket: bytes already buffered go first, then splice.
       dl.expires_after(cfg.idle_timeout);
       if (cin.size() && co_await up->write_all(cin.data().data(), cin.size())) co_return false;
       if (uin.size() && co_await tls.write_all(uin.data().data(), uin.size())) co_return false;
-      co_await splice(tls, *up, dl, cfg.idle_timeout);
+      co_await splice(tls, *up, dl, cfg.idle_timeout, s.end_of_life());
       co_return false;
     }
     // Bytes after a complete response (a body on HEAD/204/304, junk) would be read as the
@@ -659,7 +910,7 @@ awaitable<bool> run_http(Session& s) {
       up.reset();
       uin.clear();
     }
-    if (!body_sent || !req.is_done()) {
+    if (!x.body_sent || !req.is_done()) {
       co_await linger_close(tls, dl);  // an unread body: drain it so no reset destroys the answer
       co_return false;
     }
@@ -672,7 +923,7 @@ awaitable<bool> run_http(Session& s) {
 
 // ---- handshake and policy -------------------------------------------------------------
 
-std::string proxy_header_for(const HostPolicy& host, SSL* ssl, X509* peer_cert, const ConnTls& conn,
+std::string proxy_header_for(const HostPolicy& host, SSL* ssl, X509* peer_cert, const std::string& sni,
                              const tcp::endpoint& peer, const tcp::endpoint& local, bool verified,
                              const std::optional<Sha256>& fp) {
   ProxyInfo pi;
@@ -681,7 +932,7 @@ std::string proxy_header_for(const HostPolicy& host, SSL* ssl, X509* peer_cert, 
   pi.src_port = peer.port();
   pi.dst_port = local.port();
   if (host.cfg.proxy_protocol == ProxyProtocol::v1) return build_proxy_v1(pi);
-  pi.sni = conn.sni;
+  pi.sni = sni;
   const unsigned char* alpn = nullptr;
   unsigned alpn_len = 0;
   SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
@@ -722,23 +973,27 @@ void note_handshake_failure(Shared& shared, ConnTls& conn, SSL* ssl, const std::
   }
 }
 
-// The identity and PROXY header a verified connection passes upstream.
-void init_facts(ConnFacts& f, const HostPolicy& host, const GatekeeperConfig& cfg, const ConnTls& conn, SSL* ssl,
-                X509* peer_cert, const tcp::endpoint& peer, const tcp::endpoint& local) {
+// The identity and PROXY header a connection passes upstream, under `host` of a generation
+// (after the handshake, and again when a reload moves the connection to a new generation).
+void init_facts(ConnFacts& f, const HostPolicy& host, const GatekeeperConfig& cfg, VerifyState verify,
+                bool peer_is_edge, SSL* ssl, const Session& s) {
+  f = ConnFacts{};
   f.host = &host;
   f.cfg = &cfg;
-  f.peer = peer_string(peer);
-  f.id.verify = to_string(conn.verify);
-  const bool verified = host.cfg.mtls != Mtls::off && conn.verify == VerifyState::success;
-  f.id.trusted_edge = verified || (host.cfg.mtls == Mtls::off && host.cfg.require_edge_ip && conn.peer_is_edge);
+  f.peer = peer_string(s.peer);
+  f.verify = host.cfg.mtls == Mtls::off ? VerifyState::none : verify;
+  f.id.verify = to_string(f.verify);
+  const bool verified = f.verify == VerifyState::success;
+  f.id.trusted_edge = verified || (host.cfg.mtls == Mtls::off && host.cfg.require_edge_ip && peer_is_edge);
+  X509* peer_cert = SSL_get0_peer_certificate(ssl);
   if (host.cfg.proxy_protocol != ProxyProtocol::off) {
     std::optional<Sha256> fp;  // a v2 TLV; hashed once, the identity header reuses it
     if (peer_cert && host.cfg.proxy_protocol == ProxyProtocol::v2)
       if (auto h = cert_sha256(peer_cert)) {
         fp = *h;
-        f.id.cert_sha256 = hex(*h);
+        if (f.verify != VerifyState::none) f.id.cert_sha256 = hex(*h);
       }
-    f.proxy_header = proxy_header_for(host, ssl, peer_cert, conn, peer, local, verified, fp);
+    f.proxy_header = proxy_header_for(host, ssl, peer_cert, s.sni, s.peer, s.local, verified, fp);
   }
 }
 
@@ -753,18 +1008,23 @@ void log_exception(std::exception_ptr e) {
 
 awaitable<void> serve_requests(std::unique_ptr<Session> s);
 
-// Waits (idle_timeout) for the client's next request with nothing but the session alive; the
-// deadline cancels the wait, which drops the session and closes the connection.
+// Waits (idle_timeout, at most until the connection's lifetime ends) for the client's next
+// request with nothing but the session alive; the deadline cancels the wait, which sends
+// close_notify and drops the session.
 void await_request(std::unique_ptr<Session> s) {
   Session& r = *s;
-  r.dl.expires_after(r.f.cfg->idle_timeout);
+  r.dl.expires_after(
+      std::min<Deadline::clock::duration>(r.f.cfg->idle_timeout, r.end_of_life() - Deadline::clock::now()));
   auto ex = r.tls.socket().get_executor();
   if (SSL_has_pending(r.tls.ssl())) {
     asio::co_spawn(ex, serve_requests(std::move(s)), log_exception);
     return;
   }
   r.tls.socket().async_wait(asio::socket_base::wait_read, [s = std::move(s), ex](const error_code& ec) mutable {
-    if (!ec) asio::co_spawn(ex, serve_requests(std::move(s)), log_exception);
+    if (!ec)
+      asio::co_spawn(ex, serve_requests(std::move(s)), log_exception);
+    else
+      s->tls.send_close_notify();
   });
 }
 
@@ -803,6 +1063,8 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared, bool peer_is_
   s->source = std::move(source);
   TlsStream& tls = s->tls;
   Deadline& dl = s->dl;
+  s->peer = peer;
+  s->local = local;
   conn.set = &set;
   conn.peer_is_edge = peer_is_edge;
 
@@ -829,7 +1091,6 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared, bool peer_is_
     co_return;
   }
   const HostPolicy* host = conn.host;
-  X509* peer_cert = SSL_get0_peer_certificate(ssl);
   if (admission == Admission::refuse_client) {
     if (conn.verify == VerifyState::none) host->stats.refused_no_cert.fetch_add(1, std::memory_order_relaxed);
     og::log::info(
@@ -853,18 +1114,19 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared, bool peer_is_
   }
   host->stats.handshakes_ok.fetch_add(1, std::memory_order_relaxed);
   s->host_active.emplace(host->stats.active);
-  init_facts(s->f, *host, cfg, conn, ssl, peer_cert, peer, local);
+  s->sni = conn.sni;
+  init_facts(s->f, *host, cfg, conn.verify, conn.peer_is_edge, ssl, *s);
   if (host->cfg.mode == Mode::http) {
     attach(ssl, nullptr);         // the handshake is over; conn ends with this frame
     await_request(std::move(s));  // this frame ends; the session lives on in the wait
     co_return;
   }
   if (host->upstream_ctx)
-    co_await run_tcp<TlsStream>(tls, dl, s->f);
+    co_await run_tcp<TlsStream>(*s);
   else if (!host->cfg.upstream.unix_path.empty())
-    co_await run_tcp<UnixUp>(tls, dl, s->f);
+    co_await run_tcp<UnixUp>(*s);
   else
-    co_await run_tcp<TcpUp>(tls, dl, s->f);
+    co_await run_tcp<TcpUp>(*s);
 }
 
 }  // namespace og::gk

@@ -189,3 +189,23 @@ gk_curl() {
   curl -sS -o "$T/body" -w '%{http_code}' --max-time 10 --cacert "$T/pki/srvca/ca.pem" \
     --resolve "$host:$GK_PORT:127.0.0.1" "$@" "https://$host:$GK_PORT$path" 2>"$T/curl.err" || true
 }
+
+# Scripted stub upstream (upstream.py stub): logs each request it receives to STUB_LOG.
+gk_stub() {  # [cert key]; sets UP_PORT and STUB_LOG
+  UP_PORT=$(gk_free_port)
+  STUB_LOG=$T/stub-$UP_PORT.jsonl
+  : >"$STUB_LOG"
+  gk_bg "$T/stub-$UP_PORT.err" python3 "$GK_HERE/upstream.py" stub "$UP_PORT" "$STUB_LOG" "$@"
+  gk_wait_port "$UP_PORT"
+}
+
+# One scripted TLS connection through the gatekeeper (httpclient.py): gk_hc SNI [--cert C --key K] STEP...
+gk_hc() {
+  local sni=$1; shift
+  python3 "$GK_HERE/httpclient.py" "$GK_PORT" "$sni" "$T/pki/srvca/ca.pem" "$@" 2>&1 || true
+}
+
+# Resident set size of a process in KiB.
+gk_rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# Peak resident set size (high-water mark) in KiB.
+gk_hwm() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
