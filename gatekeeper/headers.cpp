@@ -92,6 +92,8 @@ HostCheck check_host(const HostTable& table, std::size_t policy, http::verb meth
   };
   // A tunnel to anywhere: nothing an origin behind the gatekeeper serves.
   if (method == http::verb::connect) return HostCheck::unsupported_method;
+  // A request target has no fragment (RFC 9112 §3.2); parsers disagree on where one ends.
+  if (target.find('#') != std::string_view::npos) return HostCheck::bad_target;
   if (target == "*") {
     if (method != http::verb::options) return HostCheck::bad_target;
   } else if (!target.starts_with("/")) {
@@ -100,8 +102,10 @@ HostCheck check_host(const HostTable& table, std::size_t policy, http::verb meth
     const std::size_t n = scheme_length(target);
     if (n == 0 || target.substr(n, 3) != "://") return HostCheck::bad_target;
     auto rest = target.substr(n + 3);
-    auto authority = rest.substr(0, rest.find_first_of("/?#"));
-    if (authority.find('@') != std::string_view::npos) return HostCheck::malformed;
+    auto authority = rest.substr(0, rest.find_first_of("/?"));
+    // Userinfo is refused wherever a parser might end the authority ("a.test?@b.test",
+    // "a.test\@b.test"): no '@' before the path.
+    if (rest.substr(0, rest.find('/')).find('@') != std::string_view::npos) return HostCheck::malformed;
     if (auto r = belongs(authority); r != HostCheck::ok) return r;
     const auto scheme = target.substr(0, n);
     if (!boost::beast::iequals(scheme, "http") && !boost::beast::iequals(scheme, "https")) return HostCheck::bad_target;

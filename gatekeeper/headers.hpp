@@ -27,8 +27,8 @@ enum class HostCheck {
 // Target forms (RFC 9112 §3.2): origin-form ("/..."); asterisk-form ("*") for OPTIONS only;
 // absolute-form ("scheme://authority...", any scheme, case-insensitive), whose authority is
 // checked like the Host, then refused unless the scheme is http or https; authority-form
-// (CONNECT) and anything else refused. `host_header` empty means absent. `policy` is the
-// index of the SNI's host policy.
+// (CONNECT), a fragment ('#'), userinfo ('@' before the path) and anything else refused. `host_header` empty means
+// absent. `policy` is the index of the SNI's host policy.
 [[nodiscard]] HostCheck check_host(const HostTable& table, std::size_t policy, boost::beast::http::verb method,
                                    std::string_view host_header, std::string_view target);
 

@@ -2,7 +2,8 @@
 // from the code under test. Link with og_gk_core.
 // Input: "<method byte><host>\n<target>\n<name: value>\n<name: value>...".
 //  - check_host: ok only for origin-form, OPTIONS *, or http(s)://authority whose authority
-//    (no userinfo) and Host both map to the SNI's policy; never ok for CONNECT.
+//    (no '@' before the path) and Host both map to the SNI's policy; never ok for CONNECT or
+//    a target with a fragment.
 //  - rewrite_request_headers: the identity headers appear exactly once each, with the
 //    gatekeeper's values; no hop-by-hop, X-Forwarded-Host or (anonymous peer) edge header in
 //    any spelling survives; Connection is only the gatekeeper's own; what a Connection token
@@ -59,6 +60,7 @@ void check_target(http::verb method, std::string_view host, std::string_view tar
   const auto r = og::gk::check_host(t, 0, method, host, target);
   if (r != og::gk::HostCheck::ok) return;
   FUZZ_CHECK(method != http::verb::connect);
+  FUZZ_CHECK(target.find('#') == std::string_view::npos);
   FUZZ_CHECK(policy_of(host) == 0);
   if (target.starts_with("/")) return;
   if (target == "*") {
@@ -70,7 +72,7 @@ void check_target(http::verb method, std::string_view host, std::string_view tar
   FUZZ_CHECK(skip != 0);
   const auto rest = target.substr(skip);
   const auto authority = rest.substr(0, rest.find_first_of("/?#"));
-  FUZZ_CHECK(authority.find('@') == std::string_view::npos);
+  FUZZ_CHECK(rest.substr(0, rest.find('/')).find('@') == std::string_view::npos);
   FUZZ_CHECK(policy_of(authority) == 0);
 }
 

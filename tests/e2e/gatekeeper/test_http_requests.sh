@@ -100,6 +100,10 @@ expect_match "absolute-form foo://a.test/ (own authority, not http/https): 400" 
 expect_match "absolute-form http://a.test/x: 200 vhost a" '^status=200 .*vhost=a ' "$(gk_hc a.test --send "$(req http://a.test/x a.test)" --read)"
 expect_match "absolute-form without an authority (http:b.test/): 400" '^status=400 ' "$(gk_hc a.test --send "$(req http:b.test/ a.test)" --read)"
 expect_match "userinfo in the authority (http://a.test@b.test/): 400" '^status=400 ' "$(gk_hc a.test --send "$(req http://a.test@b.test/ a.test)" --read)"
+for target in 'http://a.test#@b.test/' 'http://a.test?@b.test/' 'http://a.test\\@b.test/' '/x#frag'; do
+  expect_match "fragment, or '@' before the path however the authority ends ($target): 400" '^status=400 ' \
+    "$(gk_hc a.test --send "$(req "$target" a.test)" --read)"
+done
 expect_match "authority-form on GET (b.test:443): 400" '^status=400 ' "$(gk_hc a.test --send "$(req b.test:443 a.test)" --read)"
 expect_match "a target that is no form at all (b.test/x): 400" '^status=400 ' "$(gk_hc a.test --send "$(req b.test/x a.test)" --read)"
 out=$(gk_hc a.test --send 'CONNECT b.test:443 HTTP/1.1\r\nHost: b.test:443\r\n\r\n' --read)

@@ -39,7 +39,7 @@ TEST(GkHostCheck, AbsoluteFormAuthorityIsChecked) {
   EXPECT_EQ(check_host(t, 0, kGet, "a.test", "https://a.test@b.test/"), HostCheck::malformed);
   EXPECT_EQ(check_host(t, 0, kGet, "a.test", "http://a.test"), HostCheck::ok);
   EXPECT_EQ(check_host(t, 0, kGet, "a.test", "http://a.test:8443?q"), HostCheck::ok);
-  EXPECT_EQ(check_host(t, 0, kGet, "a.test", "http://b.test#/"), HostCheck::misdirected);
+  EXPECT_EQ(check_host(t, 0, kGet, "a.test", "http://b.test?x"), HostCheck::misdirected);
   EXPECT_EQ(check_host(t, 0, kGet, "a.test", "http:///x"), HostCheck::malformed);
   // The Host is checked too, whatever the target says.
   EXPECT_EQ(check_host(t, 0, kGet, "b.test", "http://a.test/"), HostCheck::misdirected);
@@ -65,6 +65,12 @@ TEST(GkHostCheck, FormsAnOriginIsNeverSentAreRefused) {
                              "?x", "1http://a.test/", "+x://a.test/", "http//a.test/", ""}) {
     EXPECT_EQ(check_host(t, 0, kGet, "a.test", target), HostCheck::bad_target) << target;
   }
+  // No fragment in a request target; no '@' before the path wherever an authority might end.
+  EXPECT_EQ(check_host(t, 0, kGet, "a.test", "/x#y"), HostCheck::bad_target);
+  EXPECT_EQ(check_host(t, 0, kGet, "a.test", "http://a.test#@b.test/"), HostCheck::bad_target);
+  EXPECT_EQ(check_host(t, 0, kGet, "a.test", "http://a.test?@b.test/"), HostCheck::malformed);
+  EXPECT_EQ(check_host(t, 0, kGet, "a.test", "http://a.test\\@b.test/"), HostCheck::malformed);
+  EXPECT_EQ(check_host(t, 0, kGet, "a.test", "http://a.test/x@y"), HostCheck::ok);
   // "//b.test/" is an origin-form path; the Host decides.
   EXPECT_EQ(check_host(t, 0, kGet, "a.test", "//b.test/"), HostCheck::ok);
 }
