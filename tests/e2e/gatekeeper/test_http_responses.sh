@@ -35,6 +35,14 @@ upstream = "127.0.0.1:$TLS_STUB"
 upstream_tls = true
 upstream_ca = "$P/srvca/ca.pem"
 upstream_server_name = "z.test"
+
+[[host]]
+names = ["t.test"]
+cert = "$P/srv-misc.pem"
+key = "$P/srv-misc.key"
+mtls = "off"
+mode = "tcp"
+upstream = "127.0.0.1:$STUB"
 TOML
 gk_start
 req() { printf 'GET %s HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n' "$1" "$2"; }
@@ -72,6 +80,10 @@ out=$(gk_hc w.test --send "$(req /eof-body w.test)" --read)
 expect_match "TLS upstream closes without close_notify mid-body: the client sees an unclean end" "^status=200 body=b'body until eof' how=(reset|eof)" "$out"
 out=$(gk_hc w.test --send "$(req /truncate w.test)" --read)
 expect_match "TLS upstream cuts a Content-Length body: the client sees an unclean end" "^status=200 body=b'0123456789' how=(reset|eof)" "$out"
+out=$(gk_hc t.test --send "$(req /reset t.test)" --read)
+expect_match "tcp mode: an upstream reset reaches the client as a reset" "^status=200 body=b'partial body' how=(reset|eof)" "$out"
+out=$(gk_hc t.test --send "$(req /eof-body t.test)" --read --end)
+expect_match "tcp mode: the upstream's FIN ends the client's stream with close_notify" "^status=200 body=b'body until eof' end=close_notify" "$(lines "$out")"
 out=$(gk_hc n.test --send "$(req /eof-body n.test)" --read --end)
 expect_match "close-delimited body ended by a plain FIN is complete: close_notify" "^status=200 body=b'body until eof' end=close_notify" "$(lines "$out")"
 
