@@ -1,7 +1,7 @@
 // libFuzzer: the gatekeeper TOML config parser (operator input, but --check-config must never
 // crash on any file). Link with og_gk_core.
-// Oracle: whatever is accepted is within the documented bounds (the relay adds the durations
-// to the steady clock and sizes its buffers from the limits), consistent (one key per cert,
+// Oracle: whatever is accepted is within the documented bounds (durations are added to the
+// steady clock, buffers and OpenSSL limits sized from the counts), consistent (one key per cert,
 // every name once, normalised), and parsing is deterministic.
 #include <chrono>
 #include <cstddef>
@@ -18,12 +18,15 @@ namespace {
 void check_bounds(const og::gk::GatekeeperConfig& c) {
   using std::chrono::seconds;
   constexpr seconds kDay{86400};
-  for (seconds d : {c.handshake_timeout, c.header_timeout, c.idle_timeout, c.upstream_connect_timeout})
+  for (seconds d :
+       {c.handshake_timeout, c.client_hello_timeout, c.header_timeout, c.idle_timeout, c.upstream_connect_timeout})
     FUZZ_CHECK(d >= seconds(1) && d <= kDay);
   FUZZ_CHECK(c.max_connection_lifetime >= seconds(1) && c.max_connection_lifetime <= 30 * kDay);
   FUZZ_CHECK(c.max_header_bytes >= 1024 && c.max_header_bytes <= (1u << 20));
   FUZZ_CHECK(c.max_response_header_bytes >= 1024 && c.max_response_header_bytes <= (1u << 20));
+  FUZZ_CHECK(c.max_client_chain_bytes >= 1024 && c.max_client_chain_bytes <= (1u << 20));
   FUZZ_CHECK(c.max_connections >= 1 && c.max_connections <= 10'000'000);
+  FUZZ_CHECK(c.max_connections_per_source <= 10'000'000);
   FUZZ_CHECK(!c.hosts.empty());
   std::set<std::string> names;
   for (const auto& h : c.hosts) {
