@@ -41,7 +41,15 @@ std::optional<std::string_view> host_header_name(std::string_view v) {
     if (close == std::string_view::npos) return std::nullopt;
     auto after = v.substr(close + 1);
     if (!after.empty() && !after.starts_with(":")) return std::nullopt;
-    return v.substr(1, close - 1);
+    // An IP-literal holds an IPv6 address: nothing else may pass for the name inside it
+    // ("[a.test]" is a.test to no one; nginx routes it to its default server).
+    auto literal = v.substr(1, close - 1);
+    const bool v6 =
+        literal.find(':') != std::string_view::npos && std::all_of(literal.begin(), literal.end(), [](char c) {
+          return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.';
+        });
+    if (!v6) return std::nullopt;
+    return literal;
   }
   auto colon = v.find(':');
   if (colon != std::string_view::npos) {

@@ -22,7 +22,8 @@ namespace og::gk {
 // names that cannot be a DNS host name (empty, bad characters, empty labels, too long).
 [[nodiscard]] std::optional<std::string> normalize_host(std::string_view name);
 
-// Host header value -> host part: strips ":port" and IPv6 brackets. nullopt when malformed.
+// Host header value -> host part: strips ":port" and the brackets of an IPv6 address. nullopt
+// when malformed (a bracketed value that is no IPv6 address included).
 [[nodiscard]] std::optional<std::string_view> host_header_name(std::string_view value);
 
 // Maps host names to a policy index. Exact names win over wildcards.

@@ -2,8 +2,8 @@
 // from the code under test. Link with og_gk_core.
 // Input: "<method byte><host>\n<target>\n<name: value>\n<name: value>...".
 //  - check_host: ok only for origin-form, OPTIONS *, or http(s)://authority whose authority
-//    (no '@' before the path) and Host both map to the SNI's policy; never ok for CONNECT or
-//    a target with a fragment.
+//    (no '@' before the path) and Host both map to the SNI's policy, also as nginx reads them
+//    (nginx_name); never ok for CONNECT or a target with a fragment.
 //  - rewrite_request_headers: the identity headers appear exactly once each, with the
 //    gatekeeper's values; no hop-by-hop, X-Forwarded-Host or (anonymous peer) edge header in
 //    any spelling survives; Connection is only the gatekeeper's own; what a Connection token
@@ -53,6 +53,20 @@ int policy_of(std::string_view authority) {
   return -1;
 }
 
+// How nginx reads a Host or absolute-form authority to pick a server (ngx_http_validate_host):
+// an IP-literal whole, brackets included; else the name before any ':'; one trailing dot
+// dropped; lower case. Written apart from host_header_name.
+std::string nginx_name(std::string_view authority) {
+  std::string_view name = authority;
+  if (name.starts_with("[")) {
+    name = name.substr(0, name.find(']') == std::string_view::npos ? name.size() : name.find(']') + 1);
+  } else {
+    name = name.substr(0, name.find(':'));
+    if (name.ends_with(".")) name.remove_suffix(1);
+  }
+  return lower(name);
+}
+
 void check_target(http::verb method, std::string_view host, std::string_view target) {
   og::gk::HostTable t;
   t.add("a.test", 0);
@@ -62,6 +76,7 @@ void check_target(http::verb method, std::string_view host, std::string_view tar
   FUZZ_CHECK(method != http::verb::connect);
   FUZZ_CHECK(target.find('#') == std::string_view::npos);
   FUZZ_CHECK(policy_of(host) == 0);
+  FUZZ_CHECK(nginx_name(host) == "a.test");
   if (target.starts_with("/")) return;
   if (target == "*") {
     FUZZ_CHECK(method == http::verb::options);
@@ -74,6 +89,7 @@ void check_target(http::verb method, std::string_view host, std::string_view tar
   const auto authority = rest.substr(0, rest.find_first_of("/?#"));
   FUZZ_CHECK(rest.substr(0, rest.find('/')).find('@') == std::string_view::npos);
   FUZZ_CHECK(policy_of(authority) == 0);
+  FUZZ_CHECK(nginx_name(authority) == "a.test");
 }
 
 bool is_one_of(const std::string& f, std::initializer_list<std::string_view> names) {

@@ -104,6 +104,12 @@ for target in 'http://a.test#@b.test/' 'http://a.test?@b.test/' 'http://a.test\\
   expect_match "fragment, or '@' before the path however the authority ends ($target): 400" '^status=400 ' \
     "$(gk_hc a.test --send "$(req "$target" a.test)" --read)"
 done
+# nginx takes a bracketed name for a name of its own and routes it to its default server
+# (often the first vhost: another policy's): brackets hold an IPv6 address, nothing else.
+for hv in '[a.test]' '[a.test]:443'; do
+  expect_match "Host $hv over SNI a.test: 400, never nginx's default server" '^status=400 ' "$(gk_hc a.test --send "$(req / "$hv")" --read)"
+done
+expect_match "absolute-form http://[a.test]/: 400" '^status=400 ' "$(gk_hc a.test --send "$(req 'http://[a.test]/' a.test)" --read)"
 expect_match "authority-form on GET (b.test:443): 400" '^status=400 ' "$(gk_hc a.test --send "$(req b.test:443 a.test)" --read)"
 expect_match "a target that is no form at all (b.test/x): 400" '^status=400 ' "$(gk_hc a.test --send "$(req b.test/x a.test)" --read)"
 out=$(gk_hc a.test --send 'CONNECT b.test:443 HTTP/1.1\r\nHost: b.test:443\r\n\r\n' --read)

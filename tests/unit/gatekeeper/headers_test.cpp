@@ -30,6 +30,10 @@ TEST(GkHostCheck, HostMustBelongToTheSniPolicy) {
   EXPECT_EQ(check_host(t, 0, kGet, "unknown.test", "/"), HostCheck::misdirected);
   EXPECT_EQ(check_host(t, 0, kGet, "", "/"), HostCheck::missing);
   EXPECT_EQ(check_host(t, 0, kGet, "a.test:x", "/"), HostCheck::malformed);
+  // A bracketed name is no IP-literal: nginx routes it to its default server.
+  EXPECT_EQ(check_host(t, 0, kGet, "[a.test]", "/"), HostCheck::malformed);
+  EXPECT_EQ(check_host(t, 0, kGet, "[a.test]:443", "/"), HostCheck::malformed);
+  EXPECT_EQ(check_host(t, 0, kGet, "a.test", "http://[a.test]/"), HostCheck::malformed);
 }
 
 TEST(GkHostCheck, AbsoluteFormAuthorityIsChecked) {

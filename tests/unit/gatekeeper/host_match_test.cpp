@@ -33,6 +33,12 @@ TEST(GkHostMatch, HostHeader) {
   EXPECT_EQ(host_header_name("[::1]:443").value(), "::1");
   EXPECT_FALSE(host_header_name("a.test:x"));
   EXPECT_FALSE(host_header_name(":443"));
+  // Brackets hold an IPv6 address (RFC 3986 IP-literal) and nothing else: nginx takes
+  // "[a.test]" for a name of its own (its default server), never for a.test.
+  EXPECT_EQ(host_header_name("[2001:db8::1]").value(), "2001:db8::1");
+  EXPECT_EQ(host_header_name("[::ffff:192.0.2.1]:80").value(), "::ffff:192.0.2.1");
+  for (const char* v : {"[a.test]", "[a.test]:443", "[192.0.2.1]", "[]", "[:]x", "[::1", "[a.test:1]"})
+    EXPECT_FALSE(host_header_name(v)) << v;
 }
 
 TEST(GkSni, ParsesHostName) {
