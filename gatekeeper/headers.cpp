@@ -65,8 +65,11 @@ constexpr std::array<std::string_view, 3> kFraming = {"host", "content-length", 
 // Set by the edge (Cloudflare, or a proxy in front) about the client: believed from a verified
 // edge only. Prefixes end in '-'.
 constexpr std::array<std::string_view, 2> kEdgePrefixes = {"cf-", "x-forwarded-"};
-constexpr std::array<std::string_view, 7> kEdgeNames = {
-    "forwarded", "forwarded-for", "x-forwarded", "true-client-ip", "x-real-ip", "x-client-ip", "x-cluster-client-ip"};
+// Also the other client-address headers that IP-detection code reads (PHP's HTTP_CLIENT_IP).
+constexpr std::array<std::string_view, 12> kEdgeNames = {
+    "forwarded",        "forwarded-for", "x-forwarded",         "true-client-ip",
+    "x-real-ip",        "x-client-ip",   "x-cluster-client-ip", "client-ip",
+    "x-originating-ip", "x-remote-ip",   "x-remote-addr",       "x-original-forwarded-for"};
 
 template <std::size_t N>
 bool any_name(std::string_view name, const std::array<std::string_view, N>& set) {

@@ -76,9 +76,10 @@ struct ForwardAs {
 // X-Forwarded-Host (a second Host that only the Host check may decide); Expect on HTTP/1.0
 // (RFC 9110 §10.1.1); the identity headers; and, unless `id.trusted_edge`, the headers only
 // the edge may set (CF-*, X-Forwarded-*, X-Forwarded, Forwarded, Forwarded-For, True-Client-IP,
-// X-Real-IP, X-Client-IP, X-Cluster-Client-IP). Then adds the gatekeeper's own Connection (only close, keep-alive or
-// upgrade), Upgrade: websocket when relayed, and all three identity headers (empty values
-// without a certificate).
+// X-Real-IP, X-Client-IP, X-Cluster-Client-IP, Client-IP, X-Originating-IP, X-Remote-IP,
+// X-Remote-Addr, X-Original-Forwarded-For). Then adds the gatekeeper's own Connection (only
+// close, keep-alive or upgrade), Upgrade: websocket when relayed, and all three identity
+// headers (empty values without a certificate).
 void rewrite_request_headers(boost::beast::http::fields& f, const ClientIdentity& id, const ForwardAs& how);
 
 }  // namespace og::gk

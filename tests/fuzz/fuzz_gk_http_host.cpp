@@ -153,7 +153,8 @@ void check_rewrite(std::string_view lines, bool http10, bool keep_alive, bool we
     } else {
       FUZZ_CHECK(!is_one_of(
           fn, {"keep-alive", "proxy-connection", "te", "trailer", "http2-settings", "x-forwarded-host", "forwarded",
-               "true-client-ip", "x-real-ip", "x-client-ip", "x-cluster-client-ip", "x-forwarded", "forwarded-for"}));
+               "true-client-ip", "x-real-ip", "x-client-ip", "x-cluster-client-ip", "x-forwarded", "forwarded-for",
+               "client-ip", "x-originating-ip", "x-remote-ip", "x-remote-addr", "x-original-forwarded-for"}));
       FUZZ_CHECK(!fn.starts_with("cf-") && !fn.starts_with("x-forwarded-"));
       FUZZ_CHECK(!(http10 && fn == "expect"));
       if (!is_one_of(fn, {"host", "content-length", "transfer-encoding"}))

@@ -171,6 +171,9 @@ out=$(gk_hc n.test --send 'GET /h HTTP/1.0\r\nHost: n.test\r\nConnection: keep-a
 expect_eq "HTTP/1.0 keep-alive goes up as Connection: keep-alive only" '[["Connection","keep-alive"]]' "$(stub_last '[.headers[] | select(.[0] | ascii_downcase == "connection")]')"
 expect_match "Content_Length spelling next to Content-Length: 400" '^status=400 ' "$(gk_hc n.test --send 'POST /h HTTP/1.1\r\nHost: n.test\r\nContent-Length: 5\r\nContent_Length: 0\r\n\r\nhello' --read)"
 expect_match "Transfer_Encoding spelling: 400" '^status=400 ' "$(gk_hc n.test --send 'POST /h HTTP/1.1\r\nHost: n.test\r\nTransfer_Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello' --read)"
+gk_hc n.test --send "$(req /cip n.test 'Client-IP: 6.6.6.6\r\nClient_IP: 6.6.6.6\r\nX-Originating-IP: 6.6.6.6\r\nX-Remote-IP: 6.6.6.6\r\nX-Remote-Addr: 6.6.6.6\r\nX-Original-Forwarded-For: 6.6.6.6\r\n')" --read >/dev/null
+expect_eq "unverified peer: the other client-address headers (Client-IP, X-Originating-IP, ...) removed" '["/cip",0]' \
+  "$(stub_last '[.target, ([.headers[] | select(.[1] == "6.6.6.6")] | length)]')"
 FWD='X-Forwarded-Host: b.test\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: 80\r\nForwarded: for=6.6.6.6;host=b.test\r\nCF-Visitor: {"scheme":"http"}\r\nCF-IPCountry: T1\r\nCf-Access-Authenticated-User-Email: admin@example.com\r\nX-Real-IP: 6.6.6.6\r\n'
 gk_hc n.test --send "$(req /h n.test "$FWD")" --read >/dev/null
 expect_eq "unverified peer: forwarding and CF-* headers removed" '[]' \

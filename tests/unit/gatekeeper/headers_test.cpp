@@ -155,6 +155,19 @@ TEST(GkHeaders, EverySpellingOfProtectedHeadersIsRemoved) {
   EXPECT_EQ(out, (Pairs{{"X-Client-Verify", "NONE"}, {"X-Client-Cert-SHA256", ""}, {"X-Client-Subject", ""}}));
 }
 
+// The other client-address headers that IP-detection code reads (PHP's HTTP_CLIENT_IP first of
+// all): only an edge may set them; a verified edge keeps them.
+TEST(GkHeaders, OtherClientAddressHeadersFromUnverifiedPeersAreRemoved) {
+  const std::initializer_list<std::pair<const char*, const char*>> in = {
+      {"Client-IP", "6.6.6.6"},   {"Client_IP", "6.6.6.6"},     {"X-Originating-IP", "6.6.6.6"},
+      {"X-Remote-IP", "6.6.6.6"}, {"X_Remote_Addr", "6.6.6.6"}, {"X-Original-Forwarded-For", "6.6.6.6"},
+      {"X-App", "kept"}};
+  EXPECT_EQ(
+      rewrite(in, kAnonymous),
+      (Pairs{{"X-App", "kept"}, {"X-Client-Verify", "NONE"}, {"X-Client-Cert-SHA256", ""}, {"X-Client-Subject", ""}}));
+  EXPECT_EQ(rewrite(in, kEdge).size(), 7u + 3u);
+}
+
 TEST(GkHeaders, EdgeHeadersFromUnverifiedPeersAreRemovedXForwardedHostAlways) {
   const std::initializer_list<std::pair<const char*, const char*>> in = {
       {"X-Forwarded-Host", "b.test"},
