@@ -163,6 +163,8 @@ const char* reason_phrase(unsigned status) {
       return "Bad Request";
     case 403:
       return "Forbidden";
+    case 414:
+      return "URI Too Long";
     case 421:
       return "Misdirected Request";
     case 431:
