@@ -232,10 +232,10 @@ using UnixUp = PlainStream<unix_proto>;
 // What a connection keeps between requests. Heap-allocated, so that while it waits for the
 // next request no coroutine frame is alive (nginx's model): this and one pending wait.
 struct Session {
-  Session(tcp::socket sock, SSL* ssl, std::shared_ptr<const PolicySet> p, Shared& sh)
+  Session(tcp::socket sock, SSL* ssl, std::shared_ptr<const PolicySet> p, std::shared_ptr<const RangeSet> e, Shared& sh)
       : shared(sh),
         policy(std::move(p)),
-        edges(sh.edges->current()),
+        edges(std::move(e)),
         conns(sh.connections),
         dl(sock.get_executor()),
         tls(std::move(sock), ssl, &dl) {
@@ -1044,8 +1044,8 @@ awaitable<void> serve_requests(std::unique_ptr<Session> s) {
 
 }  // namespace
 
-awaitable<void> serve_connection(tcp::socket sock, Shared& shared, bool peer_is_edge,
-                                 std::optional<SourceLimiter::Slot> source) {
+awaitable<void> serve_connection(tcp::socket sock, Shared& shared, std::shared_ptr<const RangeSet> edges,
+                                 bool peer_is_edge, std::optional<SourceLimiter::Slot> source) {
   auto policy = shared.policy.load();
   const PolicySet& set = *policy;
   const GatekeeperConfig& cfg = set.config();
@@ -1061,7 +1061,9 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared, bool peer_is_
   SSL_set_accept_state(ssl);
   ConnTls conn;  // the SSL's ex_data during the handshake; declared before s, so it outlives SSL_free
   attach(ssl, &conn);
-  auto s = std::make_unique<Session>(std::move(sock), ssl, policy, shared);
+  // The snapshot peer_is_edge comes from, not the current one: a snapshot installed since the
+  // accept must judge the connection again at its next request (revalidate()).
+  auto s = std::make_unique<Session>(std::move(sock), ssl, policy, std::move(edges), shared);
   s->source = std::move(source);
   TlsStream& tls = s->tls;
   Deadline& dl = s->dl;

@@ -31,9 +31,11 @@ struct Shared {
   SourceLimiter sources;  // open connections per source not in the edge snapshot
 };
 
-// `peer_is_edge`: the source is in the edge snapshot (judged at accept); `source`: its slot in
+// `edges`: the snapshot the source was judged by at accept (`peer_is_edge`: it is in it); the
+// connection is held to it until a newer one judges it again. `source`: its slot in
 // shared.sources, held for the connection's life (none for edge sources or without a cap).
-boost::asio::awaitable<void> serve_connection(boost::asio::ip::tcp::socket sock, Shared& shared, bool peer_is_edge,
+boost::asio::awaitable<void> serve_connection(boost::asio::ip::tcp::socket sock, Shared& shared,
+                                              std::shared_ptr<const RangeSet> edges, bool peer_is_edge,
                                               std::optional<SourceLimiter::Slot> source);
 
 // v4-mapped IPv6 addresses come back as IPv4.

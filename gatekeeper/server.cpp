@@ -278,7 +278,8 @@ struct Server::Impl {
         continue;
       }
       const Address source = to_address(peer.address());
-      const bool edge = shared.edges->current()->contains(source);
+      auto edges = shared.edges->current();
+      const bool edge = edges->contains(source);
       if (!edge && policy->every_host_requires_edge_ip()) {
         shared.refused_not_edge.fetch_add(1, std::memory_order_relaxed);
         refuse(sock);
@@ -293,14 +294,15 @@ struct Server::Impl {
           continue;
         }
       }
-      asio::co_spawn(ex, serve_connection(std::move(sock), shared, edge, std::move(slot)), [](std::exception_ptr e) {
-        if (!e) return;
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& x) {
-          og::log::error("gk_connection_exception", {{"error", x.what()}});
-        }
-      });
+      asio::co_spawn(ex, serve_connection(std::move(sock), shared, std::move(edges), edge, std::move(slot)),
+                     [](std::exception_ptr e) {
+                       if (!e) return;
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (const std::exception& x) {
+                         og::log::error("gk_connection_exception", {{"error", x.what()}});
+                       }
+                     });
     }
   }
 
