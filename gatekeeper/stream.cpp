@@ -101,6 +101,13 @@ void TlsStream::cancel() {
 void TlsStream::close() {
   error_code ignored;
   sock_.close(ignored);
+  forget_fd();
+}
+
+void TlsStream::forget_fd() {
+  // The closed fd's number is the next accept's or connect's, on any worker: a coroutine still
+  // resuming on this stream must not read or write it through OpenSSL (EBADF instead).
+  SSL_set_fd(ssl_, -1);
 }
 
 awaitable<bool> TlsStream::wait_for(int r, error_code& ec) {
@@ -225,6 +232,7 @@ void TlsStream::abort() {
   error_code ignored;
   sock_.set_option(asio::socket_base::linger(true, 0), ignored);
   sock_.close(ignored);
+  forget_fd();
 }
 
 bool TlsStream::idle_clean() {

@@ -87,6 +87,7 @@ class TlsStream {
  private:
   // Waits as SSL_get_error(r) asks; false with ec set when it is a real error.
   boost::asio::awaitable<bool> wait_for(int r, error_code& ec);
+  void forget_fd();
   boost::asio::ip::tcp::socket sock_;
   SSL* ssl_;
   Deadline* deadline_;
