@@ -10,6 +10,7 @@ httpclient.py PORT SNI CA [--source IP] [--cert C --key K] STEP...
   --end              waits up to 5 s for the end: "end=close_notify|eof|reset|timeout|data:REPR"
   --sleep S          pause S seconds
   --wait-file F      pause until file F exists (at most 30 s)
+  --wait-lines F TEXT N  pause until at least N lines of file F contain TEXT (at most 30 s)
   --touch F          create file F (tells the test script where we are)
   --flood TEXT N     send TEXT repeatedly, N bytes at most, until the server answers or the
                      send fails; prints "flood_sent=BYTES"
@@ -166,6 +167,17 @@ def main():
             while not os.path.exists(rest[i]) and time.monotonic() < deadline:
                 time.sleep(0.05)
             i += 1
+        elif op == "--wait-lines":
+            path, text, want = rest[i], rest[i + 1], int(rest[i + 2])
+            i += 3
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                with open(path, errors="replace") as f:
+                    if sum(text in ln for ln in f) >= want:
+                        break
+                time.sleep(0.02)
+            else:
+                print("wait_lines=timeout")
         elif op == "--touch":
             open(rest[i], "w").close()
             i += 1

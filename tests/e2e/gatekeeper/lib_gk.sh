@@ -199,6 +199,22 @@ gk_stub() {  # [cert key]; sets UP_PORT and STUB_LOG
   gk_wait_port "$UP_PORT"
 }
 
+# Waits until the stub has seen connection CONN end (its "closed" record): everything the
+# gatekeeper sent on it is in the log. Prints "closed" or "open".
+gk_stub_wait_closed() {  # conn [log]
+  local _
+  for _ in $(seq 1 200); do
+    if jq -e --argjson c "$1" 'select(.closed and .conn == $c)' "${2:-$STUB_LOG}" >/dev/null 2>&1; then
+      echo closed
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo open
+}
+# Lines of the stub log (or file $2) containing TEXT.
+gk_count_lines() { grep -c -F -- "$1" "${2:-$STUB_LOG}" || true; }
+
 # One scripted TLS connection through the gatekeeper (httpclient.py): gk_hc SNI [--cert C --key K] STEP...
 gk_hc() {
   local sni=$1; shift

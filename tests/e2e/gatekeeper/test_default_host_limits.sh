@@ -69,26 +69,34 @@ expect_eq "upstream down: 502" 502 "$(gk_curl o.test / "${EDGE[@]}")"
 line=$( (printf 'x\n'; sleep 1) | timeout 10 openssl s_client -quiet -connect "127.0.0.1:$GK_PORT" -servername t.test \
   -cert "$P/edge.pem" -key "$P/edge.key" 2>/dev/null | head -1 || true)
 expect_match "PROXY v1 sent before the bytes (consumer sees no v2 signature)" 'no PROXY v2 signature.*"got": "50524f5859205443503420' "$line"
-# The upstream closes idle keep-alive connections after 0.5 s; a second request on the same
-# client connection 1.5 s later finds its upstream connection closed.
-after_upstream_idle() {  # method: prints "phase1 ok=1 phase2 ok=K status=NNN"
+# The upstream closes idle keep-alive connections after 0.5 s; the second request on the same
+# client connection is sent once the gatekeeper's upstream connection has received that FIN:
+# "yes" when none of its connections to the upstream is established and one is in CLOSE-WAIT
+# (the FIN arrived, nobody has read the EOF yet).
+upstream_closed_idle() {
+  local open waiting
+  open=$(ss -Htn state established "( dport = :$SHORT_UP )" | grep -c . || true)
+  waiting=$(ss -Htn state close-wait "( dport = :$SHORT_UP )" | grep -c . || true)
+  if ((open == 0 && waiting > 0)); then echo yes; else echo "no(established=$open,close-wait=$waiting)"; fi
+}
+after_upstream_idle() {  # method: prints "phase1 ok=1 phase2 ok=K status=NNN upstream_closed=yes"
   rm -f "$T/trigger"
   gk_bg "$T/ka-$1.log" python3 "$GK_HERE/keepalive_clients.py" "$GK_PORT" k.test 1 "$P/edge.pem" "$P/edge.key" \
     "$P/srvca/ca.pem" "$T/trigger" "$1"
-  local pid=$LAST_PID
+  local pid=$LAST_PID closed
   for _ in $(seq 1 100); do grep -q phase1 "$T/ka-$1.log" 2>/dev/null && break; sleep 0.1; done
-  sleep 1.5
+  for _ in $(seq 1 100); do closed=$(upstream_closed_idle); [[ $closed == yes ]] && break; sleep 0.05; done
   touch "$T/trigger"
   wait "$pid" || true
-  tr '\n' ' ' <"$T/ka-$1.log" | sed 's/ $//'
+  echo "$(tr '\n' ' ' <"$T/ka-$1.log")upstream_closed=$closed"
 }
 # The EOF is seen before the request is sent (an idle upstream connection is checked before
 # reuse), so neither request goes to the closed connection; the race in which the upstream
 # closes after that check is what the resend of bodyless idempotent requests covers.
 expect_eq "GET after the upstream closed its idle connection: sent on a new one, 200" \
-  "phase1 ok=1 phase2 ok=1 status=200" "$(after_upstream_idle GET)"
+  "phase1 ok=1 phase2 ok=1 status=200 upstream_closed=yes" "$(after_upstream_idle GET)"
 expect_eq "POST after the upstream closed its idle connection: sent once, on a new one, 200" \
-  "phase1 ok=1 phase2 ok=1 status=200" "$(after_upstream_idle POST)"
+  "phase1 ok=1 phase2 ok=1 status=200 upstream_closed=yes" "$(after_upstream_idle POST)"
 
 # Smuggling defences: the framing the upstream sees is the one the gatekeeper checked.
 raw() {  # sends $1 (printf format) to w.test over TLS, prints the status line

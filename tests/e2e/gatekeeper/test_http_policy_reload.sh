@@ -108,6 +108,6 @@ expect_eq "reload with max_connection_lifetime = 2s" "$((before + 1))" "$(reload
 out=$(gk_hc o.test "${EDGE[@]}" --send "$(req /one o.test)" --read --end)
 expect_match "idle keep-alive connection closed at its lifetime" '^status=200 .*end=close_notify' "$(tr '\n' ' ' <<<"$out")"
 WS='Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n'
-out=$(gk_hc o.test "${EDGE[@]}" --send "GET /ws HTTP/1.1\\r\\nHost: o.test\\r\\n$WS\\r\\n" --read --send ping --sleep 0.5 --end --end)
+out=$(gk_hc o.test "${EDGE[@]}" --send "GET /ws HTTP/1.1\\r\\nHost: o.test\\r\\n$WS\\r\\n" --read --send ping --end --end)
 expect_match "WebSocket splice ended at the connection's lifetime" "^status=101 .*end=data:b'ping' end=close_notify" "$(tr '\n' ' ' <<<"$out")"
 gk_finish

@@ -86,7 +86,9 @@ req() {  # target host [extra header lines with \r\n]
   printf 'GET %s HTTP/1.1\\r\\nHost: %s\\r\\n%s\\r\\n' "$1" "$2" "${3:-}"
 }
 # The last stub request as JSON (jq filter on it): stub_last FILTER
-stub_last() { tail -n 1 "$STUB_LOG" | jq -c "$1"; }
+stub_last() { grep '"method"' "$STUB_LOG" | tail -n 1 | jq -c "$1"; }
+# The stub connection of the last request to PATH (for gk_stub_wait_closed).
+stub_conn_of() { grep -F "\"$1\"" "$STUB_LOG" | grep '"method"' | tail -n 1 | jq '.conn'; }
 stub_count() { grep -c '"method"' "$STUB_LOG" || true; }
 
 # --- finding 1: any scheme://authority target is Host-checked; forms an origin never gets are refused
@@ -131,7 +133,7 @@ expect_match "Upgrade: websocket, h2c (not websocket alone) removed" '^status=20
 before=$(stub_count)
 out=$(gk_hc n.test --send "$(req /switch n.test 'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n')" --read --send "$(req / b.test 'X-Client-Verify: SUCCESS\r\n')" --end)
 expect_match "h2c asked, stub answers 101: 502 to the client" '^status=502 ' "$out"
-sleep 0.3
+expect_eq "... and the gatekeeper closed that upstream connection" closed "$(gk_stub_wait_closed "$(stub_conn_of /switch)")"
 expect_eq "the stub saw the upgrade request only, never a second request" "$((before + 1))" "$(stub_count)"
 expect_eq "nothing was spliced to the stub" 0 "$(grep -c '"spliced"' "$STUB_LOG" || true)"
 expect_eq "the stub got no Upgrade/HTTP2-Settings header" "[]" "$(grep '"/switch"' "$STUB_LOG" | tail -n 1 | jq -c '[.headers[] | select(.[0] | ascii_downcase | test("upgrade|http2-settings"))]')"
@@ -139,7 +141,7 @@ expect_eq "the stub got no Upgrade/HTTP2-Settings header" "[]" "$(grep '"/switch
 # --- finding 16: a 101 the request did not ask for is a 502, never a splice
 out=$(gk_hc n.test --send "$(req /switch n.test)" --read --send "$(req / n.test)" --end)
 expect_match "no upgrade asked, stub answers 101: 502" '^status=502 ' "$out"
-sleep 0.3
+expect_eq "... and the gatekeeper closed that upstream connection" closed "$(gk_stub_wait_closed "$(stub_conn_of /switch)")"
 expect_eq "still nothing spliced to the stub" 0 "$(grep -c '"spliced"' "$STUB_LOG" || true)"
 
 # WebSocket: relayed, after the Host check

@@ -48,6 +48,9 @@ gk_start
 req() { printf 'GET %s HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n' "$1" "$2"; }
 head_req() { printf 'HEAD %s HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n' "$1" "$2"; }
 lines() { tr '\n' ' ' <<<"$1"; }
+switch_conn() { grep -F '"/switch"' "$1" | tail -n 1 | jq '.conn'; }
+# Each late/unasked response is sent before the next request goes: its "late_sent" record.
+late_sent() { echo "$(($(gk_count_lines '"late_sent"' "$1") + 1))"; }
 
 # --- finding 7: response headers up to max_response_header_bytes (64 KiB by default)
 expect_match "12 KB upstream response header: 200" "^status=200 body=b'big'" "$(gk_hc n.test --send "$(req /bigheader n.test)" --read)"
@@ -58,13 +61,18 @@ expect_match "a response trailer section that never ends: cut after the limit, a
 
 # --- finding 9: an upstream connection with unread bytes or EOF pending is never reused
 for host in n.test w.test; do
-  out=$(gk_hc $host --send "$(req /late $host)" --read --sleep 0.6 --send "$(req /next $host)" --read)
+  log=$STUB_LOG_PLAIN
+  [[ $host == w.test ]] && log=$TLS_STUB_LOG
+  out=$(gk_hc $host --send "$(req /late $host)" --read --wait-lines "$log" '"late_sent"' "$(late_sent "$log")" \
+    --send "$(req /next $host)" --read)
   expect_match "$host: late second response after 200 ok: the next request gets its own answer" \
     "status=200 body=b'ok' status=200 body=b'\\{\"method\": \"GET\", \"target\": \"/next\"" "$(lines "$out")"
-  out=$(gk_hc $host --send "$(head_req /head-late $host)" --read-head --sleep 0.6 --send "$(req /next $host)" --read)
+  out=$(gk_hc $host --send "$(head_req /head-late $host)" --read-head --wait-lines "$log" '"late_sent"' "$(late_sent "$log")" \
+    --send "$(req /next $host)" --read)
   expect_match "$host: HEAD answered with a late body: the next request gets its own answer" \
     "status=200 body=b'' status=200 body=b'\\{\"method\": \"GET\", \"target\": \"/next\"" "$(lines "$out")"
-  out=$(gk_hc $host --send "$(req /204-late $host)" --read --sleep 0.6 --send "$(req /next $host)" --read)
+  out=$(gk_hc $host --send "$(req /204-late $host)" --read --wait-lines "$log" '"late_sent"' "$(late_sent "$log")" \
+    --send "$(req /next $host)" --read)
   expect_match "$host: 204 followed by late bytes: the next request gets its own answer" \
     "status=204 body=b'' status=200 body=b'\\{\"method\": \"GET\", \"target\": \"/next\"" "$(lines "$out")"
 done
@@ -92,7 +100,9 @@ out=$(gk_hc n.test --send "$(req /switch n.test)" --read --send "$(req /second b
 expect_match "101 to a request without Upgrade: 502" '^status=502 ' "$out"
 out=$(gk_hc w.test --send "$(req /switch w.test)" --read --send "$(req /second b.test)" --end)
 expect_match "101 from a TLS upstream to a request without Upgrade: 502" '^status=502 ' "$out"
-sleep 0.3
+# Once the stubs saw those upstream connections end, everything sent on them is in their logs.
+expect_eq "the gatekeeper closed both upstream connections" "closed closed" \
+  "$(gk_stub_wait_closed "$(switch_conn "$STUB_LOG_PLAIN")" "$STUB_LOG_PLAIN") $(gk_stub_wait_closed "$(switch_conn "$TLS_STUB_LOG")" "$TLS_STUB_LOG")"
 expect_eq "the stubs never got a byte after the 101" 0 "$(cat "$STUB_LOG_PLAIN" "$TLS_STUB_LOG" | grep -c '"spliced"' || true)"
 expect_eq "the stubs never saw the second request" 0 "$(cat "$STUB_LOG_PLAIN" "$TLS_STUB_LOG" | grep -c '/second' || true)"
 gk_finish

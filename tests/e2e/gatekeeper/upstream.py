@@ -8,7 +8,9 @@ pp2echo : TCP server that parses a PROXY v2 header (with TLVs), answers one line
 stub PORT LOG [CERT KEY]: a raw HTTP/1.1 server (TLS with CERT KEY) that logs every request it
           receives (one JSON line: conn, n, method, target, header pairs as sent, raw body) to
           LOG and misbehaves on request by path (see StubHandler); anything else gets the JSON
-          echo of the request.
+          echo of the request. Also logged: {"conn", "late_sent"} once the late bytes of /late,
+          /head-late or /204-late are sent, and {"conn", "closed"} when a connection has ended
+          (after the last byte the gatekeeper sent on it: a barrier for "nothing more came").
 """
 import json
 import socket
@@ -213,6 +215,7 @@ class StubHandler(socketserver.BaseRequestHandler):
                 n += 1
         except (OSError, ValueError):
             pass
+        self.record({"conn": self.conn, "closed": True})
 
     def serve_one(self, n):
         line = self.readline()
@@ -260,14 +263,17 @@ class StubHandler(socketserver.BaseRequestHandler):
             self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             time.sleep(0.2)
             self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nPOISONED")
+            self.record({"conn": self.conn, "late_sent": path})
         elif path == "/head-late":
             self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n")
             time.sleep(0.2)
             self.send(b"POISONED")
+            self.record({"conn": self.conn, "late_sent": path})
         elif path == "/204-late":
             self.send(b"HTTP/1.1 204 No Content\r\n\r\n")
             time.sleep(0.2)
             self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nPOISONED")
+            self.record({"conn": self.conn, "late_sent": path})
         elif path == "/truncate":
             self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
             time.sleep(0.1)
