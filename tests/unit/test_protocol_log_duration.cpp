@@ -122,6 +122,13 @@ TEST(ControlProtocol, RefusesMalformedRequests) {
       {"{\"cmd\":\"refresh\",\"force\":1}", "\"force\" must be a boolean"},
       {"{\"cmd\":\"refresh\",\"force\":\"true\"}", "\"force\" must be a boolean"},
       {"{\"cmd\":\"refresh\",\"force\":null}", "\"force\" must be a boolean"},
+      // Duplicate keys: JSON parsers disagree on which one counts (this one takes the last,
+      // a log or a filter reading the first would see "status" where "uninstall" runs).
+      {"{\"cmd\":\"status\",\"cmd\":\"uninstall\"}", "duplicate key \"cmd\""},
+      {"{\"cmd\":\"refresh\",\"force\":false,\"force\":true}", "duplicate key \"force\""},
+      {"{\"cmd\":\"explain\",\"ip\":\"198.51.100.1\",\"ip\":\"203.0.113.9\"}", "duplicate key \"ip\""},
+      {"{\"cmd\":\"status\",\"x\":{\"a\":1,\"a\":2}}", "duplicate key \"a\""},
+      {"{\"cmd\":\"status\",\"x\":[{\"a\":1},{\"b\":1,\"b\":1}]}", "duplicate key \"b\""},
   };
   for (const auto& [line, why] : cases) {
     SCOPED_TRACE(line);
@@ -129,6 +136,12 @@ TEST(ControlProtocol, RefusesMalformedRequests) {
     ASSERT_TRUE(refused(r));
     EXPECT_THAT(r.error().message, HasSubstr(std::string(why)));
   }
+}
+
+TEST(ControlProtocol, SameKeyInDifferentObjectsIsNoDuplicate) {
+  auto r = parse_control_request(R"({"cmd":"status","x":{"cmd":1,"a":{"cmd":2}},"y":[{"a":1},{"a":2}]})");
+  ASSERT_TRUE(ok(r));
+  EXPECT_EQ(r->cmd, "status");
 }
 
 TEST(ControlProtocol, SizeCap) {
