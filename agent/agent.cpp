@@ -104,6 +104,18 @@ void Agent::load_initial_ranges() {
             {{"ipv4", state_.current.ranges.v4().size()}, {"ipv6", state_.current.ranges.v6().size()}});
 }
 
+void Agent::persist_ranges() {
+  clear_warning("store.save_failed");
+  if (auto st = ranges::RangeStore(cfg_.ranges.state_dir).save(state_.current); !st) {
+    set_warning({"store.save_failed", "could not persist last-known-good ranges: " + st.error().message});
+    log::error("store.save_failed", {{"error", st.error().message}});
+  }
+}
+
+bool Agent::has_warning(std::string_view id) const {
+  return std::any_of(warnings_.begin(), warnings_.end(), [&](const Warning& w) { return w.id == id; });
+}
+
 void Agent::set_warning(Warning w) {
   clear_warning(w.id);
   warnings_.push_back(std::move(w));
@@ -138,10 +150,18 @@ void Agent::arm_verify_timer() {
   verify_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec) return;
     enforcers_.verify();
-    // A failed export is retried here, not only at the next range change: the gatekeeper
-    // and the real-IP configs would otherwise trust a stale snapshot indefinitely.
-    if (std::any_of(warnings_.begin(), warnings_.end(), [](const Warning& w) { return w.id == "export.failed"; }))
+    // The files are retried here, not only at the next range change, which may be an hour
+    // away: a stale last-known-good would be what a restarted agent enforces, and the
+    // gatekeeper and the real-IP configs would trust a stale (or no) snapshot meanwhile.
+    if (has_warning("store.save_failed")) persist_ranges();
+    if (has_warning("export.failed")) {
       export_ranges();
+    } else if (std::error_code fec;
+               !cfg_.ranges.export_file.empty() && !std::filesystem::exists(cfg_.ranges.export_file, fec) && !fec) {
+      // Deleted behind the agent's back (its directory removed, a tmpfiles clean-up).
+      log::warn("export.missing", {{"file", cfg_.ranges.export_file.string()}});
+      export_ranges();
+    }
     arm_verify_timer();
   });
 }
@@ -200,16 +220,7 @@ void Agent::finish_refresh(ranges::RefreshOutcome outcome) {
   using Kind = ranges::RefreshOutcome::Kind;
   state_.refreshing = false;
   const auto now = clock_.wall();
-  ranges::RangeStore store(cfg_.ranges.state_dir);
   nlohmann::json reply{{"ok", outcome.kind != Kind::failed}};
-
-  clear_warning("store.save_failed");
-  auto persist = [&] {
-    if (auto st = store.save(state_.current); !st) {
-      set_warning({"store.save_failed", "could not persist last-known-good ranges: " + st.error().message});
-      log::error("store.save_failed", {{"error", st.error().message}});
-    }
-  };
 
   if (outcome.kind == Kind::failed) {
     state_.last_error = outcome.error;
@@ -240,7 +251,7 @@ void Agent::finish_refresh(ranges::RefreshOutcome outcome) {
       state_.current.fetched_at = now;  // the source confirmed the set is current
       reply["result"] = "not_modified";
     }
-    persist();
+    persist_ranges();
     log::info("refresh.ok", {{"result", reply["result"].get<std::string>()},
                              {"changed", changed},
                              {"ipv4", state_.current.ranges.v4().size()},

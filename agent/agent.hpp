@@ -39,6 +39,8 @@ class Agent {
   std::vector<EnforcerSet::ApplyError> apply_enforcers(const char* why, bool resume);
   void arm_retry_timer();
   void export_ranges();
+  // Writes the ranges in force as the last-known-good file; store.save_failed until it works.
+  void persist_ranges();
   void arm_refresh_timer();
   void start_refresh(bool force, ControlServer::Reply waiter);
   void finish_refresh(ranges::RefreshOutcome outcome);
@@ -54,6 +56,7 @@ class Agent {
   void arm_verify_timer();
   void set_warning(Warning w);
   void clear_warning(std::string_view id);
+  [[nodiscard]] bool has_warning(std::string_view id) const;
 
   AgentOptions opts_;
   AgentConfig cfg_;

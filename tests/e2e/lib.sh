@@ -30,7 +30,23 @@ og_cleanup() {
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true
   done
+  # mounts a test made under its scratch dir (og_private_mounts: only in its own namespace)
+  if [[ -n $OG_TMP ]]; then
+    local m
+    for m in $(awk -v d="$OG_TMP/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r); do
+      umount -l "$m" 2>/dev/null || true
+    done
+  fi
   if [[ -n $OG_TMP && -z ${OG_KEEP_TMP:-} ]]; then rm -rf "$OG_TMP"; fi
+}
+
+# og_private_mounts ARGS...: re-runs the calling test in a mount namespace of its own, so the
+# file systems it mounts (a small tmpfs to fill, one to make read-only) and its bind mounts
+# over /etc exist only there and go with it, even after a kill -9. Call before og_setup.
+og_private_mounts() {
+  [[ $(id -u) -eq 0 ]] || { echo "SKIP: e2e tests need root"; exit 77; }
+  [[ -n ${OG_PRIVATE_MOUNTS:-} ]] && return 0
+  OG_PRIVATE_MOUNTS=1 exec unshare --mount --propagation private bash "$0" "$@"
 }
 
 # og_setup NAME: scratch dir in $OG_TMP, cleanup trap.
