@@ -8,6 +8,11 @@ OG_BUILD=${OG_BUILD:?OG_BUILD must point at the build directory}
 OG_TEST_DATA=${OG_TEST_DATA:-$OG_ROOT/tests/data}
 AGENT=$OG_BUILD/originguard-agent
 CTL=$OG_BUILD/agentctl
+# Debian's interpreter (what scripts/install-deps.sh provides), not whatever python3 comes
+# first on an interactive PATH: a pyenv shim costs ~1 s per start, and a kill -9 round
+# starts python several times.
+OG_PYTHON=/usr/bin/python3
+[[ -x $OG_PYTHON ]] || OG_PYTHON=python3
 
 OG_NETNS=()
 OG_PIDS=()
