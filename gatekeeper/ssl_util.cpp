@@ -4,6 +4,9 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <sys/stat.h>
+
+#include <cstdio>
 
 #include "originguard/log.hpp"
 
@@ -87,6 +90,19 @@ Result<std::vector<X509CrlPtr>> load_crls_file(const std::filesystem::path& file
 Result<EvpPkeyPtr> load_key_file(const std::filesystem::path& file) {
   auto bio = open_file(file);
   if (!bio) return fail(bio.error());
+  // A private key others may read is a key already lost; one its group may rewrite lets that
+  // group substitute it. Checked on the descriptor that is then read (links followed, as a
+  // Kubernetes Secret volume needs: its files are links to a 0440 file). 0600 and 0640 pass.
+  FILE* fp = nullptr;
+  BIO_get_fp(bio->get(), &fp);
+  struct stat st {};
+  if (fp == nullptr || ::fstat(::fileno(fp), &st) != 0) return fail_errno(file.string());
+  if ((st.st_mode & (S_IRWXO | S_IWGRP)) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return fail(file.string() + ": private key file has mode " + mode +
+                ", readable or writable by others or writable by its group; make it 0600 or 0640");
+  }
   EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio->get(), nullptr, nullptr, nullptr));
   if (!key) return fail(file.string() + ": not a PEM private key (" + take_ssl_errors() + ")");
   return key;

@@ -794,3 +794,32 @@ TEST_F(GkTlsPolicy, HelloRetryRequestKeepsThePolicy) {
 }
 
 }  // namespace
+
+// ---- key files ----------------------------------------------------------------------------
+
+// A private key file others may read (or its group rewrite) is refused at load, naming the
+// file and the mode; 0640 (root:originguard-gk, a Secret's 0440) is fine.
+TEST_F(GkTlsPolicy, KeyFileOpenToOthersIsRefused) {
+  const fs::path key = path("loose.key");
+  write_key(key, srv_->key.get());
+  auto with_key = [&] {
+    HostConfig h = host({"a.test"});
+    h.keys = {key};
+    GatekeeperConfig cfg;
+    cfg.path = "test.toml";
+    cfg.hosts = {h};
+    return PolicySet::build(cfg, stats_, clock_.fn());
+  };
+  for (auto mode : {fs::perms(0644), fs::perms(0604), fs::perms(0620), fs::perms(0606)}) {
+    fs::permissions(key, mode);
+    auto set = with_key();
+    ASSERT_FALSE(set) << static_cast<unsigned>(mode);
+    EXPECT_NE(set.error().message.find(key.string()), std::string::npos) << set.error().message;
+    EXPECT_NE(set.error().message.find("make it 0600 or 0640"), std::string::npos);
+  }
+  for (auto mode : {fs::perms(0600), fs::perms(0640), fs::perms(0440), fs::perms(0400)}) {
+    fs::permissions(key, mode);
+    auto set = with_key();
+    EXPECT_TRUE(set) << static_cast<unsigned>(mode) << ": " << set.error().message;
+  }
+}
