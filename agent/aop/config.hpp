@@ -1,0 +1,49 @@
+// [[aop.zone]] sections of agent.toml: one per zone whose origin-pull certificate the agent
+// manages. parse_aop_section() is what the agent's config loader calls with the document's
+// root table (the section name "aop" must be among its allowed sections); errors are
+// "file:line: [aop.zone] key: reason" like every other config error.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "aop/ca.hpp"
+#include "originguard/toml_reader.hpp"
+
+namespace og::aop {
+
+struct AopZoneConfig {
+  std::string zone_id;                   // 32 hex digits
+  std::filesystem::path api_token_file;  // mode 0600 or stricter, owned by root or the agent's user
+  std::vector<std::string> hostnames;    // empty = zone level
+  std::filesystem::path ca_dir;          // default /var/lib/originguard/aop/<zone_id>
+  Seconds cert_lifetime{Seconds(86400) * 90};
+  Seconds renew_before{Seconds(86400) * 30};
+  std::string api_base{kCloudflareApiBaseUrl};
+  KeyType key_type = KeyType::ecdsa_p256;
+
+  static constexpr std::string_view kCloudflareApiBaseUrl = "https://api.cloudflare.com/client/v4";
+};
+
+struct AopConfig {
+  std::vector<AopZoneConfig> zones;
+};
+
+inline constexpr std::string_view kDefaultAopDir = "/var/lib/originguard/aop";
+
+// Reads root["aop"] (absent = no zones) into `out`.
+[[nodiscard]] Status parse_aop_section(const TomlReader& r, const toml::table& root, AopConfig& out);
+// A document holding only [aop] (for tests and tools).
+[[nodiscard]] Result<AopConfig> parse_aop_config(std::string_view toml_text, std::string_view origin);
+
+// The API token from `api_token_file`: refused unless the file is a regular file (no symlink)
+// with mode 0600 or stricter, owned by root or the effective user; surrounding whitespace
+// trimmed; refused if empty or if it holds characters a header cannot carry. The token's
+// value never appears in an error.
+[[nodiscard]] Result<std::string> load_api_token(const std::filesystem::path& file);
+
+[[nodiscard]] bool valid_zone_id(std::string_view id);
+[[nodiscard]] bool valid_hostname(std::string_view h);
+
+}  // namespace og::aop

@@ -1,0 +1,35 @@
+// Move-only owners for the OpenSSL objects the AOP code builds: one deleter template, one
+// alias per type, so no path that returns early can leak a key or a certificate.
+#pragma once
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <memory>
+#include <string>
+
+namespace og::aop::ossl {
+
+template <class T, void (*Free)(T*)>
+struct Deleter {
+  void operator()(T* p) const { Free(p); }
+};
+template <class T, void (*Free)(T*)>
+using Owned = std::unique_ptr<T, Deleter<T, Free>>;
+
+using Pkey = Owned<EVP_PKEY, EVP_PKEY_free>;
+using X509Ptr = Owned<X509, X509_free>;
+using Bio = Owned<BIO, BIO_free_all>;
+using Bignum = Owned<BIGNUM, BN_free>;
+using Extension = Owned<X509_EXTENSION, X509_EXTENSION_free>;
+
+// The OpenSSL error queue as one line (emptied), for an error message.
+std::string last_error();
+
+// PEM text of an in-memory BIO.
+std::string bio_text(BIO* b);
+
+}  // namespace og::aop::ossl

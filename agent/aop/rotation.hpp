@@ -1,0 +1,115 @@
+// The rotation of a zone's client certificate as a persisted state machine. Each call of
+// step() makes at most one transition (issue, upload, one poll, activate, one delete) and
+// writes the state file (JSON, atomically) before it returns, so a crash or restart anywhere
+// resumes from the file instead of starting over:
+//
+//   idle --due--> [issue: key+cert from the local CA, identity recorded] --> uploading
+//   uploading --POST (id recorded first thing)--> deploying
+//     (resumed with an upload possibly sent but no id: list, adopt the certificate whose
+//      fingerprint or serial matches, upload only if none does)
+//   deploying --GET until "active"--> activating --PUT settings / hostnames--> retiring
+//   retiring --the new one re-checked active, then DELETE the previous (and failed) ones--> idle
+//
+// Safety: the previous certificate is deleted only after the new one has been seen active in
+// the same step; API errors only delay (exponential backoff, Retry-After honoured) and never
+// remove anything. The dry run lists the calls the next steps would make and changes nothing.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "aop/ca.hpp"
+#include "aop/cf_api.hpp"
+
+namespace og::aop {
+
+enum class Phase { idle, uploading, deploying, activating, retiring };
+[[nodiscard]] const char* to_string(Phase p);
+
+struct CertRecord {
+  std::string id;  // the API's id ("" until the upload answered)
+  std::string serial_hex;
+  std::string fingerprint_sha256;
+  TimePoint not_after{};
+};
+
+struct RotationState {
+  std::string zone_id;
+  Phase phase = Phase::idle;
+  std::optional<CertRecord> current;  // the working certificate (active, enabled)
+  std::optional<CertRecord> next;     // the one being rolled out
+  bool upload_sent = false;           // a POST for `next` may have reached the API
+  std::vector<std::string> discard;   // ids of failed deployments, deleted when retiring
+  std::vector<std::string> retire;    // ids still to delete in phase retiring
+  bool force = false;                 // rotate on the next step whatever the expiry
+  unsigned failures = 0;              // consecutive failed steps (0 = healthy)
+  TimePoint not_before{};             // backoff: no API call before this
+  std::string last_error;             // safe to show (no token)
+  std::string last_error_kind;        // to_string(ApiErrorKind) or "local"
+  TimePoint last_error_at{};
+};
+
+// One codec for the state file (version 1).
+[[nodiscard]] std::string encode_state(const RotationState& s);
+[[nodiscard]] Result<RotationState> decode_state(std::string_view json);
+
+struct RotationOptions {
+  std::filesystem::path state_file;
+  std::filesystem::path ca_dir;
+  CaOptions ca;
+  KeyType key_type = KeyType::ecdsa_p256;
+  std::string common_name = "originguard AOP client";
+  Seconds cert_lifetime{Seconds(86400) * 90};
+  Seconds renew_before{Seconds(86400) * 30};
+  Seconds poll_interval{15};
+  Seconds retry_min{30};
+  Seconds retry_max{3600};
+  bool dry_run = false;
+};
+
+struct StepResult {
+  Phase phase = Phase::idle;      // after the step
+  TimePoint next_at{};            // when step() has something to do next
+  bool changed = false;           // a transition was made (and persisted)
+  std::optional<ApiError> error;  // this step failed (state records it, backoff set)
+  std::vector<PlannedCall> plan;  // dry run: the calls the coming steps would make
+};
+
+class Rotator {
+ public:
+  // Reads the state file (absent = a fresh idle state for the zone); a file for another zone,
+  // or one that does not decode, is refused rather than overwritten.
+  static Result<Rotator> open(CfApi& api, RotationOptions opts, std::string zone_id);
+
+  StepResult step(TimePoint now);
+  // Ask for a rotation on the next step (agentctl aop rotate), persisted.
+  [[nodiscard]] Status request_rotation();
+
+  [[nodiscard]] const RotationState& state() const { return s_; }
+  [[nodiscard]] std::filesystem::path next_key_path() const { return opts_.ca_dir / "client-next.key"; }
+  [[nodiscard]] std::filesystem::path next_cert_path() const { return opts_.ca_dir / "client-next.pem"; }
+  [[nodiscard]] std::filesystem::path current_cert_path() const { return opts_.ca_dir / "client.pem"; }
+
+ private:
+  Rotator(CfApi& api, RotationOptions opts, RotationState s) : api_(api), opts_(std::move(opts)), s_(std::move(s)) {}
+  [[nodiscard]] bool due(TimePoint now) const;
+  [[nodiscard]] std::vector<PlannedCall> plan(TimePoint now) const;
+  [[nodiscard]] Status persist();
+  StepResult ok(TimePoint next_at);
+  StepResult failed(ApiError e, TimePoint now);
+  StepResult local_failure(const Error& e, TimePoint now);
+
+  StepResult do_issue(TimePoint now);
+  StepResult do_upload(TimePoint now);
+  StepResult do_poll(TimePoint now);
+  StepResult do_activate(TimePoint now);
+  StepResult do_retire(TimePoint now);
+
+  CfApi& api_;
+  RotationOptions opts_;
+  RotationState s_;
+};
+
+}  // namespace og::aop
