@@ -89,6 +89,9 @@ ApiResult<nlohmann::json> CfApi::call(const PlannedCall& c, const std::string& b
   ApiRequest req{c.method, base_ + c.path, token_, body};
   std::string what = c.method + " " + c.path;
   auto resp = http_.send(req);
+  // The copies of the token and of an upload's private key end here.
+  OPENSSL_cleanse(req.bearer_token.data(), req.bearer_token.size());
+  OPENSSL_cleanse(req.json_body.data(), req.json_body.size());
   if (!resp) {
     ApiError e;
     e.kind = ApiErrorKind::transient;
