@@ -1,0 +1,52 @@
+/* The maps of one program generation. The tables are created fresh for every generation,
+ * filled and frozen by the agent before the program becomes reachable (bpf_link_update), so
+ * a packet is only ever judged against a complete set. The counters are one map shared by
+ * every generation (reused from its pin). Sizes of the sized maps are set at load time. */
+#ifndef OG_BPF_MAPS_H
+#define OG_BPF_MAPS_H
+
+#include "lib/common.h"
+
+/* Load-time configuration: protected ports, audit flag, which tables hold entries. Being
+ * rodata, the verifier knows it: branches for empty tables are removed from the program. */
+const volatile struct og_xdp_config og_cfg = {};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __uint(max_entries, OG_V4_BITMAP_WORDS);
+  __type(key, __u32);
+  __type(value, __u64);
+} og_v4_bitmap SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(max_entries, 1);
+  __type(key, struct og_lpm_v4_key);
+  __type(value, __u32);
+} og_v4_lpm SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u32);
+} og_v6_top SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(max_entries, 1);
+  __type(key, struct og_lpm_v6_key);
+  __type(value, __u32);
+} og_v6_lpm SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, OG_COUNTERS);
+  __type(key, __u32);
+  __type(value, struct og_counter);
+} og_counters SEC(".maps");
+
+#endif /* OG_BPF_MAPS_H */
