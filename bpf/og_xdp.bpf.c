@@ -1,26 +1,14 @@
 /* originguard XDP enforcer: drops packets to protected ports whose source is in none of the
  * allowed sets; passes everything else to the stack, where nftables is the authoritative
- * layer. Entry points only; parsing, lookups and conntrack live in lib/. docs/XDP.md. */
-#include "lib/conntrack.h"
+ * layer. Entry point only; parsing, lookups and counters live in lib/. docs/XDP.md.
+ *
+ * No kfunc and no kernel-internal type here: loading a generation needs no kernel BTF, so
+ * the agent can load one per apply cheaply. The conntrack check is og_xdp_ct.bpf.c. */
 #include "lib/lookup.h"
 #include "lib/parse.h"
 
-static __always_inline void og_count(__u32 family, __u32 reason, __u64 bytes) {
-  __u32 key = og_counter_index(family, reason);
-  struct og_counter* c = bpf_map_lookup_elem(&og_counters, &key);
-
-  if (c) {
-    c->packets++;
-    c->bytes += bytes;
-  }
-}
-
-static __always_inline int og_pass(__u32 family, __u32 reason, __u64 bytes) {
-  og_count(family, reason, bytes);
-  return XDP_PASS;
-}
-
-static __always_inline int og_run(struct xdp_md* ctx, const int use_conntrack) {
+SEC("xdp.frags")
+int og_xdp(struct xdp_md* ctx) {
   void* data = (void*)(long)ctx->data;
   void* end = (void*)(long)ctx->data_end;
   __u64 bytes = end - data;
@@ -34,19 +22,12 @@ static __always_inline int og_run(struct xdp_md* ctx, const int use_conntrack) {
   kind = p.family == OG_FAM_V4 ? og_lookup_v4(p.v4.saddr) : og_lookup_v6(p.v6.saddr);
   if (kind == OG_KIND_EDGE) return og_pass(p.family, OG_R_PASS_EDGE, bytes);
   if (kind == OG_KIND_MGMT) return og_pass(p.family, OG_R_PASS_MGMT, bytes);
-  if (use_conntrack && og_tracked(ctx, &p)) return og_pass(p.family, OG_R_PASS_TRACKED, bytes);
+  /* Not allowed: a connection conntrack already tracks may still be one nftables accepts
+   * (ct state established). The conntrack program decides and does not return here. */
+  bpf_tail_call(ctx, &og_ct_progs, (og_cfg.flags & OG_CFG_AUDIT) ? OG_CT_AUDIT : OG_CT_ENFORCE);
   if (og_cfg.flags & OG_CFG_AUDIT) return og_pass(p.family, OG_R_AUDIT, bytes);
   og_count(p.family, OG_R_DROP, bytes);
   return XDP_DROP;
 }
-
-/* With the conntrack lookup (kernels that have the nf_conntrack kfuncs). */
-SEC("xdp.frags")
-int og_xdp_ct(struct xdp_md* ctx) { return og_run(ctx, 1); }
-
-/* Without it: connections nftables accepts as established are dropped if their source is
- * not allowed. The agent reports which variant runs. */
-SEC("xdp.frags")
-int og_xdp(struct xdp_md* ctx) { return og_run(ctx, 0); }
 
 char LICENSE[] SEC("license") = "GPL";

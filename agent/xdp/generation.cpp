@@ -2,13 +2,13 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "og_xdp.skel.h"
+#include "og_xdp_ct.skel.h"
 #include "originguard/log.hpp"
 
 namespace og::xdp {
@@ -39,13 +39,14 @@ Status fill(int fd, const std::vector<std::pair<K, V>>& entries, const char* wha
   return {};
 }
 
+// The new map is all zeroes: only the words that are not are written (a few dozen for a set
+// like Cloudflare's, one per /24 block group in use for large sets). One batch syscall; an
+// mmap of the 4 MiB would cost page faults and TLB shootdowns instead.
 Status fill_bitmap(int fd, const std::vector<std::uint64_t>& words) {
-  const std::size_t size = words.size() * sizeof(std::uint64_t);
-  void* mem = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (mem == MAP_FAILED) return fail_errno("mmap the IPv4 bitmap");
-  std::memcpy(mem, words.data(), size);
-  ::munmap(mem, size);  // a frozen map refuses writable mappings: unmap before freezing
-  return {};
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> nonzero;
+  for (std::size_t i = 0; i < words.size(); ++i)
+    if (words[i]) nonzero.emplace_back(static_cast<std::uint32_t>(i), words[i]);
+  return fill(fd, nonzero, "og_v4_bitmap");
 }
 
 // After filling: nobody (this agent included) can change the tables through the syscall any
@@ -58,7 +59,21 @@ Status freeze(bpf_map* map) {
 
 using SkelPtr = std::unique_ptr<og_xdp, SkeletonDeleter>;
 
-Result<SkelPtr> open_and_load(const Tables& t, const LoadOptions& opts, bool conntrack) {
+}  // namespace
+
+void SkeletonDeleter::operator()(og_xdp* s) const noexcept { og_xdp__destroy(s); }
+void SkeletonDeleter::operator()(og_xdp_ct* s) const noexcept { og_xdp_ct__destroy(s); }
+
+Generation::Generation(std::unique_ptr<og_xdp, SkeletonDeleter> skel, std::uint32_t generation)
+    : skel_(std::move(skel)), generation_(generation) {}
+
+int Generation::prog_fd() const { return bpf_program__fd(skel_->progs.og_xdp); }
+int Generation::counters_fd() const { return bpf_map__fd(skel_->maps.og_counters); }
+int Generation::ct_progs_fd() const { return bpf_map__fd(skel_->maps.og_ct_progs); }
+
+Result<Generation> Generation::load(const Tables& t, const LoadOptions& opts) {
+  route_libbpf_log();
+  if (t.v4_bitmap.size() != OG_V4_BITMAP_WORDS) return fail("IPv4 bitmap has the wrong size");
   SkelPtr skel(og_xdp__open());
   if (!skel) return fail_libbpf("open the XDP program", -errno);
   skel->rodata->og_cfg = t.config;
@@ -71,38 +86,12 @@ Result<SkelPtr> open_and_load(const Tables& t, const LoadOptions& opts, bool con
     if (int err = bpf_map__reuse_fd(skel->maps.og_counters, opts.counters_fd); err != 0)
       return fail_libbpf("reuse the pinned counters map", err);
   }
-  bpf_program__set_autoload(skel->progs.og_xdp_ct, conntrack);
-  bpf_program__set_autoload(skel->progs.og_xdp, !conntrack);
-  if (int err = og_xdp__load(skel.get()); err != 0)
-    return fail_libbpf(conntrack ? "load the XDP program (conntrack variant)" : "load the XDP program", err);
-  return skel;
-}
-
-}  // namespace
-
-void SkeletonDeleter::operator()(og_xdp* s) const noexcept { og_xdp__destroy(s); }
-
-Generation::Generation(std::unique_ptr<og_xdp, SkeletonDeleter> skel, bool conntrack, std::uint32_t generation)
-    : skel_(std::move(skel)), conntrack_(conntrack), generation_(generation) {}
-
-int Generation::prog_fd() const { return bpf_program__fd(conntrack_ ? skel_->progs.og_xdp_ct : skel_->progs.og_xdp); }
-
-int Generation::counters_fd() const { return bpf_map__fd(skel_->maps.og_counters); }
-
-Result<Generation> Generation::load(const Tables& t, const LoadOptions& opts) {
-  route_libbpf_log();
-  if (t.v4_bitmap.size() != OG_V4_BITMAP_WORDS) return fail("IPv4 bitmap has the wrong size");
-  bool conntrack = opts.conntrack.value_or(true);
-  auto skel = open_and_load(t, opts, conntrack);
-  if (!skel && !opts.conntrack) {
-    // Kernels without the nf_conntrack kfuncs (or without BTF for them) refuse the variant
-    // that calls them; the plain one does everything else.
-    log::warn("xdp.conntrack_unavailable", {{"error", skel.error().message}});
-    conntrack = false;
-    skel = open_and_load(t, opts, conntrack);
+  if (opts.ct_progs_fd >= 0) {
+    if (int err = bpf_map__reuse_fd(skel->maps.og_ct_progs, opts.ct_progs_fd); err != 0)
+      return fail_libbpf("reuse the conntrack program array", err);
   }
-  if (!skel) return fail(skel.error());
-  auto& s = *skel;
+  if (int err = og_xdp__load(skel.get()); err != 0) return fail_libbpf("load the XDP program", err);
+  auto& s = skel;
   if (auto st = fill_bitmap(bpf_map__fd(s->maps.og_v4_bitmap), t.v4_bitmap); !st) return fail(st.error());
   if (auto st = fill(bpf_map__fd(s->maps.og_v4_lpm), t.v4_lpm, "og_v4_lpm"); !st) return fail(st.error());
   if (auto st = fill(bpf_map__fd(s->maps.og_v6_top), t.v6_top, "og_v6_top"); !st) return fail(st.error());
@@ -110,13 +99,35 @@ Result<Generation> Generation::load(const Tables& t, const LoadOptions& opts) {
   for (bpf_map* m : {s->maps.og_v4_bitmap, s->maps.og_v4_lpm, s->maps.og_v6_top, s->maps.og_v6_lpm}) {
     if (auto st = freeze(m); !st) return fail(st.error());
   }
-  Generation g(std::move(s), conntrack, opts.generation);
+  Generation g(std::move(s), opts.generation);
   bpf_prog_info info{};
   __u32 len = sizeof info;
   if (int err = bpf_obj_get_info_by_fd(g.prog_fd(), &info, &len); err != 0)
     return fail_libbpf("read the program's id", err);
   g.prog_id_ = info.id;
   return g;
+}
+
+Result<ConntrackPrograms> ConntrackPrograms::load(int counters_fd) {
+  route_libbpf_log();
+  std::unique_ptr<og_xdp_ct, SkeletonDeleter> skel(og_xdp_ct__open());
+  if (!skel) return fail_libbpf("open the conntrack program", -errno);
+  if (int err = bpf_map__reuse_fd(skel->maps.og_counters, counters_fd); err != 0)
+    return fail_libbpf("reuse the counters map", err);
+  if (int err = og_xdp_ct__load(skel.get()); err != 0)
+    return fail_libbpf("load the conntrack program (needs the nf_conntrack kfuncs and kernel BTF)", err);
+  return ConntrackPrograms(std::move(skel));
+}
+
+Status ConntrackPrograms::install(int ct_progs_fd) const {
+  const std::pair<__u32, bpf_program*> slots[] = {{OG_CT_ENFORCE, skel_->progs.og_ct_enforce},
+                                                  {OG_CT_AUDIT, skel_->progs.og_ct_audit}};
+  for (const auto& [slot, prog] : slots) {
+    const int fd = bpf_program__fd(prog);
+    if (int err = bpf_map_update_elem(ct_progs_fd, &slot, &fd, BPF_ANY); err != 0)
+      return fail_libbpf("install the conntrack program", err);
+  }
+  return {};
 }
 
 Result<CounterTotals> read_counters(int counters_fd) {

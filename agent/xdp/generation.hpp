@@ -11,18 +11,20 @@
 #include "bpf_util.hpp"
 #include "tables.hpp"
 
-struct og_xdp;  // the bpftool-generated skeleton
+struct og_xdp;  // the bpftool-generated skeletons
+struct og_xdp_ct;
 
 namespace og::xdp {
 
 struct LoadOptions {
-  int counters_fd = -1;           // counters map to share (from the pin); -1: create one
-  std::optional<bool> conntrack;  // nullopt: use the conntrack variant when the kernel has it
-  std::uint32_t generation = 0;   // stored in the program's config (informational)
+  int counters_fd = -1;          // counters map to share (from the pin); -1: create one
+  int ct_progs_fd = -1;          // conntrack program array to share; -1: create one
+  std::uint32_t generation = 0;  // stored in the program's config (informational)
 };
 
 struct SkeletonDeleter {
   void operator()(og_xdp* s) const noexcept;
+  void operator()(og_xdp_ct* s) const noexcept;
 };
 
 class Generation {
@@ -32,15 +34,29 @@ class Generation {
   [[nodiscard]] int prog_fd() const;
   [[nodiscard]] std::uint32_t prog_id() const { return prog_id_; }
   [[nodiscard]] int counters_fd() const;
-  [[nodiscard]] bool conntrack() const { return conntrack_; }
+  [[nodiscard]] int ct_progs_fd() const;
   [[nodiscard]] std::uint32_t generation() const { return generation_; }
 
  private:
-  Generation(std::unique_ptr<og_xdp, SkeletonDeleter> skel, bool conntrack, std::uint32_t generation);
+  Generation(std::unique_ptr<og_xdp, SkeletonDeleter> skel, std::uint32_t generation);
   std::unique_ptr<og_xdp, SkeletonDeleter> skel_;
-  bool conntrack_ = false;
   std::uint32_t generation_ = 0;
   std::uint32_t prog_id_ = 0;
+};
+
+// The conntrack check (bpf/og_xdp_ct.bpf.c): loaded once per agent, because resolving the
+// nf_conntrack kfuncs makes libbpf read the kernel's BTF (~200 ms), and put into the program
+// array every generation shares. Fails on kernels without those kfuncs; generations then
+// drop connections nftables would accept as established (docs/XDP.md).
+class ConntrackPrograms {
+ public:
+  [[nodiscard]] static Result<ConntrackPrograms> load(int counters_fd);
+  // Puts both programs into `ct_progs_fd` (a generation's og_ct_progs).
+  [[nodiscard]] Status install(int ct_progs_fd) const;
+
+ private:
+  explicit ConntrackPrograms(std::unique_ptr<og_xdp_ct, SkeletonDeleter> skel) : skel_(std::move(skel)) {}
+  std::unique_ptr<og_xdp_ct, SkeletonDeleter> skel_;
 };
 
 // The program's counters, summed over CPUs, indexed by og_counter_index().

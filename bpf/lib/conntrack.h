@@ -1,10 +1,5 @@
-/* "Is this packet part of a connection conntrack already tracks?" nftables accepts
- * `ct state established,related` before it looks at the source, so a connection accepted
- * earlier (audit mode, a prefix since removed, a connection the host opened from a protected
- * port) keeps working there. The XDP program must not drop what nftables would accept: it
- * passes such packets on and lets nftables decide. Only the og_xdp_ct program variant does
- * this lookup; on kernels without the conntrack kfuncs the agent loads og_xdp instead.
- */
+/* "Is this packet part of a connection conntrack already tracks?" Any entry means the
+ * connection passed the whole ruleset once; the packet goes on and nftables decides. */
 #ifndef OG_BPF_CONNTRACK_H
 #define OG_BPF_CONNTRACK_H
 

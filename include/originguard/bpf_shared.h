@@ -48,6 +48,11 @@ struct og_lpm_v6_key {
 
 #define OG_PORT_WORDS (65536 / 64)
 
+/* Slots of the conntrack program array (tail call targets). */
+#define OG_CT_ENFORCE 0
+#define OG_CT_AUDIT 1
+#define OG_CT_SLOTS 2
+
 struct og_xdp_config {
   __u32 flags;                /* OG_CFG_* */
   __u32 generation;           /* counts applies since the program was first loaded (informational) */

@@ -1,7 +1,11 @@
 // The XDP program, table-driven through BPF_PROG_TEST_RUN: every frame gets the expected
 // verdict and moves exactly one counter (family, reason) by one packet.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -300,6 +304,51 @@ TEST_F(XdpVerdicts, EmptySetsDropEveryoneOnProtectedPorts) {
       drop("v6 with no prefixes", v6("2400:cb00::1"), OG_FAM_V6),
       pass("unprotected port", v4("198.51.100.1", kOpen), OG_FAM_V4, OG_R_PASS_PORT),
   });
+}
+
+// A connection conntrack tracks is passed on whatever its source (nftables accepts it as
+// established); anything else from the same source is still dropped, or counted in audit mode.
+TEST_F(XdpVerdicts, ConnectionsConntrackTracksArePassedOn) {
+  // conntrack runs in this network namespace once a rule uses it
+  ASSERT_TRUE(
+      sh("nft add table inet ogtest && nft add chain inet ogtest in '{ type filter hook input priority 0; }' && "
+         "nft add rule inet ogtest in ct state established accept && ip link set lo up"));
+  xdp::Fd server(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)),
+      client(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(kHttps);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const int one = 1;
+  setsockopt(server.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ASSERT_EQ(bind(server.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(server.get(), 1), 0);
+  ASSERT_EQ(connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  xdp::Fd accepted(accept(server.get(), nullptr, nullptr));
+  sockaddr_in local{};
+  socklen_t len = sizeof local;
+  ASSERT_EQ(getsockname(client.get(), reinterpret_cast<sockaddr*>(&local), &len), 0);
+  const std::uint16_t client_port = ntohs(local.sin_port);
+
+  for (auto mode : {ProtectMode::enforce, ProtectMode::audit}) {
+    SCOPED_TRACE(to_string(mode));
+    load(mode);
+    auto ct = xdp::ConntrackPrograms::load(gen_->counters_fd());
+    if (!ct) GTEST_SKIP() << "no conntrack kfuncs in this kernel: " << ct.error().message;
+    ASSERT_TRUE(ct->install(gen_->ct_progs_fd()));
+    const std::uint32_t untracked = mode == ProtectMode::audit ? OG_R_AUDIT : OG_R_DROP;
+    const int untracked_verdict = mode == ProtectMode::audit ? XDP_PASS : XDP_DROP;
+    check({
+        pass("the tracked connection", PacketBuilder().ipv4("127.0.0.1", "127.0.0.1").tcp(kHttps, client_port).build(),
+             OG_FAM_V4, OG_R_PASS_TRACKED),
+        {"same source, another port",
+         PacketBuilder().ipv4("127.0.0.1", "127.0.0.1").tcp(kHttps, client_port + 1).build(), untracked_verdict,
+         OG_FAM_V4, untracked},
+        {"an attacker", v4("203.0.113.66"), untracked_verdict, OG_FAM_V4, untracked},
+        pass("edge sources never reach the conntrack check", v4("198.51.100.9"), OG_FAM_V4, OG_R_PASS_EDGE),
+    });
+  }
+  sh("nft delete table inet ogtest");
 }
 
 }  // namespace

@@ -1,0 +1,432 @@
+#include "xdp_enforcer.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <sstream>
+
+#include "originguard/duration.hpp"
+#include "originguard/log.hpp"
+
+namespace og {
+namespace {
+
+using IfState = std::string_view;
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : "; ") + s;
+  return out;
+}
+
+const xdp::Interface* find_iface(const std::vector<xdp::Interface>& v, std::string_view name) {
+  auto it = std::find_if(v.begin(), v.end(), [&](const auto& i) { return i.name == name; });
+  return it == v.end() ? nullptr : &*it;
+}
+
+const xdp::PinnedLink* find_link(const std::vector<xdp::PinnedLink>& v, std::string_view name) {
+  auto it = std::find_if(v.begin(), v.end(), [&](const auto& l) { return l.name == name; });
+  return it == v.end() ? nullptr : &*it;
+}
+
+// Which mode program `prog_id` runs in on `iface` (nullopt: it does not run there).
+std::optional<xdp::Mode> mode_of(const xdp::Interface& iface, std::uint32_t prog_id) {
+  if (prog_id == 0) return std::nullopt;
+  if (iface.drv_prog_id == prog_id) return xdp::Mode::native;
+  if (iface.skb_prog_id == prog_id) return xdp::Mode::generic;
+  return std::nullopt;
+}
+
+}  // namespace
+
+const char* to_string(XdpModeSetting m) {
+  switch (m) {
+    case XdpModeSetting::native:
+      return "native";
+    case XdpModeSetting::generic:
+      return "generic";
+    case XdpModeSetting::auto_:
+      break;
+  }
+  return "auto";
+}
+
+const char* reason_name(std::uint32_t reason) {
+  static const char* const names[OG_R_MAX] = {
+      "not_ip", "unparsed", "fragment", "not_tcp_udp",      "port_not_protected",
+      "edge",   "mgmt",     "tracked",  "audit_would_drop", "dropped"};
+  return reason < OG_R_MAX ? names[reason] : "?";
+}
+
+const char* family_name(std::uint32_t family) {
+  static const char* const names[OG_FAM_MAX] = {"other", "ipv4", "ipv6"};
+  return family < OG_FAM_MAX ? names[family] : "?";
+}
+
+XdpEnforcer::XdpEnforcer(std::unique_ptr<xdp::XdpKernel> kernel, XdpEnforcerOptions opts)
+    : kernel_(std::move(kernel)), opts_(std::move(opts)) {}
+
+Status XdpEnforcer::apply(const DesiredState& desired) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto failed = [&](const Error& e) -> Status {
+    last_error_ = e.message;
+    log::error("xdp.apply.failed", {{"error", e.message}});
+    return fail(e.context("xdp apply"));
+  };
+  if (auto st = kernel_->open(); !st) return failed(st.error());
+  const auto tables = xdp::build_tables(desired);
+  auto prog = kernel_->load(tables);
+  if (!prog) return failed(prog.error());
+  uninstalled_ = false;
+  auto changes = reconcile(true);
+  if (!changes) return failed(changes.error());
+  record(*changes, "apply");
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  applied_ = desired;
+  tables_v4_lpm_ = tables.v4_lpm.size();
+  tables_v6_top_ = tables.v6_top.size();
+  tables_v6_lpm_ = tables.v6_lpm.size();
+  last_apply_ = std::chrono::system_clock::now();
+  last_apply_ms_ = ms;
+  last_error_.clear();
+  ++applies_;
+  log::info("xdp.apply", {{"mode", to_string(desired.mode)},
+                          {"edge_v4", desired.edge.v4().size()},
+                          {"edge_v6", desired.edge.v6().size()},
+                          {"mgmt", desired.mgmt.size()},
+                          {"prog_id", prog->prog_id},
+                          {"generation", prog->generation},
+                          {"conntrack", prog->conntrack},
+                          {"attached", attached()},
+                          {"duration_ms", ms}});
+  return {};
+}
+
+Result<std::vector<std::string>> XdpEnforcer::targets(const std::vector<xdp::Interface>& ifaces) {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& n) {
+    if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+  };
+  targets_error_.clear();
+  for (const auto& n : opts_.interfaces) {
+    if (n != "auto") {
+      add(n);
+      continue;
+    }
+    auto idx = kernel_->default_route_ifindexes();
+    if (!idx) {
+      targets_error_ = "cannot read the default routes: " + idx.error().message;
+      continue;
+    }
+    for (auto i : *idx) {
+      auto it = std::find_if(ifaces.begin(), ifaces.end(), [&](const auto& f) { return f.ifindex == i; });
+      if (it != ifaces.end()) add(it->name);
+    }
+  }
+  return out;
+}
+
+XdpEnforcer::IfaceState XdpEnforcer::attach(const xdp::Interface& iface, std::vector<Change>& changes,
+                                            bool was_attached) {
+  IfaceState s{iface.name, iface.ifindex, IfaceState::State::error, std::nullopt, {}};
+  auto done = [&](xdp::Mode m, std::string detail) {
+    s.state = IfaceState::State::attached;
+    s.mode = m;
+    s.detail = std::move(detail);
+    changes.push_back({iface.name + ": attached (" + to_string(m) + ")", was_attached});
+    return s;
+  };
+  if (opts_.mode != XdpModeSetting::generic) {
+    auto st = kernel_->attach(iface, xdp::Mode::native);
+    if (st) return done(xdp::Mode::native, "");
+    const int e = st.error().sys_errno;
+    // EBUSY/EEXIST: something else is attached; generic would not help and must not fight it.
+    if (opts_.mode == XdpModeSetting::native || e == EBUSY || e == EEXIST || e == EPERM) {
+      s.state = IfaceState::State::error;
+      s.detail = st.error().message;
+      return s;
+    }
+    auto gst = kernel_->attach(iface, xdp::Mode::generic);
+    if (gst) return done(xdp::Mode::generic, "native mode refused (" + st.error().message + "): generic (SKB) mode");
+    s.state = IfaceState::State::error;
+    s.detail = st.error().message + "; " + gst.error().message;
+    return s;
+  }
+  auto st = kernel_->attach(iface, xdp::Mode::generic);
+  if (st) return done(xdp::Mode::generic, "[xdp] mode = \"generic\"");
+  s.state = IfaceState::State::error;
+  s.detail = st.error().message;
+  return s;
+}
+
+Result<std::vector<XdpEnforcer::Change>> XdpEnforcer::reconcile(bool new_generation) {
+  std::vector<Change> changes;
+  const auto prog = kernel_->current();
+  if (!prog) return changes;
+  auto ifaces = kernel_->interfaces();
+  if (!ifaces) return fail(ifaces.error());
+  auto links = kernel_->links();
+  if (!links) return fail(links.error());
+  auto names = targets(*ifaces);
+  if (!names) return fail(names.error());
+
+  auto was_attached = [&](const std::string& n) {
+    return std::any_of(ifaces_.begin(), ifaces_.end(),
+                       [&](const auto& s) { return s.name == n && s.state == IfaceState::State::attached; });
+  };
+  std::vector<IfaceState> states;
+  for (const auto& name : *names) {
+    const auto* iface = find_iface(*ifaces, name);
+    const auto* link = find_link(*links, name);
+    if (!iface) {
+      // Gone (the kernel detached the link) or renamed (the link follows the ifindex to a name
+      // that is not configured): either way the pin goes; it comes back with the interface.
+      if (link) {
+        (void)kernel_->detach(name);
+        changes.push_back({name + ": interface gone, link removed", false});
+      }
+      states.push_back(
+          {name, 0, IfaceState::State::missing, std::nullopt, "interface not present: attached when it appears"});
+      continue;
+    }
+    bool detached = false;
+    if (link && link->ifindex == iface->ifindex) {
+      auto mode = mode_of(*iface, link->prog_id);
+      const bool wrong_mode = mode && ((opts_.mode == XdpModeSetting::native && *mode != xdp::Mode::native) ||
+                                       (opts_.mode == XdpModeSetting::generic && *mode != xdp::Mode::generic));
+      if (!wrong_mode) {
+        if (link->prog_id != prog->prog_id) {
+          if (auto st = kernel_->update(name); !st) {
+            states.push_back({name, iface->ifindex, IfaceState::State::error, mode, st.error().message});
+            continue;
+          }
+          if (!new_generation)
+            changes.push_back(
+                {name + ": program on our link was replaced (id " + std::to_string(link->prog_id) + "), restored",
+                 true});
+        }
+        std::string detail;
+        for (const auto& s : ifaces_)
+          if (s.name == name && s.mode == mode) detail = s.detail;
+        states.push_back({name, iface->ifindex, IfaceState::State::attached, mode, detail});
+        continue;
+      }
+      (void)kernel_->detach(name);
+      changes.push_back(
+          {name + ": re-attached for [xdp] mode = \"" + std::string(to_string(opts_.mode)) + "\"", false});
+      link = nullptr;
+      detached = true;
+    }
+    if (link) {
+      (void)kernel_->detach(name);
+      detached = true;
+      changes.push_back(
+          {name + (link->ifindex == 0 ? ": our link was detached" : ": our link moved to another interface"),
+           link->ifindex == 0 && was_attached(name)});
+    }
+    if (detached) {
+      // The dump predates the detach: look again before judging what else runs there.
+      auto again = kernel_->interfaces();
+      if (!again) return fail(again.error());
+      *ifaces = std::move(*again);
+      iface = find_iface(*ifaces, name);
+      if (!iface) {
+        states.push_back(
+            {name, 0, IfaceState::State::missing, std::nullopt, "interface not present: attached when it appears"});
+        continue;
+      }
+    }
+    const std::uint32_t foreign = iface->drv_prog_id   ? iface->drv_prog_id
+                                  : iface->skb_prog_id ? iface->skb_prog_id
+                                                       : iface->hw_prog_id;
+    if (foreign) {
+      // Never remove a program this agent did not attach: that would fight another tool.
+      states.push_back({name, iface->ifindex, IfaceState::State::conflict, std::nullopt,
+                        "another XDP program (id " + std::to_string(foreign) + ", " +
+                            (iface->drv_prog_id   ? "native"
+                             : iface->skb_prog_id ? "generic"
+                                                  : "offloaded") +
+                            ") is attached: left alone, nftables protects this interface alone"});
+      continue;
+    }
+    states.push_back(attach(*iface, changes, was_attached(name)));
+  }
+  // Links of interfaces that are no longer configured.
+  for (const auto& l : *links) {
+    if (std::find(names->begin(), names->end(), l.name) == names->end()) {
+      (void)kernel_->detach(l.name);
+      changes.push_back({l.name + ": no longer configured, detached", false});
+    }
+  }
+  ifaces_ = std::move(states);
+  return changes;
+}
+
+void XdpEnforcer::record(const std::vector<Change>& changes, const char* why) {
+  std::vector<std::string> drift;
+  for (const auto& c : changes) {
+    log::info("xdp.interface", {{"why", why}, {"change", c.what}, {"drift", c.drift}});
+    if (c.drift) drift.push_back(c.what);
+  }
+  for (const auto& s : ifaces_) {
+    if (s.state == IfaceState::State::error || s.state == IfaceState::State::conflict)
+      log::warn("xdp.interface_not_attached", {{"interface", s.name}, {"detail", s.detail}});
+  }
+  if (drift.empty()) return;
+  ++drift_repairs_;
+  last_drift_ = std::move(drift);
+  last_drift_at_ = std::chrono::system_clock::now();
+  log::warn("xdp.drift.repaired", {{"repairs", drift_repairs_}, {"reasons", join(last_drift_)}});
+}
+
+Result<bool> XdpEnforcer::verify() {
+  if (!applied_ || uninstalled_ || !kernel_->current()) return false;
+  auto repinned = kernel_->repin();
+  if (!repinned) {
+    last_error_ = repinned.error().message;
+    return fail(repinned.error().context("xdp verify"));
+  }
+  auto changes = reconcile(false);
+  if (!changes) {
+    last_error_ = changes.error().message;
+    return fail(changes.error().context("xdp verify"));
+  }
+  for (const auto& p : *repinned) changes->push_back({"pin " + p + " was removed or replaced, restored", true});
+  const auto before = drift_repairs_;
+  record(*changes, "verify");
+  return drift_repairs_ != before;
+}
+
+int XdpEnforcer::event_fd() const { return kernel_->event_fd(); }
+
+void XdpEnforcer::on_event() {
+  if (!kernel_->drain_events()) return;
+  if (!applied_ || uninstalled_ || !kernel_->current()) return;
+  auto changes = reconcile(false);
+  if (!changes) {
+    last_error_ = changes.error().message;
+    log::error("xdp.reconcile_failed", {{"error", changes.error().message}});
+    return;
+  }
+  record(*changes, "link event");
+}
+
+bool XdpEnforcer::attached() const {
+  if (ifaces_.empty() || uninstalled_) return false;
+  return std::all_of(ifaces_.begin(), ifaces_.end(),
+                     [](const auto& s) { return s.state == IfaceState::State::attached; });
+}
+
+nlohmann::json XdpEnforcer::status() const {
+  nlohmann::json j;
+  // The weakest mode in force: generic when any interface runs generic.
+  std::optional<xdp::Mode> mode;
+  for (const auto& s : ifaces_)
+    if (s.mode && (!mode || *s.mode == xdp::Mode::generic)) mode = s.mode;
+  j["mode"] = mode ? nlohmann::json(to_string(*mode)) : nlohmann::json(nullptr);
+  j["requested_mode"] = to_string(opts_.mode);
+  j["attached"] = attached();
+  j["protect_mode"] = applied_ ? to_string(applied_->mode) : "none";
+  nlohmann::json list = nlohmann::json::array();
+  nlohmann::json warnings = nlohmann::json::array();
+  static const char* const state_names[] = {"attached", "missing", "conflict", "error"};
+  for (const auto& s : ifaces_) {
+    nlohmann::json i{{"name", s.name}, {"state", state_names[static_cast<int>(s.state)]}};
+    i["ifindex"] = s.ifindex ? nlohmann::json(s.ifindex) : nlohmann::json(nullptr);
+    i["mode"] = s.mode ? nlohmann::json(to_string(*s.mode)) : nlohmann::json(nullptr);
+    if (!s.detail.empty()) i["detail"] = s.detail;
+    list.push_back(std::move(i));
+    if (s.state != IfaceState::State::attached)
+      warnings.push_back("interface " + s.name + " not protected at the driver: " + s.detail);
+  }
+  j["interfaces"] = std::move(list);
+  if (applied_ && !uninstalled_ && ifaces_.empty())
+    warnings.push_back("no interface to attach to" + (targets_error_.empty()
+                                                          ? std::string(" ([xdp] interfaces found none)")
+                                                          : ": " + targets_error_));
+
+  std::uint64_t dropped = 0, passed = 0, audit = 0;
+  nlohmann::json counters = nlohmann::json::object();
+  std::ostringstream metrics;
+  metrics << "# HELP originguard_xdp_packets_total Packets seen by the XDP program, by family, verdict and reason.\n"
+             "# TYPE originguard_xdp_packets_total counter\n";
+  if (auto c = kernel_->counters()) {
+    for (std::uint32_t f = 0; f < OG_FAM_MAX; ++f) {
+      nlohmann::json fam = nlohmann::json::object();
+      for (std::uint32_t r = 0; r < OG_R_MAX; ++r) {
+        const auto& v = (*c)[og_counter_index(f, r)];
+        if (r == OG_R_DROP) {
+          dropped += v.packets;
+        } else {
+          passed += v.packets;
+        }
+        if (r == OG_R_AUDIT) audit += v.packets;
+        if (v.packets) fam[reason_name(r)] = {{"packets", v.packets}, {"bytes", v.bytes}};
+        metrics << "originguard_xdp_packets_total{family=\"" << family_name(f) << "\",verdict=\""
+                << (r == OG_R_DROP ? "drop" : "pass") << "\",reason=\"" << reason_name(r) << "\"} " << v.packets
+                << '\n';
+      }
+      counters[family_name(f)] = std::move(fam);
+    }
+  }
+  j["dropped_packets"] = dropped;
+  j["passed_packets"] = passed;
+  j["audit_would_drop_packets"] = audit;
+  j["counters"] = std::move(counters);
+  if (auto p = kernel_->current()) {
+    j["program"] = {{"id", p->prog_id}, {"generation", p->generation}, {"conntrack", p->conntrack}};
+    if (!p->conntrack_error.empty()) j["program"]["conntrack_error"] = p->conntrack_error;
+  } else {
+    j["program"] = nullptr;
+  }
+  if (applied_) {
+    j["tables"] = {{"edge_v4", applied_->edge.v4().size()},
+                   {"edge_v6", applied_->edge.v6().size()},
+                   {"mgmt_v4", applied_->mgmt.v4().size()},
+                   {"mgmt_v6", applied_->mgmt.v6().size()},
+                   {"v4_lpm", tables_v4_lpm_},
+                   {"v6_top", tables_v6_top_},
+                   {"v6_lpm", tables_v6_lpm_}};
+    j["last_apply"] = {{"time", format_utc(last_apply_)}, {"duration_ms", last_apply_ms_}};
+  } else {
+    j["last_apply"] = nullptr;
+  }
+  j["applies"] = applies_;
+  j["drift_repairs"] = drift_repairs_;
+  if (!last_drift_.empty()) j["last_drift"] = {{"time", format_utc(last_drift_at_)}, {"reasons", last_drift_}};
+  if (!last_error_.empty()) j["last_error"] = last_error_;
+  if (uninstalled_) j["uninstalled"] = true;
+  j["warnings"] = std::move(warnings);
+
+  metrics << "# HELP originguard_xdp_attached 1 when the XDP program runs on the interface.\n"
+             "# TYPE originguard_xdp_attached gauge\n";
+  for (const auto& s : ifaces_)
+    metrics << "originguard_xdp_attached{interface=\"" << s.name << "\",mode=\""
+            << (s.mode ? to_string(*s.mode) : "none") << "\"} " << (s.state == IfaceState::State::attached ? 1 : 0)
+            << '\n';
+  metrics << "# HELP originguard_xdp_drift_repairs_total Repairs of XDP attachments or pins changed by someone else.\n"
+             "# TYPE originguard_xdp_drift_repairs_total counter\n"
+          << "originguard_xdp_drift_repairs_total " << drift_repairs_ << '\n';
+  j["metrics"] = metrics.str();
+  return j;
+}
+
+Result<bool> XdpEnforcer::uninstall() {
+  const bool had = kernel_->current().has_value() || !ifaces_.empty();
+  if (auto st = kernel_->uninstall(); !st) return fail(st.error().context("xdp uninstall"));
+  // Like nftables: nothing is put back until the next apply.
+  applied_.reset();
+  ifaces_.clear();
+  uninstalled_ = true;
+  log::info("xdp.uninstall", {});
+  return had;
+}
+
+Result<Explanation> XdpEnforcer::explain(const Address& /*src*/, std::optional<std::uint16_t> /*port*/) {
+  return Explanation{"unknown", "none", "", "the XDP layer cannot explain yet"};
+}
+
+std::unique_ptr<XdpEnforcer> make_xdp_enforcer(const XdpFactoryOptions& opts) {
+  return std::make_unique<XdpEnforcer>(xdp::make_bpf_kernel({opts.pin_dir}), opts.enforcer);
+}
+
+}  // namespace og

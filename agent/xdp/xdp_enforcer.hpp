@@ -1,0 +1,92 @@
+// XdpEnforcer: enforces the desired state a second time at the driver (docs/XDP.md). It only
+// ever drops what nftables would drop too; nftables stays the authoritative layer.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernel.hpp"
+#include "originguard/enforcer.hpp"
+
+namespace og {
+
+enum class XdpModeSetting { auto_, native, generic };
+[[nodiscard]] const char* to_string(XdpModeSetting m);
+
+struct XdpEnforcerOptions {
+  std::vector<std::string> interfaces{"auto"};  // "auto": the interfaces holding default routes
+  XdpModeSetting mode = XdpModeSetting::auto_;
+};
+
+class XdpEnforcer final : public Enforcer {
+ public:
+  XdpEnforcer(std::unique_ptr<xdp::XdpKernel> kernel, XdpEnforcerOptions opts);
+
+  [[nodiscard]] std::string name() const override { return "xdp"; }
+  Status apply(const DesiredState& desired) override;
+  Result<bool> verify() override;
+  [[nodiscard]] nlohmann::json status() const override;
+  // Detaches every link, removes every pin and the directory.
+  Result<bool> uninstall() override;
+  // Read from the kernel's tables (a later commit; until then it says it cannot tell).
+  Result<Explanation> explain(const Address& src, std::optional<std::uint16_t> port) override;
+
+  // rtnetlink notifications: readable -> on_event() re-checks the interfaces at once (an
+  // interface that returns is re-attached without waiting for the verify timer).
+  [[nodiscard]] int event_fd() const;
+  void on_event();
+
+  // True while the program runs on every configured interface.
+  [[nodiscard]] bool attached() const;
+  [[nodiscard]] std::uint64_t drift_repairs() const { return drift_repairs_; }
+
+ private:
+  struct IfaceState {
+    std::string name;
+    std::uint32_t ifindex = 0;
+    enum class State { attached, missing, conflict, error } state = State::missing;
+    std::optional<xdp::Mode> mode;
+    std::string detail;  // why it is not attached, or why generic
+  };
+  struct Change {
+    std::string what;
+    bool drift;  // someone else changed what we had set up (vs. a new generation, an interface that returned)
+  };
+
+  // Makes every configured interface run the current generation; returns what it changed.
+  Result<std::vector<Change>> reconcile(bool new_generation);
+  Result<std::vector<std::string>> targets(const std::vector<xdp::Interface>& ifaces);
+  IfaceState attach(const xdp::Interface& iface, std::vector<Change>& changes, bool was_attached);
+  void record(const std::vector<Change>& changes, const char* why);
+
+  std::unique_ptr<xdp::XdpKernel> kernel_;
+  XdpEnforcerOptions opts_;
+  std::optional<DesiredState> applied_;
+  std::vector<IfaceState> ifaces_;
+  std::string targets_error_;
+  std::chrono::system_clock::time_point last_apply_{};
+  double last_apply_ms_ = 0;
+  std::size_t tables_v4_lpm_ = 0, tables_v6_top_ = 0, tables_v6_lpm_ = 0;
+  std::string last_error_;
+  std::uint64_t applies_ = 0;
+  std::uint64_t drift_repairs_ = 0;
+  std::vector<std::string> last_drift_;
+  std::chrono::system_clock::time_point last_drift_at_{};
+  bool uninstalled_ = false;
+};
+
+struct XdpFactoryOptions {
+  XdpEnforcerOptions enforcer;
+  std::filesystem::path pin_dir = "/sys/fs/bpf/originguard";
+};
+[[nodiscard]] std::unique_ptr<XdpEnforcer> make_xdp_enforcer(const XdpFactoryOptions& opts);
+
+// Counter names as they appear in status and metrics.
+[[nodiscard]] const char* reason_name(std::uint32_t reason);
+[[nodiscard]] const char* family_name(std::uint32_t family);
+
+}  // namespace og

@@ -1,0 +1,309 @@
+// XdpEnforcer logic against an in-memory kernel: mode fallback, conflicts, missing interfaces
+// and their return, generation swaps, drift repair accounting, "auto", uninstall, status.
+#include <gtest/gtest.h>
+
+#include "fake_kernel.hpp"
+#include "xdp_enforcer.hpp"
+
+namespace og {
+namespace {
+
+using nlohmann::json;
+using xdp::test::FakeKernel;
+
+DesiredState sample(ProtectMode mode = ProtectMode::enforce) {
+  DesiredState d;
+  d.edge = RangeSet::from({*parse_prefix("198.51.100.0/24"), *parse_prefix("2001:db8:cf::/48")});
+  d.ports = {443};
+  d.mode = mode;
+  return d;
+}
+
+struct Fixture : ::testing::Test {
+  std::unique_ptr<XdpEnforcer> make(std::vector<std::string> ifaces, XdpModeSetting mode = XdpModeSetting::auto_) {
+    auto k = std::make_unique<FakeKernel>();
+    kernel = k.get();
+    for (auto& [name, idx] : world) kernel->add_iface(name, idx);
+    return std::make_unique<XdpEnforcer>(std::move(k), XdpEnforcerOptions{std::move(ifaces), mode});
+  }
+  std::vector<std::pair<std::string, std::uint32_t>> world{{"eth0", 2}, {"eth1", 3}};
+  FakeKernel* kernel = nullptr;
+};
+
+TEST_F(Fixture, AttachesNativeFirst) {
+  auto e = make({"eth0"});
+  ASSERT_TRUE(e->apply(sample()));
+  EXPECT_TRUE(kernel->called("attach eth0 native"));
+  EXPECT_FALSE(kernel->called("attach eth0 generic"));
+  const json s = e->status();
+  EXPECT_EQ(s["mode"], "native");
+  EXPECT_EQ(s["attached"], true);
+  EXPECT_EQ(s["interfaces"][0]["state"], "attached");
+  EXPECT_EQ(s["interfaces"][0]["ifindex"], 2);
+  EXPECT_TRUE(s["warnings"].empty());
+}
+
+TEST_F(Fixture, AutoFallsBackToGenericAndSaysWhy) {
+  auto e = make({"eth0"});
+  kernel->native_errno["eth0"] = EOPNOTSUPP;
+  ASSERT_TRUE(e->apply(sample()));
+  EXPECT_TRUE(kernel->called("attach eth0 generic"));
+  const json s = e->status();
+  EXPECT_EQ(s["mode"], "generic");
+  EXPECT_NE(s["interfaces"][0]["detail"].get<std::string>().find("native mode refused"), std::string::npos);
+  EXPECT_NE(s["interfaces"][0]["detail"].get<std::string>().find("Operation not supported"), std::string::npos);
+}
+
+TEST_F(Fixture, BusyInterfaceIsNotRetriedInGenericMode) {
+  for (int err : {EBUSY, EEXIST}) {
+    auto e = make({"eth0"});
+    kernel->native_errno["eth0"] = err;
+    ASSERT_TRUE(e->apply(sample()));
+    EXPECT_FALSE(kernel->called("attach eth0 generic")) << err;
+    EXPECT_EQ(e->status()["interfaces"][0]["state"], "error");
+    EXPECT_EQ(e->status()["attached"], false);
+  }
+}
+
+TEST_F(Fixture, NativeModeNeverFallsBack) {
+  auto e = make({"eth0"}, XdpModeSetting::native);
+  kernel->native_errno["eth0"] = EOPNOTSUPP;
+  ASSERT_TRUE(e->apply(sample()));
+  EXPECT_FALSE(kernel->called("attach eth0 generic"));
+  EXPECT_EQ(e->status()["interfaces"][0]["state"], "error");
+  EXPECT_EQ(e->status()["warnings"].size(), 1u);
+}
+
+TEST_F(Fixture, GenericModeGoesStraightToGeneric) {
+  auto e = make({"eth0"}, XdpModeSetting::generic);
+  ASSERT_TRUE(e->apply(sample()));
+  EXPECT_FALSE(kernel->called("attach eth0 native"));
+  EXPECT_EQ(e->status()["mode"], "generic");
+}
+
+TEST_F(Fixture, TheWeakestModeIsReported) {
+  auto e = make({"eth0", "eth1"});
+  kernel->native_errno["eth1"] = EOPNOTSUPP;
+  ASSERT_TRUE(e->apply(sample()));
+  EXPECT_EQ(e->status()["mode"], "generic");
+  EXPECT_EQ(e->status()["interfaces"][0]["mode"], "native");
+}
+
+TEST_F(Fixture, ForeignProgramIsAConflictAndLeftAlone) {
+  auto e = make({"eth0"});
+  kernel->iface("eth0")->drv_prog_id = 7;
+  ASSERT_TRUE(e->apply(sample()));
+  EXPECT_FALSE(kernel->called("attach eth0 native"));
+  EXPECT_FALSE(kernel->called("detach eth0"));
+  const json s = e->status();
+  EXPECT_EQ(s["interfaces"][0]["state"], "conflict");
+  EXPECT_NE(s["interfaces"][0]["detail"].get<std::string>().find("id 7"), std::string::npos);
+  EXPECT_EQ(kernel->iface("eth0")->drv_prog_id, 7u);
+  EXPECT_FALSE(s["warnings"].empty());
+}
+
+TEST_F(Fixture, KernelWithoutWhatItNeedsFailsTheApplyAndSaysWhy) {
+  auto e = make({"eth0"});
+  kernel->open_result = fail("mount bpffs on /sys/fs/bpf: Operation not permitted");
+  auto st = e->apply(sample());
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("bpffs"), std::string::npos);
+  const json s = e->status();
+  EXPECT_EQ(s["attached"], false);
+  EXPECT_NE(s["last_error"].get<std::string>().find("bpffs"), std::string::npos);
+  EXPECT_TRUE(s["program"].is_null());
+  EXPECT_FALSE(*e->verify());
+}
+
+TEST_F(Fixture, AFailedLoadKeepsThePreviousGenerationRunning) {
+  auto e = make({"eth0"});
+  ASSERT_TRUE(e->apply(sample()));
+  const auto before = kernel->prog->prog_id;
+  kernel->fail_load = true;
+  ASSERT_FALSE(e->apply(sample(ProtectMode::audit)));
+  EXPECT_EQ(kernel->link("eth0")->prog_id, before);
+  EXPECT_EQ(e->status()["attached"], true);
+  EXPECT_EQ(e->status()["protect_mode"], "enforce") << "the state in force, not the refused one";
+}
+
+TEST_F(Fixture, ANewGenerationIsSwappedInNotReattached) {
+  auto e = make({"eth0"});
+  ASSERT_TRUE(e->apply(sample()));
+  kernel->calls.clear();
+  ASSERT_TRUE(e->apply(sample(ProtectMode::audit)));
+  EXPECT_TRUE(kernel->called("update eth0"));
+  EXPECT_FALSE(kernel->called("detach eth0"));
+  EXPECT_EQ(kernel->link("eth0")->prog_id, kernel->prog->prog_id);
+  EXPECT_EQ(e->status()["drift_repairs"], 0);
+  EXPECT_EQ(e->status()["protect_mode"], "audit");
+}
+
+TEST_F(Fixture, AdoptedLinksAreUpdatedInPlace) {
+  auto e = make({"eth0"});
+  // What a previous agent left pinned and attached.
+  kernel->pinned.push_back({"eth0", 9, 2, 55});
+  kernel->iface("eth0")->drv_prog_id = 55;
+  ASSERT_TRUE(e->apply(sample()));
+  EXPECT_TRUE(kernel->called("update eth0"));
+  EXPECT_FALSE(kernel->called("attach eth0 native"));
+  EXPECT_EQ(kernel->link("eth0")->link_id, 9u);
+  EXPECT_EQ(e->status()["interfaces"][0]["mode"], "native");
+  EXPECT_EQ(e->status()["drift_repairs"], 0);
+}
+
+TEST_F(Fixture, AnExplicitModeReplacesAnAdoptedLinkInTheOtherMode) {
+  auto e = make({"eth0"}, XdpModeSetting::native);
+  kernel->pinned.push_back({"eth0", 9, 2, 55});
+  kernel->iface("eth0")->skb_prog_id = 55;
+  ASSERT_TRUE(e->apply(sample()));
+  EXPECT_TRUE(kernel->called("detach eth0"));
+  EXPECT_TRUE(kernel->called("attach eth0 native"));
+  EXPECT_EQ(e->status()["mode"], "native");
+}
+
+TEST_F(Fixture, VerifyRepairsADetachedLink) {
+  auto e = make({"eth0"});
+  ASSERT_TRUE(e->apply(sample()));
+  EXPECT_FALSE(*e->verify());
+  // bpftool link detach: the link stays pinned with no interface; the slot is empty.
+  kernel->link("eth0")->ifindex = 0;
+  kernel->iface("eth0")->drv_prog_id = 0;
+  kernel->calls.clear();
+  auto v = e->verify();
+  ASSERT_TRUE(v);
+  EXPECT_TRUE(*v);
+  EXPECT_TRUE(kernel->called("detach eth0"));
+  EXPECT_TRUE(kernel->called("attach eth0 native"));
+  const json s = e->status();
+  EXPECT_EQ(s["drift_repairs"], 1);
+  EXPECT_EQ(s["last_drift"]["reasons"].size(), 2u) << s["last_drift"].dump();
+  EXPECT_FALSE(*e->verify());
+}
+
+TEST_F(Fixture, VerifyRestoresAReplacedProgram) {
+  auto e = make({"eth0"});
+  ASSERT_TRUE(e->apply(sample()));
+  kernel->link("eth0")->prog_id = 999;  // bpf_link_update by someone else
+  kernel->iface("eth0")->drv_prog_id = 999;
+  auto v = e->verify();
+  ASSERT_TRUE(v);
+  EXPECT_TRUE(*v);
+  EXPECT_EQ(kernel->link("eth0")->prog_id, kernel->prog->prog_id);
+  EXPECT_NE(e->status()["last_drift"]["reasons"][0].get<std::string>().find("999"), std::string::npos);
+}
+
+TEST_F(Fixture, VerifyCountsRestoredPins) {
+  auto e = make({"eth0"});
+  ASSERT_TRUE(e->apply(sample()));
+  kernel->repin_result = {"counters"};
+  EXPECT_TRUE(*e->verify());
+  EXPECT_EQ(e->status()["drift_repairs"], 1);
+}
+
+TEST_F(Fixture, AMissingInterfaceIsReportedAndAttachedWhenItAppears) {
+  world = {{"eth0", 2}};
+  auto e = make({"eth0", "eth9"});
+  ASSERT_TRUE(e->apply(sample()));
+  json s = e->status();
+  EXPECT_EQ(s["attached"], false);
+  EXPECT_EQ(s["interfaces"][1]["state"], "missing");
+  EXPECT_EQ(s["warnings"].size(), 1u);
+  kernel->add_iface("eth9", 12);
+  e->on_event();  // no notification pending: nothing happens
+  EXPECT_FALSE(kernel->called("attach eth9 native"));
+  kernel->pending_event = true;
+  e->on_event();
+  EXPECT_TRUE(kernel->called("attach eth9 native"));
+  s = e->status();
+  EXPECT_EQ(s["attached"], true);
+  EXPECT_EQ(s["drift_repairs"], 0) << "an interface coming back is not drift";
+  // It goes away again: the stale pin is removed and it is reported missing.
+  kernel->remove_iface("eth9");
+  kernel->pending_event = true;
+  e->on_event();
+  EXPECT_TRUE(kernel->called("detach eth9"));
+  EXPECT_EQ(e->status()["interfaces"][1]["state"], "missing");
+}
+
+TEST_F(Fixture, ARenamedInterfaceLosesTheProgram) {
+  auto e = make({"eth0"});
+  ASSERT_TRUE(e->apply(sample()));
+  kernel->iface("eth0")->name = "wan0";  // same ifindex, new name; the link follows the ifindex
+  kernel->pending_event = true;
+  e->on_event();
+  EXPECT_TRUE(kernel->called("detach eth0"));
+  EXPECT_EQ(kernel->iface("wan0")->drv_prog_id, 0u);
+  EXPECT_EQ(e->status()["interfaces"][0]["state"], "missing");
+}
+
+TEST_F(Fixture, InterfacesNoLongerConfiguredAreDetached) {
+  auto e = make({"eth0"});
+  kernel->pinned.push_back({"eth1", 4, 3, 55});
+  kernel->iface("eth1")->drv_prog_id = 55;
+  ASSERT_TRUE(e->apply(sample()));
+  EXPECT_TRUE(kernel->called("detach eth1"));
+  EXPECT_EQ(kernel->iface("eth1")->drv_prog_id, 0u);
+}
+
+TEST_F(Fixture, AutoMeansTheDefaultRouteInterfaces) {
+  auto e = make({"auto"});
+  kernel->default_routes = {3, 3, 99};  // v4 and v6 via eth1; an ifindex that vanished
+  ASSERT_TRUE(e->apply(sample()));
+  const json s = e->status();
+  ASSERT_EQ(s["interfaces"].size(), 1u);
+  EXPECT_EQ(s["interfaces"][0]["name"], "eth1");
+  EXPECT_FALSE(kernel->called("attach eth0 native"));
+}
+
+TEST_F(Fixture, AutoWithoutADefaultRouteWarns) {
+  auto e = make({"auto"});
+  ASSERT_TRUE(e->apply(sample()));
+  const json s = e->status();
+  EXPECT_EQ(s["attached"], false);
+  ASSERT_EQ(s["warnings"].size(), 1u);
+  EXPECT_NE(s["warnings"][0].get<std::string>().find("no interface"), std::string::npos);
+}
+
+TEST_F(Fixture, UninstallStopsRepairsUntilTheNextApply) {
+  auto e = make({"eth0"});
+  ASSERT_TRUE(e->apply(sample()));
+  auto r = e->uninstall();
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(*r);
+  EXPECT_TRUE(kernel->uninstalled);
+  EXPECT_FALSE(*e->verify());
+  kernel->pending_event = true;
+  e->on_event();
+  EXPECT_TRUE(kernel->pinned.empty());
+  EXPECT_EQ(e->status()["attached"], false);
+  EXPECT_TRUE(e->status()["warnings"].empty()) << "an uninstalled enforcer is not degraded";
+  ASSERT_TRUE(e->apply(sample()));
+  EXPECT_EQ(e->status()["attached"], true);
+  EXPECT_FALSE(e->control("status", json::object()));
+}
+
+TEST_F(Fixture, StatusCountersAndMetrics) {
+  auto e = make({"eth0"});
+  ASSERT_TRUE(e->apply(sample()));
+  kernel->totals[og_counter_index(OG_FAM_V4, OG_R_DROP)] = {5, 300};
+  kernel->totals[og_counter_index(OG_FAM_V6, OG_R_DROP)] = {2, 160};
+  kernel->totals[og_counter_index(OG_FAM_V4, OG_R_PASS_EDGE)] = {7, 700};
+  kernel->totals[og_counter_index(OG_FAM_OTHER, OG_R_PASS_NOT_IP)] = {1, 60};
+  kernel->totals[og_counter_index(OG_FAM_V6, OG_R_AUDIT)] = {3, 240};
+  const json s = e->status();
+  EXPECT_EQ(s["dropped_packets"], 7);
+  EXPECT_EQ(s["passed_packets"], 11);
+  EXPECT_EQ(s["audit_would_drop_packets"], 3);
+  EXPECT_EQ(s["counters"]["ipv4"]["dropped"]["packets"], 5);
+  EXPECT_EQ(s["counters"]["ipv4"]["edge"]["bytes"], 700);
+  EXPECT_TRUE(s["last_apply"]["time"].is_string());
+  EXPECT_TRUE(s["last_apply"]["duration_ms"].is_number());
+  EXPECT_EQ(s["program"]["generation"], 1);
+  const std::string m = s["metrics"];
+  EXPECT_NE(m.find("originguard_xdp_packets_total{family=\"ipv4\",verdict=\"drop\",reason=\"dropped\"} 5"),
+            std::string::npos);
+  EXPECT_NE(m.find("originguard_xdp_attached{interface=\"eth0\",mode=\"native\"} 1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace og
