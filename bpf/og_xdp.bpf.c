@@ -23,8 +23,10 @@ int og_xdp(struct xdp_md* ctx) {
   if (kind == OG_KIND_EDGE) return og_pass(p.family, OG_R_PASS_EDGE, bytes);
   if (kind == OG_KIND_MGMT) return og_pass(p.family, OG_R_PASS_MGMT, bytes);
   /* Not allowed: a connection conntrack already tracks may still be one nftables accepts
-   * (ct state established). The conntrack program decides and does not return here. */
-  bpf_tail_call(ctx, &og_ct_progs, (og_cfg.flags & OG_CFG_AUDIT) ? OG_CT_AUDIT : OG_CT_ENFORCE);
+   * (ct state established). The conntrack program decides and does not return here. A SYN
+   * flood, the common attack, skips that lookup. */
+  if (!og_opens_connection(&p))
+    bpf_tail_call(ctx, &og_ct_progs, (og_cfg.flags & OG_CFG_AUDIT) ? OG_CT_AUDIT : OG_CT_ENFORCE);
   if (og_cfg.flags & OG_CFG_AUDIT) return og_pass(p.family, OG_R_AUDIT, bytes);
   og_count(p.family, OG_R_DROP, bytes);
   return XDP_DROP;

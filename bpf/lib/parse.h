@@ -10,12 +10,17 @@
 #include "lib/common.h"
 
 #define OG_MAX_VLAN 2
+#define OG_TCP_FLAGS_OFFSET 13
+#define OG_TCP_SYN 0x02
+#define OG_TCP_ACK 0x10
 #define OG_V6_MAX_EXT 8
 
 struct og_pkt {
   __u32 family;   /* OG_FAM_* */
   __u8 l4proto;   /* IPPROTO_TCP / IPPROTO_UDP when parsed */
   __u16 dport;    /* host byte order */
+  __u8 tcp_flags; /* TCP only, when the header reaches the flags byte */
+  __u8 has_tcp_flags;
   __be16 sport_n; /* network byte order, for the conntrack tuple */
   __be16 dport_n;
   union {
@@ -53,6 +58,13 @@ struct og_l4_ports {
   __be16 dest;
 };
 
+/* A SYN without ACK opens a connection: it is never part of one nftables accepts as
+ * established (only a duplicate SYN on an open connection would be, and dropping that does not
+ * hurt the connection). */
+static __always_inline int og_opens_connection(const struct og_pkt* p) {
+  return p->l4proto == IPPROTO_TCP && p->has_tcp_flags && (p->tcp_flags & (OG_TCP_SYN | OG_TCP_ACK)) == OG_TCP_SYN;
+}
+
 /* Returns OG_PARSED when p holds a TCP/UDP packet to judge, else the pass reason. */
 #define OG_PARSED OG_R_MAX
 
@@ -65,6 +77,14 @@ static __always_inline int og_parse_ports(void* l4, void* end, __u8 proto, struc
   p->sport_n = ports->source;
   p->dport_n = ports->dest;
   p->dport = bpf_ntohs(ports->dest);
+  if (proto == IPPROTO_TCP) {
+    __u8* flags = (__u8*)l4 + OG_TCP_FLAGS_OFFSET;
+
+    if ((void*)(flags + 1) <= end) {
+      p->tcp_flags = *flags;
+      p->has_tcp_flags = 1;
+    }
+  }
   return OG_PARSED;
 }
 

@@ -49,8 +49,9 @@ PacketBuilder& PacketBuilder::v6_ext(std::uint8_t type, std::size_t bytes) {
   layers_.push_back({Kind::ext, type, static_cast<std::uint16_t>(bytes)});
   return *this;
 }
-PacketBuilder& PacketBuilder::tcp(std::uint16_t dport, std::uint16_t sport) {
+PacketBuilder& PacketBuilder::tcp(std::uint16_t dport, std::uint16_t sport, std::uint8_t flags) {
   layers_.push_back({Kind::tcp, dport, sport});
+  layers_.back().flags = flags;
   return *this;
 }
 PacketBuilder& PacketBuilder::udp(std::uint16_t dport, std::uint16_t sport) {
@@ -185,7 +186,7 @@ Frame PacketBuilder::build() const {
         if (l.kind == Kind::tcp) {
           for (int k = 0; k < 8; ++k) b.push_back(0);  // seq, ack
           b.push_back(0x50);                           // data offset 5
-          b.push_back(0x02);                           // SYN
+          b.push_back(l.flags);
           for (int k = 0; k < 6; ++k) b.push_back(0);  // window, checksum, urgent
         } else {
           put16(b, 8);

@@ -30,7 +30,8 @@ class PacketBuilder {
   PacketBuilder& ipv6(std::string_view src, std::string_view dst = "2001:db8:1::1");
   // Hop-by-hop (0), routing (43), destination options (60) or AH (51) of `bytes` length.
   PacketBuilder& v6_ext(std::uint8_t type, std::size_t bytes = 8);
-  PacketBuilder& tcp(std::uint16_t dport, std::uint16_t sport = 40000);
+  // flags: SYN by default; 0x10 ACK, 0x18 PSH+ACK, ...
+  PacketBuilder& tcp(std::uint16_t dport, std::uint16_t sport = 40000, std::uint8_t flags = 0x02);
   PacketBuilder& udp(std::uint16_t dport, std::uint16_t sport = 40000);
   PacketBuilder& icmp(std::uint8_t type);  // ICMP after IPv4, ICMPv6 after IPv6
   PacketBuilder& arp();
@@ -46,6 +47,7 @@ class PacketBuilder {
     std::uint16_t a = 0, b = 0;  // vlan: tpid, vid; ports: dport, sport; ext: type, bytes; frag: offset, more
     Address src{}, dst{};
     std::size_t options = 0;
+    std::uint8_t flags = 0;  // TCP
   };
   std::vector<Layer> layers_;
   std::size_t payload_ = 0;

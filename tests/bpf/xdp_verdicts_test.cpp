@@ -338,13 +338,20 @@ TEST_F(XdpVerdicts, ConnectionsConntrackTracksArePassedOn) {
     ASSERT_TRUE(ct->install(gen_->ct_progs_fd()));
     const std::uint32_t untracked = mode == ProtectMode::audit ? OG_R_AUDIT : OG_R_DROP;
     const int untracked_verdict = mode == ProtectMode::audit ? XDP_PASS : XDP_DROP;
+    constexpr std::uint8_t kAck = 0x10, kPshAck = 0x18, kSynAck = 0x12, kSyn = 0x02;
+    auto loop = [&](std::uint16_t sport, std::uint8_t flags) {
+      return PacketBuilder().ipv4("127.0.0.1", "127.0.0.1").tcp(kHttps, sport, flags).build();
+    };
     check({
-        pass("the tracked connection", PacketBuilder().ipv4("127.0.0.1", "127.0.0.1").tcp(kHttps, client_port).build(),
-             OG_FAM_V4, OG_R_PASS_TRACKED),
-        {"same source, another port",
-         PacketBuilder().ipv4("127.0.0.1", "127.0.0.1").tcp(kHttps, client_port + 1).build(), untracked_verdict,
+        pass("the tracked connection (ACK)", loop(client_port, kAck), OG_FAM_V4, OG_R_PASS_TRACKED),
+        pass("the tracked connection (PSH ACK)", loop(client_port, kPshAck), OG_FAM_V4, OG_R_PASS_TRACKED),
+        pass("the tracked connection (SYN ACK)", loop(client_port, kSynAck), OG_FAM_V4, OG_R_PASS_TRACKED),
+        // A bare SYN opens a connection: no lookup, judged by its source like any new one.
+        {"a SYN on the tracked tuple", loop(client_port, kSyn), untracked_verdict, OG_FAM_V4, untracked},
+        {"same source, another port", loop(client_port + 1, kAck), untracked_verdict, OG_FAM_V4, untracked},
+        {"an attacker's ACK", PacketBuilder().ipv4("203.0.113.66").tcp(kHttps, 40000, kAck).build(), untracked_verdict,
          OG_FAM_V4, untracked},
-        {"an attacker", v4("203.0.113.66"), untracked_verdict, OG_FAM_V4, untracked},
+        {"an attacker's SYN", v4("203.0.113.66"), untracked_verdict, OG_FAM_V4, untracked},
         pass("edge sources never reach the conntrack check", v4("198.51.100.9"), OG_FAM_V4, OG_R_PASS_EDGE),
     });
   }
