@@ -108,6 +108,49 @@ Result<Generation> Generation::load(const Tables& t, const LoadOptions& opts) {
   return g;
 }
 
+const og_xdp_config& Generation::config() const { return skel_->rodata->og_cfg; }
+
+Result<std::uint32_t> Generation::lookup(const Address& a) const {
+  const auto& cfg = config();
+  auto get = [](bpf_map* m, const void* key, std::uint32_t* value) -> Result<bool> {
+    if (int err = bpf_map_lookup_elem(bpf_map__fd(m), key, value); err != 0) {
+      if (err == -ENOENT) return false;
+      return fail_libbpf(std::string("look up in ") + bpf_map__name(m), err);
+    }
+    return true;
+  };
+  std::uint32_t kind = OG_KIND_NONE;
+  if (a.family == Family::v4) {
+    const std::uint32_t host = (std::uint32_t{a.bytes[0]} << 24) | (std::uint32_t{a.bytes[1]} << 16) |
+                               (std::uint32_t{a.bytes[2]} << 8) | a.bytes[3];
+    const std::uint32_t word_index = host >> 13;
+    std::uint64_t word = 0;
+    if (int err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.og_v4_bitmap), &word_index, &word); err != 0)
+      return fail_libbpf("look up in og_v4_bitmap", err);
+    kind = static_cast<std::uint32_t>((word >> ((host >> 7) & 62)) & 3);
+    if (kind != OG_KIND_PARTIAL) return kind;
+    if (!(cfg.flags & OG_CFG_V4_LPM)) return OG_KIND_NONE;
+    og_lpm_v4_key key{32, 0};
+    std::memcpy(&key.addr, a.bytes.data(), 4);
+    auto found = get(skel_->maps.og_v4_lpm, &key, &kind);
+    if (!found) return fail(found.error());
+    return *found ? kind : std::uint32_t{OG_KIND_NONE};
+  }
+  std::uint32_t top = 0;
+  std::memcpy(&top, a.bytes.data(), 4);
+  auto found = get(skel_->maps.og_v6_top, &top, &kind);
+  if (!found) return fail(found.error());
+  if (*found && kind != OG_KIND_PARTIAL) return kind;
+  if (!*found && !(cfg.flags & OG_CFG_V6_SHORT)) return OG_KIND_NONE;
+  if (!(cfg.flags & OG_CFG_V6_LPM)) return OG_KIND_NONE;
+  og_lpm_v6_key key{};
+  key.prefixlen = 128;
+  std::memcpy(key.addr, a.bytes.data(), 16);
+  found = get(skel_->maps.og_v6_lpm, &key, &kind);
+  if (!found) return fail(found.error());
+  return *found ? kind : std::uint32_t{OG_KIND_NONE};
+}
+
 Result<ConntrackPrograms> ConntrackPrograms::load(int counters_fd) {
   route_libbpf_log();
   std::unique_ptr<og_xdp_ct, SkeletonDeleter> skel(og_xdp_ct__open());

@@ -36,6 +36,11 @@ class Generation {
   [[nodiscard]] int counters_fd() const;
   [[nodiscard]] int ct_progs_fd() const;
   [[nodiscard]] std::uint32_t generation() const { return generation_; }
+  // The load-time configuration as the kernel holds it (the frozen .rodata map).
+  [[nodiscard]] const og_xdp_config& config() const;
+  // What this generation's tables answer for source `a` (og_kind, never PARTIAL): the same
+  // lookups the program makes, through the bpf() syscall.
+  [[nodiscard]] Result<std::uint32_t> lookup(const Address& a) const;
 
  private:
   Generation(std::unique_ptr<og_xdp, SkeletonDeleter> skel, std::uint32_t generation);

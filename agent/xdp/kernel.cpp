@@ -8,6 +8,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <map>
 
@@ -258,6 +259,22 @@ class BpfKernel final : public XdpKernel {
   Result<CounterTotals> counters() override {
     if (!counters_.valid()) return fail("no counters yet");
     return read_counters(counters_.get());
+  }
+
+  Result<KernelJudgement> judge(const Address& src, std::optional<std::uint16_t> port) override {
+    if (!gen_) return fail("no program loaded");
+    KernelJudgement j;
+    const auto& cfg = gen_->config();
+    if (port) {
+      j.port_protected = port_protected(cfg, *port);
+    } else {
+      j.port_protected = std::any_of(std::begin(cfg.ports), std::end(cfg.ports), [](auto w) { return w != 0; });
+    }
+    j.audit = cfg.flags & OG_CFG_AUDIT;
+    auto kind = gen_->lookup(src);
+    if (!kind) return fail(kind.error());
+    j.kind = *kind;
+    return j;
   }
 
   Status uninstall() override {

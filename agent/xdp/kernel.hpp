@@ -30,6 +30,14 @@ struct PinnedLink {
   std::uint32_t prog_id = 0;  // program the link runs
 };
 
+// What the generation attach() and update() use says about one source and port, read from
+// its maps in the kernel (agentctl explain).
+struct KernelJudgement {
+  std::uint32_t kind = OG_KIND_NONE;  // og_kind of the source
+  bool port_protected = false;        // for a given port; without one: any port is protected
+  bool audit = false;
+};
+
 struct ProgramInfo {
   std::uint32_t prog_id = 0;
   std::uint32_t generation = 0;
@@ -59,6 +67,7 @@ class XdpKernel {
   // Restores pins someone removed or replaced; returns what it restored.
   virtual Result<std::vector<std::string>> repin() = 0;
   virtual Result<CounterTotals> counters() = 0;
+  virtual Result<KernelJudgement> judge(const Address& src, std::optional<std::uint16_t> port) = 0;
   // Detaches every link, removes every pin and the directory, unloads the program.
   virtual Status uninstall() = 0;
   // rtnetlink link and default-route notifications (-1: unavailable).

@@ -410,6 +410,35 @@ nlohmann::json XdpEnforcer::status() const {
   return j;
 }
 
+Result<Explanation> XdpEnforcer::explain(const Address& src, std::optional<std::uint16_t> port) {
+  const auto prog = kernel_->current();
+  std::string on;
+  for (const auto& s : ifaces_)
+    if (s.state == IfaceState::State::attached) on += (on.empty() ? "" : ", ") + s.name;
+  if (!prog || uninstalled_ || on.empty())
+    return Explanation{"accept", "none", "", "the XDP program is not attached anywhere: nftables decides alone"};
+  auto j = kernel_->judge(src, port);
+  if (!j) return fail(j.error().context("xdp explain"));
+  const std::string program = "XDP program id " + std::to_string(prog->prog_id) + " on " + on;
+  if (!j->port_protected) {
+    return Explanation{"accept", "none", "",
+                       (port ? "port " + std::to_string(*port) : std::string("no port")) + " is not protected in " +
+                           program + ": passed on to nftables"};
+  }
+  if (j->kind == OG_KIND_EDGE)
+    return Explanation{"accept", "edge", "",
+                       "allowed by " + program + " (edge ranges and extra_allow): passed on to nftables"};
+  if (j->kind == OG_KIND_MGMT)
+    return Explanation{"accept", "mgmt_allow", "", "allowed by " + program + " (mgmt_allow): passed on to nftables"};
+  if (j->audit)
+    return Explanation{"accept", "none", "",
+                       "not allowed; " + program + " is in audit mode: counted as audit_would_drop and passed on"};
+  return Explanation{
+      "drop", "none", "",
+      "not allowed: dropped at the driver by " + program + ", before nftables sees it" +
+          (prog->conntrack ? " (unless conntrack already tracks the connection: nftables then decides)" : "")};
+}
+
 Result<bool> XdpEnforcer::uninstall() {
   const bool had = kernel_->current().has_value() || !ifaces_.empty();
   if (auto st = kernel_->uninstall(); !st) return fail(st.error().context("xdp uninstall"));
@@ -419,10 +448,6 @@ Result<bool> XdpEnforcer::uninstall() {
   uninstalled_ = true;
   log::info("xdp.uninstall", {});
   return had;
-}
-
-Result<Explanation> XdpEnforcer::explain(const Address& /*src*/, std::optional<std::uint16_t> /*port*/) {
-  return Explanation{"unknown", "none", "", "the XDP layer cannot explain yet"};
 }
 
 std::unique_ptr<XdpEnforcer> make_xdp_enforcer(const XdpFactoryOptions& opts) {

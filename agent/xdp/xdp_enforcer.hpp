@@ -32,7 +32,8 @@ class XdpEnforcer final : public Enforcer {
   [[nodiscard]] nlohmann::json status() const override;
   // Detaches every link, removes every pin and the directory.
   Result<bool> uninstall() override;
-  // Read from the kernel's tables (a later commit; until then it says it cannot tell).
+  // From the tables of the generation in the kernel, not from the config. `matched` stays
+  // "": the XDP tables answer per block, not per prefix.
   Result<Explanation> explain(const Address& src, std::optional<std::uint16_t> port) override;
 
   // rtnetlink notifications: readable -> on_event() re-checks the interfaces at once (an

@@ -286,6 +286,25 @@ TEST_F(XdpEnforcerKernel, InterfacesNoLongerConfiguredAreDetached) {
   EXPECT_FALSE(std::filesystem::exists(pin_dir_ / "link_ogd0"));
 }
 
+// explain reads the tables in the kernel: they must answer what the range sets say.
+TEST_F(XdpEnforcerKernel, ExplainAgreesWithTheRangeSets) {
+  auto e = make({"ogv0"});
+  auto d = make_state({"198.51.100.0/24", "192.0.2.128/25", "10.0.0.0/8", "2001:db8:cf::/48", "2a06:98c0::/29"},
+                      {"203.0.113.7/32", "2001:db8:bad::7/128"}, {443});
+  ASSERT_TRUE(e->apply(d));
+  for (const char* a : {"198.51.100.0", "198.51.100.255", "198.51.101.0", "192.0.2.127", "192.0.2.128", "10.9.9.9",
+                        "11.0.0.0", "203.0.113.7", "203.0.113.8", "2001:db8:cf::", "2001:db8:cf:ffff::1",
+                        "2001:db8:d0::", "2a06:98c7:ffff::1", "2a06:98c8::", "2001:db8:bad::7", "2001:db8:bad::8"}) {
+    const auto addr = *parse_address(a);
+    auto x = e->explain(addr, 443);
+    ASSERT_TRUE(x) << x.error().message;
+    const bool allowed = d.edge.contains(addr) || d.mgmt.contains(addr);
+    EXPECT_EQ(x->verdict, allowed ? "accept" : "drop") << a << ": " << x->reason;
+    EXPECT_EQ(x->list, d.mgmt.contains(addr) ? "mgmt_allow" : d.edge.contains(addr) ? "edge" : "none") << a;
+  }
+  EXPECT_EQ(e->explain(*parse_address("203.0.113.9"), 80)->verdict, "accept");
+}
+
 TEST_F(XdpEnforcerKernel, AutoMeansTheDefaultRouteInterfaces) {
   ASSERT_TRUE(sh("ip addr add 192.0.2.1/24 dev ogv0 && ip route add default via 192.0.2.254 dev ogv0"));
   auto e = make({"auto"});

@@ -28,6 +28,7 @@ class FakeKernel : public XdpKernel {
 
   // --- what the enforcer did ---
   std::optional<ProgramInfo> prog;
+  Tables tables;  // of the last load
   std::vector<PinnedLink> pinned;
   std::vector<std::string> calls;
   bool uninstalled = false;
@@ -54,8 +55,9 @@ class FakeKernel : public XdpKernel {
     calls.push_back("open");
     return open_result;
   }
-  Result<ProgramInfo> load(const Tables&) override {
+  Result<ProgramInfo> load(const Tables& t) override {
     calls.push_back("load");
+    if (!fail_load) tables = t;
     if (fail_load) return fail(Error{"verifier said no", EINVAL});
     const std::uint32_t gen = prog ? prog->generation + 1 : 1;
     prog = ProgramInfo{next_prog_++, gen, true, ""};
@@ -100,6 +102,13 @@ class FakeKernel : public XdpKernel {
   }
   Result<std::vector<std::string>> repin() override { return std::exchange(repin_result, {}); }
   Result<CounterTotals> counters() override { return totals; }
+  Result<KernelJudgement> judge(const Address& src, std::optional<std::uint16_t> port) override {
+    KernelJudgement j;
+    j.kind = classify(tables, src);
+    j.port_protected = port ? port_protected(tables.config, *port) : true;
+    j.audit = tables.config.flags & OG_CFG_AUDIT;
+    return j;
+  }
   Status uninstall() override {
     calls.push_back("uninstall");
     for (auto& l : std::vector<PinnedLink>(pinned)) (void)detach(l.name);

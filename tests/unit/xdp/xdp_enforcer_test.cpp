@@ -305,5 +305,38 @@ TEST_F(Fixture, StatusCountersAndMetrics) {
   EXPECT_NE(m.find("originguard_xdp_attached{interface=\"eth0\",mode=\"native\"} 1"), std::string::npos);
 }
 
+TEST_F(Fixture, ExplainReadsTheLayerItself) {
+  auto e = make({"eth0"});
+  const auto A = [](const char* s) { return *parse_address(s); };
+  auto x = e->explain(A("203.0.113.9"), 443);
+  ASSERT_TRUE(x);
+  EXPECT_EQ(x->verdict, "accept") << "nothing attached yet: nftables alone";
+  auto d = sample();
+  d.mgmt = RangeSet::from({*parse_prefix("192.0.2.7/32")});
+  ASSERT_TRUE(e->apply(d));
+  x = e->explain(A("203.0.113.9"), 443);
+  EXPECT_EQ(x->verdict, "drop");
+  EXPECT_NE(x->reason.find("eth0"), std::string::npos) << x->reason;
+  EXPECT_NE(x->reason.find("conntrack"), std::string::npos) << x->reason;
+  x = e->explain(A("198.51.100.7"), 443);
+  EXPECT_EQ(x->verdict, "accept");
+  EXPECT_EQ(x->list, "edge");
+  x = e->explain(A("192.0.2.7"), 443);
+  EXPECT_EQ(x->list, "mgmt_allow");
+  x = e->explain(A("203.0.113.9"), 80);
+  EXPECT_EQ(x->verdict, "accept");
+  EXPECT_NE(x->reason.find("not protected"), std::string::npos);
+  x = e->explain(A("2001:db8:bad::1"), std::nullopt);
+  EXPECT_EQ(x->verdict, "drop");
+  ASSERT_TRUE(e->apply(sample(ProtectMode::audit)));
+  x = e->explain(A("203.0.113.9"), 443);
+  EXPECT_EQ(x->verdict, "accept");
+  EXPECT_NE(x->reason.find("audit"), std::string::npos);
+  kernel->native_errno["eth0"] = EOPNOTSUPP;
+  kernel->generic_errno["eth0"] = EOPNOTSUPP;
+  ASSERT_TRUE(e->uninstall());
+  EXPECT_EQ(e->explain(A("203.0.113.9"), 443)->verdict, "accept");
+}
+
 }  // namespace
 }  // namespace og
