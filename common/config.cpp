@@ -17,6 +17,18 @@ namespace og {
 
 const char* to_string(ProtectMode m) { return m == ProtectMode::enforce ? "enforce" : "audit"; }
 
+const char* to_string(XdpMode m) {
+  switch (m) {
+    case XdpMode::native:
+      return "native";
+    case XdpMode::generic:
+      return "generic";
+    case XdpMode::auto_:
+      break;
+  }
+  return "auto";
+}
+
 namespace {
 
 constexpr std::uint16_t kSshPort = 22;
@@ -159,11 +171,55 @@ Status read_nftables(const Reader& r, const toml::table& t, NftablesConfig& c) {
   return r.boolean(t, "nftables", "enabled", c.enabled);
 }
 
+// What Linux accepts as an interface name (dev_valid_name): 1..15 bytes, not "." or "..", no
+// '/', ':' or whitespace.
+bool valid_ifname(std::string_view n) {
+  if (n.empty() || n.size() > 15 || n == "." || n == "..") return false;
+  return std::none_of(n.begin(), n.end(), [](char c) {
+    return c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' ||
+           static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+}
+
+Status read_xdp(const Reader& r, const toml::table& t, XdpConfig& c) {
+  constexpr std::string_view s = "xdp";
+  if (auto st = r.only_keys(t, s, {"enabled", "interfaces", "mode", "pin_dir"}); !st) return st;
+  if (auto st = r.boolean(t, s, "enabled", c.enabled); !st) return st;
+  if (const toml::node* n = t.get("interfaces")) {
+    const toml::array* arr = n->as_array();
+    if (!arr || arr->empty())
+      return r.error_at(n->source(), s, "interfaces", "expected a non-empty list of interface names, or [\"auto\"]");
+    c.interfaces.clear();
+    for (const auto& e : *arr) {
+      auto v = e.value<std::string>();
+      if (!v || !e.is_string() || !valid_ifname(*v))
+        return r.error_at(e.source(), s, "interfaces",
+                          "each entry is an interface name (1-15 characters, no '/', ':' or spaces) or \"auto\"");
+      if (*v == "lo")
+        return r.error_at(e.source(), s, "interfaces",
+                          "\"lo\" cannot be protected at the driver: nftables accepts loopback traffic");
+      if (std::find(c.interfaces.begin(), c.interfaces.end(), *v) == c.interfaces.end()) c.interfaces.push_back(*v);
+    }
+  }
+  if (const toml::node* n = t.get("mode")) {
+    auto m = n->value<std::string>();
+    if (m && *m == "auto")
+      c.mode = XdpMode::auto_;
+    else if (m && *m == "native")
+      c.mode = XdpMode::native;
+    else if (m && *m == "generic")
+      c.mode = XdpMode::generic;
+    else
+      return r.error_at(n->source(), s, "mode", "expected \"auto\", \"native\" or \"generic\"");
+  }
+  return r.path(t, s, "pin_dir", c.pin_dir);
+}
+
 }  // namespace
 
 Result<AgentConfig> parse_agent_config(std::string_view text, std::string_view origin) {
   Reader r(origin);
-  auto doc = r.document(text, {"ranges", "protect", "control", "nftables"});
+  auto doc = r.document(text, {"ranges", "protect", "control", "nftables", "xdp"});
   if (!doc) return fail(doc.error());
   const toml::table& root = *doc;
   AgentConfig cfg;
@@ -181,6 +237,7 @@ Result<AgentConfig> parse_agent_config(std::string_view text, std::string_view o
        [](const Reader& rr, const toml::table& t, AgentConfig& c) { return read_control(rr, t, c.control); }},
       {"nftables",
        [](const Reader& rr, const toml::table& t, AgentConfig& c) { return read_nftables(rr, t, c.nftables); }},
+      {"xdp", [](const Reader& rr, const toml::table& t, AgentConfig& c) { return read_xdp(rr, t, c.xdp); }},
   };
   for (const auto& sec : sections) {
     auto t = r.section(root, sec.name);

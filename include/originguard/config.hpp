@@ -64,15 +64,28 @@ struct NftablesConfig {
   bool enabled = true;  // program table inet originguard
 };
 
+enum class XdpMode { auto_, native, generic };
+
+struct XdpConfig {
+  // Enforce at the driver too (docs/XDP.md). On by default: a flood is dropped before the
+  // kernel builds an skb, and XDP only drops what nftables would drop anyway.
+  bool enabled = true;
+  std::vector<std::string> interfaces{"auto"};  // "auto": the interfaces holding default routes
+  XdpMode mode = XdpMode::auto_;                // auto: native, generic where the driver refuses
+  std::filesystem::path pin_dir = "/sys/fs/bpf/originguard";
+};
+
 struct AgentConfig {
   std::filesystem::path path;  // file it was read from ("" = built-in defaults)
   RangesConfig ranges;
   ProtectConfig protect;
   ControlConfig control;
   NftablesConfig nftables;
+  XdpConfig xdp;
 };
 
 [[nodiscard]] const char* to_string(ProtectMode m);
+[[nodiscard]] const char* to_string(XdpMode m);
 
 // Parses TOML text; `origin` names the file in error messages ("agent.toml:12: ...").
 [[nodiscard]] Result<AgentConfig> parse_agent_config(std::string_view toml_text, std::string_view origin);

@@ -47,6 +47,13 @@ TEST(Config, EmptyFileGivesDefaults) {
   EXPECT_EQ(c->control.group, "");
   EXPECT_EQ(c->control.admin_group, "");
   EXPECT_TRUE(c->nftables.enabled);
+  EXPECT_TRUE(c->xdp.enabled);
+  EXPECT_THAT(c->xdp.interfaces, ElementsAre("auto"));
+  EXPECT_EQ(c->xdp.mode, XdpMode::auto_);
+  EXPECT_EQ(c->xdp.pin_dir, "/sys/fs/bpf/originguard");
+  EXPECT_STREQ(to_string(XdpMode::auto_), "auto");
+  EXPECT_STREQ(to_string(XdpMode::native), "native");
+  EXPECT_STREQ(to_string(XdpMode::generic), "generic");
   EXPECT_STREQ(to_string(ProtectMode::enforce), "enforce");
   EXPECT_STREQ(to_string(ProtectMode::audit), "audit");
 }
@@ -88,6 +95,12 @@ admin_group = "og-admin"
 
 [nftables]
 enabled = false
+
+[xdp]
+enabled = false
+interfaces = ["eth0", "bond0.100", "eth0", "auto"]
+mode = "generic"
+pin_dir = "/run/og-bpf/og"
 )";
   auto c = parse(text);
   ASSERT_TRUE(ok(c));
@@ -121,6 +134,10 @@ enabled = false
   EXPECT_EQ(c->control.group, "adm");
   EXPECT_EQ(c->control.admin_group, "og-admin");
   EXPECT_FALSE(c->nftables.enabled);
+  EXPECT_FALSE(c->xdp.enabled);
+  EXPECT_THAT(c->xdp.interfaces, ElementsAre("eth0", "bond0.100", "auto")) << "duplicates dropped, order kept";
+  EXPECT_EQ(c->xdp.mode, XdpMode::generic);
+  EXPECT_EQ(c->xdp.pin_dir, "/run/og-bpf/og");
 }
 
 struct ErrorCase {
@@ -215,6 +232,25 @@ TEST(Config, ErrorsNameFileLineSectionAndKey) {
        "agent.toml:2: [control] socket: ", "longer than a unix socket path may be (107 bytes)"},
       {"nftables enabled string", "[nftables]\nenabled = \"no\"\n",
        "agent.toml:2: [nftables] enabled: ", "expected true or false"},
+      // xdp
+      {"unknown key in xdp", "[xdp]\ninterface = [\"eth0\"]\n", "agent.toml:2: [xdp] interface: ", "unknown key"},
+      {"xdp enabled string", "[xdp]\nenabled = \"yes\"\n", "agent.toml:2: [xdp] enabled: ", "expected true or false"},
+      {"xdp interfaces empty", "[xdp]\ninterfaces = []\n", "agent.toml:2: [xdp] interfaces: ", "non-empty list"},
+      {"xdp interfaces not a list", "[xdp]\ninterfaces = \"eth0\"\n", "agent.toml:2: [xdp] interfaces: ",
+       "non-empty list"},
+      {"xdp interface too long", "[xdp]\ninterfaces = [\"abcdefghijklmnop\"]\n", "agent.toml:2: [xdp] interfaces: ",
+       "1-15 characters"},
+      {"xdp interface with a slash", "[xdp]\ninterfaces = [\"eth0/1\"]\n", "agent.toml:2: [xdp] interfaces: ",
+       "no '/'"},
+      {"xdp interface with a space", "[xdp]\ninterfaces = [\"eth 0\"]\n", "agent.toml:2: [xdp] interfaces: ",
+       "interface name"},
+      {"xdp interface dot-dot", "[xdp]\ninterfaces = [\"..\"]\n", "agent.toml:2: [xdp] interfaces: ",
+       "interface name"},
+      {"xdp interface number", "[xdp]\ninterfaces = [2]\n", "agent.toml:2: [xdp] interfaces: ", "interface name"},
+      {"xdp on loopback", "[xdp]\ninterfaces = [\"eth0\", \"lo\"]\n", "agent.toml:2: [xdp] interfaces: ",
+       "nftables accepts loopback"},
+      {"xdp mode", "[xdp]\nmode = \"driver\"\n", "agent.toml:2: [xdp] mode: ", "\"auto\", \"native\" or \"generic\""},
+      {"xdp pin_dir relative", "[xdp]\npin_dir = \"bpf/og\"\n", "agent.toml:2: [xdp] pin_dir: ", "absolute path"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(std::string(c.name));
@@ -432,6 +468,10 @@ TEST(Config, ShippedExampleIsValidAndShowsTheDefaults) {
   EXPECT_EQ(shipped->control.group, defaults->control.group);
   EXPECT_EQ(shipped->control.admin_group, defaults->control.admin_group);
   EXPECT_EQ(shipped->nftables.enabled, defaults->nftables.enabled);
+  EXPECT_EQ(shipped->xdp.enabled, defaults->xdp.enabled);
+  EXPECT_EQ(shipped->xdp.interfaces, defaults->xdp.interfaces);
+  EXPECT_EQ(shipped->xdp.mode, defaults->xdp.mode);
+  EXPECT_EQ(shipped->xdp.pin_dir, defaults->xdp.pin_dir);
 }
 
 }  // namespace
