@@ -1,14 +1,20 @@
 #include "agent.hpp"
 
+#include <fcntl.h>
 #include <systemd/sd-daemon.h>
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
 
+#include <cstring>
+
 #include "originguard/atomic_file.hpp"
 #include "originguard/log.hpp"
 #ifdef OG_HAVE_NFT
 #include "nft/nft_enforcer.hpp"
+#endif
+#ifdef OG_HAVE_XDP
+#include "xdp/xdp_enforcer.hpp"
 #endif
 
 namespace og {
@@ -20,9 +26,30 @@ using std::chrono::seconds;
 
 namespace {
 
-// In packet order: a new enforcer in front of nftables (XDP) goes first.
-std::vector<std::unique_ptr<Enforcer>> make_enforcers(const AgentConfig& cfg) {
+#ifdef OG_HAVE_XDP
+XdpEnforcerOptions xdp_options(const AgentConfig& cfg) { return {cfg.xdp.interfaces, cfg.xdp.mode}; }
+#endif
+
+// Failures of layers that cannot run on this machine at all (XDP without kernel support):
+// status is degraded for them, but they are no reason to refuse a config or report a refresh
+// as failed. Moves them out of `errors`.
+std::vector<EnforcerSet::ApplyError> take_unavailable(std::vector<EnforcerSet::ApplyError>& errors) {
+  std::vector<EnforcerSet::ApplyError> out;
+  for (auto& e : errors)
+    if (e.unavailable) out.push_back(e);
+  std::erase_if(errors, [](const auto& e) { return e.unavailable; });
+  return out;
+}
+
+// In packet order: XDP (at the driver) first, then nftables. `with_xdp` false: the caller
+// brings the XDP enforcer it already has (EnforcerSet::transfer).
+std::vector<std::unique_ptr<Enforcer>> make_enforcers(const AgentConfig& cfg, bool with_xdp = true) {
   std::vector<std::unique_ptr<Enforcer>> out;
+#ifdef OG_HAVE_XDP
+  if (cfg.xdp.enabled && with_xdp) out.push_back(make_xdp_enforcer({xdp_options(cfg), cfg.xdp.pin_dir}));
+#else
+  (void)with_xdp;
+#endif
 #ifdef OG_HAVE_NFT
   if (cfg.nftables.enabled) out.push_back(make_nft_enforcer(cfg));
 #endif
@@ -123,6 +150,29 @@ void Agent::set_warning(Warning w) {
 
 void Agent::clear_warning(std::string_view id) {
   std::erase_if(warnings_, [&](const Warning& w) { return w.id == id; });
+}
+
+void Agent::watch_enforcer_events() {
+  enforcer_events_.clear();
+  for (const auto& src : enforcers_.event_sources()) {
+    // asio owns (and closes) the descriptor it is given: hand it a duplicate.
+    const int dup = ::fcntl(src.fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) {
+      log::error("enforcer.events_unavailable", {{"enforcer", src.enforcer->name()}, {"error", std::strerror(errno)}});
+      continue;
+    }
+    enforcer_events_.push_back(std::make_unique<asio::posix::stream_descriptor>(io_, dup));
+    arm_enforcer_event(enforcer_events_.back().get(), src.enforcer);
+  }
+}
+
+void Agent::arm_enforcer_event(asio::posix::stream_descriptor* sd, Enforcer* e) {
+  // Cancelled (ec set) when the descriptors are cleared, before `sd` and `e` go away.
+  sd->async_wait(asio::posix::stream_descriptor::wait_read, [this, sd, e](boost::system::error_code ec) {
+    if (ec) return;
+    e->on_event();
+    arm_enforcer_event(sd, e);
+  });
 }
 
 std::vector<EnforcerSet::ApplyError> Agent::apply_enforcers(const char* why, bool resume) {
@@ -260,7 +310,10 @@ void Agent::finish_refresh(ranges::RefreshOutcome outcome) {
                              {"etag", state_.current.etag}});
     if (changed) {
       export_ranges();
-      if (auto errors = apply_enforcers("ranges changed", false); !errors.empty()) {
+      auto errors = apply_enforcers("ranges changed", false);
+      if (auto unavailable = take_unavailable(errors); !unavailable.empty())
+        reply["note"] = "not in force where the layer cannot run on this machine: " + join(unavailable);
+      if (!errors.empty()) {
         reply["ok"] = false;
         reply["error"] = "ranges updated, but not in force yet (retrying): " + join(errors);
       }
@@ -301,24 +354,48 @@ void Agent::reload(ControlServer::Reply reply) {
   }
   AgentConfig old = std::move(cfg_);
   cfg_ = std::move(*next);
+  const bool xdp_was = old.xdp.enabled, xdp_is = cfg_.xdp.enabled;
   std::optional<EnforcerSet> previous;
-  if (cfg_.nftables.enabled != old.nftables.enabled) {
+  if (cfg_.nftables.enabled != old.nftables.enabled || xdp_is != xdp_was) {
     previous.emplace(std::move(enforcers_));
     enforcers_ = EnforcerSet(clock_, apply_retry(cfg_));
-    enforcers_.reset(make_enforcers(cfg_));
+    enforcers_.reset(make_enforcers(cfg_, !(xdp_was && xdp_is)));
+    // The XDP enforcer holds its pin directory's lock: a second one would be locked out.
+    if (xdp_was && xdp_is) enforcers_.transfer("xdp", *previous);
   }
-  enforcers_.set_retry(apply_retry(cfg_));
+  configure_xdp();
+  std::vector<EnforcerSet::ApplyError> errors;
+  if (xdp_was && !xdp_is) {
+    // Disabled: its tables would keep dropping at the driver with nobody refreshing them.
+    // Removed before anything else changes: one layer fewer never drops more.
+    if (Enforcer* x = previous->find("xdp")) {
+      if (auto r = x->uninstall(); !r) errors.push_back({"xdp", "[xdp] enabled = false, but " + r.error().message});
+    }
+  }
   // A reload also resumes enforcers stopped by `agentctl uninstall`.
-  if (auto errors = apply_enforcers("config reloaded", true); !errors.empty()) {
+  enforcers_.set_retry(apply_retry(cfg_));
+  if (errors.empty()) errors = apply_enforcers("config reloaded", true);
+  const auto unavailable = take_unavailable(errors);
+  if (!errors.empty()) {
     // A config that an enforcer cannot put in force does not become the running one: the
     // previous config stays, and range updates keep being applied under it.
     cfg_ = std::move(old);
-    if (previous) enforcers_ = std::move(*previous);
+    if (previous) {
+      if (xdp_was && xdp_is) previous->transfer("xdp", enforcers_);
+      // One this reload started: what it attached must not outlive it.
+      if (Enforcer* x = !xdp_was && xdp_is ? enforcers_.find("xdp") : nullptr; x && !x->uninstall())
+        log::error("xdp.rollback_uninstall_failed", {});
+      enforcers_ = std::move(*previous);
+    }
+    configure_xdp();
+    watch_enforcer_events();
     enforcers_.set_retry(apply_retry(cfg_));
     (void)apply_enforcers("config reload rolled back", true);
     refuse(join(errors));
     return;
   }
+  if (previous) watch_enforcer_events();  // before `previous` (and what it owns) goes
+  if (xdp_was && !xdp_is) clear_warning("xdp.leftovers_not_removed");
   clear_warning("config.reload_refused");
   clear_warning("control.restart_needed");
   if (cfg_.control.socket != old.control.socket || cfg_.control.group != old.control.group ||
@@ -334,7 +411,25 @@ void Agent::reload(ControlServer::Reply reply) {
   bool sources_changed = cfg_.ranges.sources != old.ranges.sources ||
                          cfg_.ranges.include_china_network != old.ranges.include_china_network;
   if (sources_changed) start_refresh(false, {});
-  if (reply) reply({{"ok", true}, {"config", cfg_.path.string()}, {"refreshing", sources_changed}});
+  nlohmann::json ok{{"ok", true}, {"config", cfg_.path.string()}, {"refreshing", sources_changed}};
+  if (!unavailable.empty())
+    ok["note"] = "not in force where the layer cannot run on this machine: " + join(unavailable);
+  if (reply) reply(std::move(ok));
+}
+
+void Agent::configure_xdp() {
+#ifdef OG_HAVE_XDP
+  // The running enforcer is reconfigured in place (interfaces, mode); its next apply
+  // reconciles. A new pin directory needs a new lock: it waits for a restart.
+  if (auto* x = dynamic_cast<XdpEnforcer*>(enforcers_.find("xdp"))) {
+    x->set_options(xdp_options(cfg_));
+    clear_warning("xdp.restart_needed");
+    if (x->pin_dir() != cfg_.xdp.pin_dir)
+      set_warning({"xdp.restart_needed",
+                   "[xdp] pin_dir changes take effect when the agent restarts (in use: " + x->pin_dir().string() + ")",
+                   false});
+  }
+#endif
 }
 
 AgentSnapshot Agent::snapshot() const {
@@ -480,7 +575,18 @@ int Agent::run() {
             {{"version", OG_VERSION}, {"config", cfg_.path.empty() ? "(built-in defaults)" : cfg_.path.string()}});
   load_initial_ranges();
   export_ranges();
+#ifdef OG_HAVE_XDP
+  if (!cfg_.xdp.enabled) {
+    if (auto st = remove_xdp_leftovers(cfg_.xdp.pin_dir); !st) {
+      // Stale tables nobody refreshes would keep dropping at the driver.
+      set_warning({"xdp.leftovers_not_removed",
+                   "xdp: disabled, but what an earlier run attached could not be removed: " + st.error().message});
+      log::error("xdp.leftovers_not_removed", {{"error", st.error().message}});
+    }
+  }
+#endif
   enforcers_.reset(make_enforcers(cfg_));
+  watch_enforcer_events();
   (void)apply_enforcers("start", false);
 
   control_ = std::make_unique<ControlServer>(

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -51,6 +52,12 @@ class Agent {
   [[nodiscard]] Explanation configured_verdict(const Address& src, std::optional<std::uint16_t> port) const;
   AgentSnapshot snapshot() const;
   DesiredState desired() const;
+  // Watches the enforcers' kernel notification descriptors on the loop (after every change
+  // of the set).
+  void watch_enforcer_events();
+  void arm_enforcer_event(boost::asio::posix::stream_descriptor* sd, Enforcer* e);
+  // Hands [xdp] interfaces and mode to the running XDP enforcer (if any).
+  void configure_xdp();
   void wait_signals();
   void arm_watchdog(std::chrono::microseconds period);
   void arm_verify_timer();
@@ -73,6 +80,8 @@ class Agent {
   RefreshState state_;
   std::unique_ptr<ControlServer> control_;
   EnforcerSet enforcers_;
+  // Kernel notification fds of the enforcers (duplicates; closed when the set changes).
+  std::vector<std::unique_ptr<boost::asio::posix::stream_descriptor>> enforcer_events_;
   std::vector<Warning> warnings_;  // agent-level: state file, export, reload refusal
   std::vector<ControlServer::Reply> refresh_waiters_;
   bool pending_force_ = false;

@@ -64,21 +64,56 @@ void EnforcerSet::try_apply(Slot& s, const DesiredState& d, std::string_view why
                                        {"error", st.error().message}});
 }
 
+const EnforcerSet::Slot* EnforcerSet::blocking(std::size_t i) const {
+  // A layer behind that never put anything in force here does not hold the front back: its
+  // kernel has no state of this agent to be looser than (and more protection is better).
+  for (std::size_t k = i + 1; k < slots_.size(); ++k) {
+    const auto& b = slots_[k];
+    if (!b.stopped && b.pending && b.ever_applied) return &b;
+  }
+  return nullptr;
+}
+
 std::vector<EnforcerSet::ApplyError> EnforcerSet::apply(const DesiredState& d, std::string_view why, bool resume) {
-  std::vector<ApplyError> errors;
   for (auto& s : slots_) {
+    if (s.stopped && !resume) continue;
+    if (auto st = s.enforcer->prepare(d); !st)
+      log::error("enforcer.prepare_failed", {{"enforcer", s.name}, {"why", why}, {"error", st.error().message}});
+  }
+  for (std::size_t i = slots_.size(); i-- > 0;) {
+    auto& s = slots_[i];
     if (s.stopped && !resume) continue;  // uninstalled: stays removed until a reload
     s.stopped = false;
+    if (const Slot* b = blocking(i)) {
+      // It keeps what prepare() left in force (no stricter than `d` or the state behind).
+      s.pending = d;
+      s.waiting_for = b->name;
+      s.retry_at = clock_->now();
+      log::info("enforcer.apply_waiting", {{"enforcer", s.name}, {"why", why}, {"waiting_for", b->name}});
+      continue;
+    }
+    s.waiting_for.clear();
     try_apply(s, d, why);
-    if (s.pending) errors.push_back({s.name, s.apply_error});
+  }
+  std::vector<ApplyError> errors;
+  for (const auto& s : slots_) {
+    if (s.stopped || !s.pending || !s.waiting_for.empty()) continue;
+    errors.push_back({s.name, s.apply_error, s.enforcer->unavailable().has_value()});
   }
   return errors;
 }
 
 void EnforcerSet::retry_due() {
   const auto now = clock_->now();
-  for (auto& s : slots_) {
+  // From the back: a layer in front goes once the one it waits for has succeeded.
+  for (std::size_t i = slots_.size(); i-- > 0;) {
+    auto& s = slots_[i];
     if (s.stopped || !s.pending || now < s.retry_at) continue;
+    if (const Slot* b = blocking(i)) {
+      s.waiting_for = b->name;
+      continue;
+    }
+    s.waiting_for.clear();
     const DesiredState d = *s.pending;
     try_apply(s, d, "retry");
   }
@@ -86,8 +121,12 @@ void EnforcerSet::retry_due() {
 
 std::optional<EnforcerSet::TimePoint> EnforcerSet::next_retry() const {
   std::optional<TimePoint> next;
-  for (const auto& s : slots_)
-    if (!s.stopped && s.pending && (!next || s.retry_at < *next)) next = s.retry_at;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    const auto& s = slots_[i];
+    // A layer that waits is retried right after the one it waits for (retry_due).
+    if (s.stopped || !s.pending || blocking(i)) continue;
+    if (!next || s.retry_at < *next) next = s.retry_at;
+  }
   return next;
 }
 
@@ -139,6 +178,27 @@ nlohmann::json EnforcerSet::uninstall(const std::string& by) {
   return j;
 }
 
+Enforcer* EnforcerSet::find(std::string_view name) {
+  for (auto& s : slots_)
+    if (s.name == name) return s.enforcer.get();
+  return nullptr;
+}
+
+bool EnforcerSet::transfer(std::string_view name, EnforcerSet& from) {
+  auto it = std::find_if(from.slots_.begin(), from.slots_.end(), [&](const Slot& s) { return s.name == name; });
+  if (it == from.slots_.end()) return false;
+  slots_.insert(slots_.begin(), std::move(*it));
+  from.slots_.erase(it);
+  return true;
+}
+
+std::vector<EnforcerSet::EventSource> EnforcerSet::event_sources() const {
+  std::vector<EventSource> out;
+  for (const auto& s : slots_)
+    if (const int fd = s.enforcer->event_fd(); fd >= 0) out.push_back({fd, s.enforcer.get()});
+  return out;
+}
+
 std::optional<nlohmann::json> EnforcerSet::control(std::string_view cmd, const nlohmann::json& params) {
   for (auto& s : slots_)
     if (auto r = s.enforcer->control(cmd, params)) return r;
@@ -168,7 +228,15 @@ std::vector<Warning> EnforcerSet::warnings() const {
                        "): nothing is enforced by it until `agentctl reload` or an agent restart"});
       continue;
     }
-    if (s.pending) {
+    if (s.pending && !s.waiting_for.empty()) {
+      w.push_back(
+          {s.name + ".apply_waiting", s.name + ": the latest state waits until " + s.waiting_for +
+                                          " has put it in force; meanwhile it drops nothing that either state allows"});
+    } else if (const auto why = s.pending ? s.enforcer->unavailable() : std::nullopt) {
+      w.push_back({s.name + ".unavailable", s.name + ": cannot run on this machine (" + *why +
+                                                "); the other layers enforce without it, retrying in " +
+                                                in_seconds(duration_cast<milliseconds>(s.retry_at - now))});
+    } else if (s.pending) {
       const std::string retry = "attempt " + std::to_string(s.failures) + " failed, retrying in " +
                                 in_seconds(duration_cast<milliseconds>(s.retry_at - now));
       if (s.ever_applied)

@@ -45,12 +45,20 @@ class EnforcerSet {
   struct ApplyError {
     std::string enforcer;
     std::string error;
+    // The layer cannot run on this machine at all (Enforcer::unavailable()): degraded, but
+    // no reason to refuse a config.
+    bool unavailable = false;
   };
   // Programs `d` into every enforcer. One stopped by uninstall stays stopped unless `resume`.
-  // A failed apply leaves that kernel as it was; it is retried (retry_due) until an apply of
-  // the latest desired state succeeds. Returns the failures (empty: all in force).
+  // First every enforcer prepares (a layer in front relaxes to what its state and `d` both
+  // allow); then they apply from the back (nftables, authoritative) to the front (XDP): a
+  // layer in front applies `d` only once every layer behind it that holds an earlier state
+  // has put `d` in force, and waits (pending) meanwhile, so it never drops what a layer behind
+  // still accepts. A failed apply leaves that kernel as it was; it is retried (retry_due)
+  // until an apply of the latest desired state succeeds. Returns the failures (empty: all in
+  // force; a layer waiting for one behind it is not listed, the one it waits for is).
   std::vector<ApplyError> apply(const DesiredState& d, std::string_view why, bool resume);
-  // Retries the failed applies whose backoff has run out.
+  // Retries the failed applies whose backoff has run out (from the back, as apply()).
   void retry_due();
   // When the next retry is due (nullopt: none pending).
   [[nodiscard]] std::optional<TimePoint> next_retry() const;
@@ -63,6 +71,21 @@ class EnforcerSet {
   nlohmann::json uninstall(const std::string& by);
   // Enforcer-specific control commands.
   std::optional<nlohmann::json> control(std::string_view cmd, const nlohmann::json& params);
+
+  // The enforcer called `name` (nullptr: none), e.g. to reconfigure it in place.
+  [[nodiscard]] Enforcer* find(std::string_view name);
+  // Moves the enforcer called `name`, with everything this set knows about it, from `from`
+  // to the front of this set (the packet's first layer). A reload that rebuilds the set keeps
+  // an enforcer that holds a kernel lock (XDP's pin directory) this way, and gives it back
+  // when it rolls back. False when `from` has none.
+  bool transfer(std::string_view name, EnforcerSet& from);
+
+  // Kernel notification descriptors: readable -> enforcer->on_event() on the loop thread.
+  struct EventSource {
+    int fd;
+    Enforcer* enforcer;  // owned by this set: valid until reset() or transfer()
+  };
+  [[nodiscard]] std::vector<EventSource> event_sources() const;
 
   // name -> the enforcer's status() plus "state": enforcing, apply_pending, not_applied,
   // uninstalled.
@@ -81,6 +104,7 @@ class EnforcerSet {
     std::string name;
     bool ever_applied = false;            // the kernel holds a state this agent applied
     std::optional<DesiredState> pending;  // desired state not in force yet: retried
+    std::string waiting_for;              // a layer behind that must put `pending` in force first
     int failures = 0;                     // consecutive failed applies
     TimePoint retry_at{};
     std::string apply_error;
@@ -90,6 +114,8 @@ class EnforcerSet {
     std::chrono::system_clock::time_point stopped_at{};
   };
   void try_apply(Slot& s, const DesiredState& d, std::string_view why);
+  // The first layer behind slot `i` that still holds an earlier state than its pending one.
+  [[nodiscard]] const Slot* blocking(std::size_t i) const;
 
   const ranges::Clock* clock_;
   ApplyRetry retry_;

@@ -104,6 +104,76 @@ void render_nftables(std::ostringstream& o, const nlohmann::json& e, const Style
     row(o, "  Last error", st.red(e["last_error"].get<std::string>()));
 }
 
+std::uint64_t packets_of(const nlohmann::json& family, const char* reason) {
+  auto it = family.find(reason);
+  return it != family.end() && it->is_object() ? it->value("packets", std::uint64_t{0}) : 0;
+}
+
+void render_xdp(std::ostringstream& o, const nlohmann::json& e, const Style& st) {
+  const bool attached = e.value("attached", false);
+  const std::string mode = str(e, "mode", "none");
+  std::string on;
+  for (const auto& i : e.value("interfaces", nlohmann::json::array()))
+    if (str(i, "state") == "attached") on += (on.empty() ? "" : ",") + str(i, "name");
+  const bool none = e.value("interfaces", nlohmann::json::array()).empty();
+  const std::string enforcer_state = str(e, "state", "enforcing");
+  o << "  " << st.bold("xdp") << "  "
+    << (attached ? st.green("attached")
+        : none   ? st.dim("attached nowhere")
+                 : st.red("NOT ATTACHED everywhere"));
+  if (!none) o << ", " << mode << " mode" << (on.empty() ? "" : " on " + on);
+  o << ", protect mode " << (str(e, "protect_mode") == "audit" ? st.yellow("AUDIT") : str(e, "protect_mode"))
+    << (enforcer_state == "enforcing" ? ""
+                                      : ", " + st.red(enforcer_state == "uninstalled" ? "UNINSTALLED" : enforcer_state))
+    << '\n';
+  if (e.contains("note")) row(o, "  Note", str(e, "note"));
+  for (const auto& i : e.value("interfaces", nlohmann::json::array())) {
+    const std::string state = str(i, "state");
+    std::string line = str(i, "name") + ": " + (state == "attached" ? st.green(state) : st.red(state));
+    if (i.contains("mode") && !i["mode"].is_null()) line += " (" + str(i, "mode") + ")";
+    if (i.contains("detail")) line += " " + st.dim(str(i, "detail"));
+    row(o, "  Interface", line);
+  }
+  const auto c = e.value("counters", nlohmann::json::object());
+  auto sum = [&](const char* reason) {
+    std::uint64_t n = 0;
+    for (auto it = c.begin(); it != c.end(); ++it) n += packets_of(*it, reason);
+    return n;
+  };
+  row(o, "  Dropped",
+      str(e, "dropped_packets", "0") + " packets (IPv4 " +
+          std::to_string(packets_of(c.value("ipv4", nlohmann::json::object()), "dropped")) + ", IPv6 " +
+          std::to_string(packets_of(c.value("ipv6", nlohmann::json::object()), "dropped")) + ")");
+  row(o, "  Passed",
+      str(e, "passed_packets", "0") + " packets (edge " + std::to_string(sum("edge")) + ", mgmt " +
+          std::to_string(sum("mgmt")) + ", tracked connections " + std::to_string(sum("tracked")) +
+          ", unprotected ports " + std::to_string(sum("port_not_protected")) + ")");
+  if (str(e, "protect_mode") == "audit" || e.value("audit_would_drop_packets", 0) > 0)
+    row(o, "  Would drop", str(e, "audit_would_drop_packets", "0") + " packets (audit)");
+  const auto p = e.value("program", nlohmann::json());
+  if (p.is_object()) {
+    std::string ct = p.value("conntrack", false) ? "conntrack check on"
+                                                 : "conntrack check OFF (" + str(p, "conntrack_error", "?") + ")";
+    row(o, "  Program", "id " + str(p, "id") + ", generation " + str(p, "generation") + ", " + ct);
+  }
+  const auto la = e.value("last_apply", nlohmann::json::object());
+  if (la.is_object() && !la.empty()) {
+    std::ostringstream ms;
+    ms << std::fixed << std::setprecision(1) << la.value("duration_ms", 0.0);
+    row(o, "  Last apply", str(la, "time") + " (" + ms.str() + " ms), " + str(e, "applies", "0") + " applies");
+  }
+  std::string drift = str(e, "drift_repairs", "0") + " repair(s)";
+  if (e.contains("last_drift") && e["last_drift"].is_object()) {
+    std::string why;
+    for (const auto& r : e["last_drift"].value("reasons", nlohmann::json::array()))
+      why += (why.empty() ? "" : "; ") + (r.is_string() ? r.get<std::string>() : r.dump());
+    drift += ", last at " + str(e["last_drift"], "time") + ": " + why;
+  }
+  row(o, "  Drift", drift);
+  if (e.contains("last_error") && e["last_error"].is_string())
+    row(o, "  Last error", st.red(e["last_error"].get<std::string>()));
+}
+
 }  // namespace
 
 std::string render_status(const nlohmann::json& s, bool color) {
@@ -149,6 +219,8 @@ std::string render_status(const nlohmann::json& s, bool color) {
   for (auto it = enf.begin(); it != enf.end(); ++it) {
     if (it.key() == "nftables" && it->is_object())
       render_nftables(o, *it, st);
+    else if (it.key() == "xdp" && it->is_object())
+      render_xdp(o, *it, st);
     else
       render_enforcer(o, it.key(), *it, st);
   }
@@ -238,6 +310,13 @@ std::string render_explain(const nlohmann::json& j, bool color) {
   row(o, "Why", str(j, "reason"));
   row(o, "Matched", str(j, "matched", "nothing") + " (" + str(j, "list") + ")");
   row(o, "Decided by", str(j, "layer"));
+  // Each layer's own answer, in packet order (XDP at the driver first, then nftables).
+  const auto layers = j.value("enforcers", nlohmann::json::object());
+  if (layers.is_object() && layers.size() > 1) {
+    for (const char* name : {"xdp", "nftables"})
+      if (auto it = layers.find(name); it != layers.end() && it->is_object())
+        row(o, std::string("  ") + name, str(*it, "verdict") + ": " + str(*it, "reason"));
+  }
   row(o, "Mode", str(j, "mode"));
   if (j.contains("detail"))
     row(o, "Detail", j["detail"].is_string() ? j["detail"].get<std::string>() : j["detail"].dump());

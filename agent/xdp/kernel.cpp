@@ -277,11 +277,11 @@ class BpfKernel final : public XdpKernel {
     return j;
   }
 
-  Status uninstall() override {
+  Result<bool> uninstall() override {
     // Also what an earlier run pinned, when this one never loaded anything.
     if (!dir_.valid()) {
-      if (!std::filesystem::exists(opts_.pin_dir)) return {};
-      if (auto st = open(); !st) return st;
+      if (!std::filesystem::exists(opts_.pin_dir)) return false;
+      if (auto st = open(); !st) return fail(st.error());
     }
     std::vector<std::string> names;
     for (const auto& [name, fd] : links_) names.push_back(name);
@@ -297,7 +297,7 @@ class BpfKernel final : public XdpKernel {
     std::filesystem::remove(opts_.pin_dir, ec);  // only when empty: never someone else's files
     if (ec) log::warn("xdp.uninstall.dir_kept", {{"dir", opts_.pin_dir.string()}, {"error", ec.message()}});
     dir_.reset();  // releases the lock
-    return {};
+    return true;
   }
 
   int event_fd() const override { return events_ ? events_->fd() : -1; }

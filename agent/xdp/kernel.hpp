@@ -68,8 +68,9 @@ class XdpKernel {
   virtual Result<std::vector<std::string>> repin() = 0;
   virtual Result<CounterTotals> counters() = 0;
   virtual Result<KernelJudgement> judge(const Address& src, std::optional<std::uint16_t> port) = 0;
-  // Detaches every link, removes every pin and the directory, unloads the program.
-  virtual Status uninstall() = 0;
+  // Detaches every link, removes every pin and the directory, unloads the program; also what
+  // an earlier run left there. True when there was something to remove.
+  virtual Result<bool> uninstall() = 0;
   // rtnetlink link and default-route notifications (-1: unavailable).
   [[nodiscard]] virtual int event_fd() const = 0;
   // Reads pending notifications; true when the interfaces should be looked at again.

@@ -38,18 +38,6 @@ std::optional<xdp::Mode> mode_of(const xdp::Interface& iface, std::uint32_t prog
 
 }  // namespace
 
-const char* to_string(XdpModeSetting m) {
-  switch (m) {
-    case XdpModeSetting::native:
-      return "native";
-    case XdpModeSetting::generic:
-      return "generic";
-    case XdpModeSetting::auto_:
-      break;
-  }
-  return "auto";
-}
-
 const char* reason_name(std::uint32_t reason) {
   static const char* const names[OG_R_MAX] = {
       "not_ip", "unparsed", "fragment", "not_tcp_udp",      "port_not_protected",
@@ -62,8 +50,8 @@ const char* family_name(std::uint32_t family) {
   return family < OG_FAM_MAX ? names[family] : "?";
 }
 
-XdpEnforcer::XdpEnforcer(std::unique_ptr<xdp::XdpKernel> kernel, XdpEnforcerOptions opts)
-    : kernel_(std::move(kernel)), opts_(std::move(opts)) {}
+XdpEnforcer::XdpEnforcer(std::unique_ptr<xdp::XdpKernel> kernel, XdpEnforcerOptions opts, std::filesystem::path pin_dir)
+    : kernel_(std::move(kernel)), opts_(std::move(opts)), pin_dir_(std::move(pin_dir)) {}
 
 Status XdpEnforcer::apply(const DesiredState& desired) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -73,9 +61,18 @@ Status XdpEnforcer::apply(const DesiredState& desired) {
     return fail(e.context("xdp apply"));
   };
   if (auto st = kernel_->open(); !st) return failed(st.error());
+  if (applied_ && *applied_ == desired && kernel_->current() && !uninstalled_) {
+    // The generation in force already holds exactly this (a reload without changes, or
+    // prepare() relaxed to it): only make sure every interface runs it.
+    auto changes = reconcile(false);
+    if (!changes) return failed(changes.error());
+    record(*changes, "apply");
+    return {};
+  }
   const auto tables = xdp::build_tables(desired);
   auto prog = kernel_->load(tables);
   if (!prog) return failed(prog.error());
+  loaded_once_ = true;
   uninstalled_ = false;
   auto changes = reconcile(true);
   if (!changes) return failed(changes.error());
@@ -99,6 +96,25 @@ Status XdpEnforcer::apply(const DesiredState& desired) {
                           {"attached", attached()},
                           {"duration_ms", ms}});
   return {};
+}
+
+DesiredState relaxed(const DesiredState& a, const DesiredState& b) {
+  DesiredState r;
+  r.edge = a.edge.merged(b.edge);
+  r.mgmt = a.mgmt.merged(b.mgmt);
+  for (auto p : a.ports)
+    if (std::find(b.ports.begin(), b.ports.end(), p) != b.ports.end()) r.ports.push_back(p);
+  r.mode = a.mode == ProtectMode::audit || b.mode == ProtectMode::audit ? ProtectMode::audit : ProtectMode::enforce;
+  return r;
+}
+
+Status XdpEnforcer::prepare(const DesiredState& next) {
+  if (!applied_ || uninstalled_ || !kernel_->current()) return {};
+  auto r = relaxed(*applied_, next);
+  // Equal: `next` drops at least everything the state in force drops, nothing to relax.
+  if (r == *applied_) return {};
+  log::info("xdp.prepare", {{"why", "the next state allows more: relaxing first"}});
+  return apply(r);
 }
 
 Result<std::vector<std::string>> XdpEnforcer::targets(const std::vector<xdp::Interface>& ifaces) {
@@ -135,12 +151,12 @@ XdpEnforcer::IfaceState XdpEnforcer::attach(const xdp::Interface& iface, std::ve
     changes.push_back({iface.name + ": attached (" + to_string(m) + ")", was_attached});
     return s;
   };
-  if (opts_.mode != XdpModeSetting::generic) {
+  if (opts_.mode != XdpMode::generic) {
     auto st = kernel_->attach(iface, xdp::Mode::native);
     if (st) return done(xdp::Mode::native, "");
     const int e = st.error().sys_errno;
     // EBUSY/EEXIST: something else is attached; generic would not help and must not fight it.
-    if (opts_.mode == XdpModeSetting::native || e == EBUSY || e == EEXIST || e == EPERM) {
+    if (opts_.mode == XdpMode::native || e == EBUSY || e == EEXIST || e == EPERM) {
       s.state = IfaceState::State::error;
       s.detail = st.error().message;
       return s;
@@ -191,8 +207,8 @@ Result<std::vector<XdpEnforcer::Change>> XdpEnforcer::reconcile(bool new_generat
     bool detached = false;
     if (link && link->ifindex == iface->ifindex) {
       auto mode = mode_of(*iface, link->prog_id);
-      const bool wrong_mode = mode && ((opts_.mode == XdpModeSetting::native && *mode != xdp::Mode::native) ||
-                                       (opts_.mode == XdpModeSetting::generic && *mode != xdp::Mode::generic));
+      const bool wrong_mode = mode && ((opts_.mode == XdpMode::native && *mode != xdp::Mode::native) ||
+                                       (opts_.mode == XdpMode::generic && *mode != xdp::Mode::generic));
       if (!wrong_mode) {
         if (link->prog_id != prog->prog_id) {
           if (auto st = kernel_->update(name); !st) {
@@ -296,6 +312,11 @@ Result<bool> XdpEnforcer::verify() {
   return drift_repairs_ != before;
 }
 
+std::optional<std::string> XdpEnforcer::unavailable() const {
+  if (loaded_once_ || last_error_.empty()) return std::nullopt;
+  return last_error_;
+}
+
 int XdpEnforcer::event_fd() const { return kernel_->event_fd(); }
 
 void XdpEnforcer::on_event() {
@@ -336,13 +357,20 @@ nlohmann::json XdpEnforcer::status() const {
     if (!s.detail.empty()) i["detail"] = s.detail;
     list.push_back(std::move(i));
     if (s.state != IfaceState::State::attached)
-      warnings.push_back("interface " + s.name + " not protected at the driver: " + s.detail);
+      warnings.push_back({{"id", std::string("interface_") + state_names[static_cast<int>(s.state)]},
+                          {"text", "interface " + s.name + " not protected at the driver: " + s.detail}});
   }
   j["interfaces"] = std::move(list);
-  if (applied_ && !uninstalled_ && ifaces_.empty())
-    warnings.push_back("no interface to attach to" + (targets_error_.empty()
-                                                          ? std::string(" ([xdp] interfaces found none)")
-                                                          : ": " + targets_error_));
+  if (applied_ && !uninstalled_ && ifaces_.empty()) {
+    // Only "auto" can come up empty: a host with no default route has no Internet-facing
+    // interface to protect at the driver (nftables covers every interface anyway). Not being
+    // able to read the routes is a problem.
+    if (targets_error_.empty()) {
+      j["note"] = "[xdp] interfaces = auto: no interface holds a default route, nothing to attach to";
+    } else {
+      warnings.push_back({{"id", "no_interface"}, {"text", "no interface to attach to: " + targets_error_}});
+    }
+  }
 
   std::uint64_t dropped = 0, passed = 0, audit = 0;
   nlohmann::json counters = nlohmann::json::object();
@@ -440,18 +468,27 @@ Result<Explanation> XdpEnforcer::explain(const Address& src, std::optional<std::
 }
 
 Result<bool> XdpEnforcer::uninstall() {
-  const bool had = kernel_->current().has_value() || !ifaces_.empty();
-  if (auto st = kernel_->uninstall(); !st) return fail(st.error().context("xdp uninstall"));
-  // Like nftables: nothing is put back until the next apply.
+  auto removed = kernel_->uninstall();
+  if (!removed) return fail(removed.error().context("xdp uninstall"));
+  // Nothing is put back until the next apply (EnforcerSet: a reload or a restart).
   applied_.reset();
   ifaces_.clear();
   uninstalled_ = true;
-  log::info("xdp.uninstall", {});
-  return had;
+  log::info("xdp.uninstall", {{"removed", *removed}});
+  return *removed;
+}
+
+Status remove_xdp_leftovers(const std::filesystem::path& pin_dir) {
+  std::error_code ec;
+  if (!std::filesystem::exists(pin_dir, ec)) return {};
+  auto kernel = xdp::make_bpf_kernel({pin_dir});
+  if (auto st = kernel->uninstall(); !st) return fail(st.error());
+  log::info("xdp.leftovers_removed", {{"pin_dir", pin_dir.string()}});
+  return {};
 }
 
 std::unique_ptr<XdpEnforcer> make_xdp_enforcer(const XdpFactoryOptions& opts) {
-  return std::make_unique<XdpEnforcer>(xdp::make_bpf_kernel({opts.pin_dir}), opts.enforcer);
+  return std::make_unique<XdpEnforcer>(xdp::make_bpf_kernel({opts.pin_dir}), opts.enforcer, opts.pin_dir);
 }
 
 }  // namespace og

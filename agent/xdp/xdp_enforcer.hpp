@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,32 +15,40 @@
 
 namespace og {
 
-enum class XdpModeSetting { auto_, native, generic };
-[[nodiscard]] const char* to_string(XdpModeSetting m);
-
 struct XdpEnforcerOptions {
   std::vector<std::string> interfaces{"auto"};  // "auto": the interfaces holding default routes
-  XdpModeSetting mode = XdpModeSetting::auto_;
+  XdpMode mode = XdpMode::auto_;
 };
 
 class XdpEnforcer final : public Enforcer {
  public:
-  XdpEnforcer(std::unique_ptr<xdp::XdpKernel> kernel, XdpEnforcerOptions opts);
+  XdpEnforcer(std::unique_ptr<xdp::XdpKernel> kernel, XdpEnforcerOptions opts, std::filesystem::path pin_dir = {});
+
+  // A reload's interfaces and mode: the next apply() attaches, moves and detaches accordingly.
+  void set_options(XdpEnforcerOptions opts) { opts_ = std::move(opts); }
+  [[nodiscard]] const std::filesystem::path& pin_dir() const { return pin_dir_; }
 
   [[nodiscard]] std::string name() const override { return "xdp"; }
   Status apply(const DesiredState& desired) override;
   Result<bool> verify() override;
   [[nodiscard]] nlohmann::json status() const override;
-  // Detaches every link, removes every pin and the directory.
+  // Detaches every link, removes every pin and the directory (also what an earlier run left).
   Result<bool> uninstall() override;
-  // From the tables of the generation in the kernel, not from the config. `matched` stays
-  // "": the XDP tables answer per block, not per prefix.
+  // From the tables of the generation in the kernel (the lookups the program makes), not
+  // from the config. "drop" only where the program runs and drops; anything it passes on is
+  // nftables' to decide. `matched` stays "": the XDP tables answer per block, not per prefix.
   Result<Explanation> explain(const Address& src, std::optional<std::uint16_t> port) override;
 
+  // Before nftables changes: relax to what both the state in force and `next` allow.
+  Status prepare(const DesiredState& next) override;
+  // Until this agent has loaded a program once, a failing apply means the machine lacks what
+  // XDP needs (bpffs, bpf(), kernel features, the pin directory's lock): the agent runs with
+  // nftables alone (docs/XDP.md "Kernel requirements and failure").
+  [[nodiscard]] std::optional<std::string> unavailable() const override;
   // rtnetlink notifications: readable -> on_event() re-checks the interfaces at once (an
   // interface that returns is re-attached without waiting for the verify timer).
-  [[nodiscard]] int event_fd() const;
-  void on_event();
+  [[nodiscard]] int event_fd() const override;
+  void on_event() override;
 
   // True while the program runs on every configured interface.
   [[nodiscard]] bool attached() const;
@@ -66,6 +75,7 @@ class XdpEnforcer final : public Enforcer {
 
   std::unique_ptr<xdp::XdpKernel> kernel_;
   XdpEnforcerOptions opts_;
+  std::filesystem::path pin_dir_;  // where the kernel side pins (fixed for this instance)
   std::optional<DesiredState> applied_;
   std::vector<IfaceState> ifaces_;
   std::string targets_error_;
@@ -78,6 +88,7 @@ class XdpEnforcer final : public Enforcer {
   std::vector<std::string> last_drift_;
   std::chrono::system_clock::time_point last_drift_at_{};
   bool uninstalled_ = false;
+  bool loaded_once_ = false;
 };
 
 struct XdpFactoryOptions {
@@ -85,6 +96,14 @@ struct XdpFactoryOptions {
   std::filesystem::path pin_dir = "/sys/fs/bpf/originguard";
 };
 [[nodiscard]] std::unique_ptr<XdpEnforcer> make_xdp_enforcer(const XdpFactoryOptions& opts);
+
+// What both `a` and `b` allow: every source either allows, only the ports both protect, audit
+// when either is in audit mode. A layer holding it drops only what both would drop.
+[[nodiscard]] DesiredState relaxed(const DesiredState& a, const DesiredState& b);
+
+// Removes what an earlier run with XDP enabled left attached and pinned under `pin_dir`
+// (used when [xdp] enabled = false: stale tables must not keep dropping).
+[[nodiscard]] Status remove_xdp_leftovers(const std::filesystem::path& pin_dir);
 
 // Counter names as they appear in status and metrics.
 [[nodiscard]] const char* reason_name(std::uint32_t reason);

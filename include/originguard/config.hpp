@@ -73,6 +73,7 @@ struct XdpConfig {
   std::vector<std::string> interfaces{"auto"};  // "auto": the interfaces holding default routes
   XdpMode mode = XdpMode::auto_;                // auto: native, generic where the driver refuses
   std::filesystem::path pin_dir = "/sys/fs/bpf/originguard";
+  bool operator==(const XdpConfig&) const = default;
 };
 
 struct AgentConfig {

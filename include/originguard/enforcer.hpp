@@ -21,6 +21,7 @@ struct DesiredState {
   RangeSet mgmt;                     // [protect] mgmt_allow
   std::vector<std::uint16_t> ports;  // [protect] ports
   ProtectMode mode = ProtectMode::enforce;
+  bool operator==(const DesiredState&) const = default;
 };
 
 // What one enforcer does with a new connection from a source to a port, judged from the
@@ -61,6 +62,21 @@ class Enforcer {
   virtual std::optional<nlohmann::json> control(std::string_view /*cmd*/, const nlohmann::json& /*params*/) {
     return std::nullopt;
   }
+  // Called on every enforcer before any of them applies `next`. A layer in front of another
+  // (XDP before nftables) must never drop what the ones behind it accept, whatever becomes of
+  // their applies: it relaxes itself here to what both its state in force and `next` allow,
+  // and it applies `next` itself only once every layer behind holds it (EnforcerSet). A layer
+  // that cannot relax must stand aside (drop nothing) and say so in status; an error means
+  // it could not even do that.
+  virtual Status prepare(const DesiredState& /*next*/) { return {}; }
+  // Why this layer cannot run on this machine at all (nullopt: it can, or it does not know).
+  // Its failed applies are retried and make status degraded like any other, but they never
+  // refuse a reload: no config would change that (XDP: docs/XDP.md "Kernel requirements").
+  [[nodiscard]] virtual std::optional<std::string> unavailable() const { return std::nullopt; }
+  // A file descriptor the agent watches (-1: none); readable -> on_event() on the agent's
+  // loop thread. For kernel notifications, e.g. interfaces appearing.
+  [[nodiscard]] virtual int event_fd() const { return -1; }
+  virtual void on_event() {}
 };
 
 }  // namespace og

@@ -56,7 +56,7 @@ class XdpEnforcerKernel : public ::testing::Test {
   void TearDown() override {
     sh("ip link del ogv0 2>/dev/null; ip link del ogd0 2>/dev/null; ip link del ogd1 2>/dev/null");
   }
-  std::unique_ptr<XdpEnforcer> make(std::vector<std::string> ifaces, XdpModeSetting mode = XdpModeSetting::auto_) {
+  std::unique_ptr<XdpEnforcer> make(std::vector<std::string> ifaces, XdpMode mode = XdpMode::auto_) {
     XdpFactoryOptions o;
     o.enforcer.interfaces = std::move(ifaces);
     o.enforcer.mode = mode;
@@ -105,7 +105,7 @@ TEST_F(XdpEnforcerKernel, AutoFallsBackToGenericWhereNativeIsRefused) {
 }
 
 TEST_F(XdpEnforcerKernel, NativeOnlyReportsTheRefusal) {
-  auto e = make({"ogd0"}, XdpModeSetting::native);
+  auto e = make({"ogd0"}, XdpMode::native);
   ASSERT_TRUE(e->apply(desired()));  // the program loaded; the interface is reported
   const json s = e->status();
   EXPECT_EQ(s["attached"], false);
@@ -115,7 +115,7 @@ TEST_F(XdpEnforcerKernel, NativeOnlyReportsTheRefusal) {
 }
 
 TEST_F(XdpEnforcerKernel, GenericWhenAskedFor) {
-  auto e = make({"ogv0"}, XdpModeSetting::generic);
+  auto e = make({"ogv0"}, XdpMode::generic);
   ASSERT_TRUE(e->apply(desired()));
   EXPECT_EQ(e->status()["mode"], "generic");
   EXPECT_NE(xdp_prog_on("ogv0", false), 0u);
@@ -233,6 +233,7 @@ TEST_F(XdpEnforcerKernel, ForeignProgramsAreLeftAlone) {
   EXPECT_EQ(xdp_prog_on("ogv1", true), foreign->prog_id());
   auto r = e->uninstall();
   ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(*r);
   EXPECT_EQ(xdp_prog_on("ogv0", true), 0u);
   EXPECT_EQ(xdp_prog_on("ogv1", true), foreign->prog_id()) << "uninstall touched a foreign program";
   EXPECT_EQ(xdp_prog_on("ogd0", false), foreign->prog_id()) << "uninstall touched a foreign program";
@@ -246,6 +247,7 @@ TEST_F(XdpEnforcerKernel, UninstallDetachesAndUnpinsEverything) {
   ASSERT_NE(xdp_prog_on("ogv0", true), 0u);
   auto r = e->uninstall();
   ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(*r);
   EXPECT_EQ(xdp_prog_on("ogv0", true), 0u);
   EXPECT_EQ(xdp_prog_on("ogd0", false), 0u);
   EXPECT_FALSE(std::filesystem::exists(pin_dir_));
@@ -266,6 +268,7 @@ TEST_F(XdpEnforcerKernel, UninstallFromAFreshAgentRemovesWhatAnEarlierOnePinned)
   auto e = make({"ogv0"});
   auto r = e->uninstall();
   ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(*r);
   EXPECT_EQ(xdp_prog_on("ogv0", true), 0u);
   EXPECT_FALSE(std::filesystem::exists(pin_dir_));
 }

@@ -20,6 +20,8 @@ class MockEnforcer : public Enforcer {
   MOCK_METHOD(Result<bool>, uninstall, (), (override));
   MOCK_METHOD(Result<Explanation>, explain, (const Address&, std::optional<std::uint16_t>), (override));
   MOCK_METHOD(std::optional<nlohmann::json>, control, (std::string_view, const nlohmann::json&), (override));
+  MOCK_METHOD(Status, prepare, (const DesiredState&), (override));
+  MOCK_METHOD(std::optional<std::string>, unavailable, (), (const, override));
 
  private:
   std::string name_;

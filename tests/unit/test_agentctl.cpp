@@ -104,3 +104,52 @@ TEST(CtlRender, ExplainVerdictsAndUninstalledEnforcer) {
   EXPECT_NE(text.find("MISSING"), std::string::npos);
   EXPECT_NE(text.find("UNINSTALLED"), std::string::npos) << text;
 }
+
+TEST(CtlXdp, RendersTheXdpEnforcer) {
+  json s = {{"version", "0.1.0"},
+            {"health", "degraded"},
+            {"agent", {{"pid", 1}, {"uptime_s", 5}, {"mode", "enforce"}}},
+            {"ranges", json::object()},
+            {"warnings", json::array()}};
+  s["enforcers"]["xdp"] = {
+      {"attached", false},
+      {"mode", "native"},
+      {"protect_mode", "enforce"},
+      {"interfaces",
+       {{{"name", "eth0"}, {"state", "attached"}, {"mode", "native"}},
+        {{"name", "eth1"}, {"state", "missing"}, {"mode", nullptr}, {"detail", "interface not present"}}}},
+      {"dropped_packets", 42},
+      {"passed_packets", 9},
+      {"counters",
+       {{"ipv4", {{"dropped", {{"packets", 40}, {"bytes", 1}}}, {"edge", {{"packets", 9}, {"bytes", 1}}}}},
+        {"ipv6", {{"dropped", {{"packets", 2}, {"bytes", 1}}}}}}},
+      {"program", {{"id", 77}, {"generation", 3}, {"conntrack", false}, {"conntrack_error", "no kfuncs"}}},
+      {"last_apply", {{"time", "2026-11-29T10:00:00Z"}, {"duration_ms", 12.5}}},
+      {"applies", 3},
+      {"drift_repairs", 0}};
+  const std::string out = og::ctl::render_status(s, false);
+  EXPECT_NE(out.find("xdp  NOT ATTACHED everywhere, native mode on eth0"), std::string::npos) << out;
+  EXPECT_NE(out.find("eth1: missing interface not present"), std::string::npos) << out;
+  EXPECT_NE(out.find("42 packets (IPv4 40, IPv6 2)"), std::string::npos) << out;
+  EXPECT_NE(out.find("edge 9"), std::string::npos) << out;
+  EXPECT_NE(out.find("id 77, generation 3, conntrack check OFF (no kfuncs)"), std::string::npos) << out;
+  EXPECT_NE(out.find("(12.5 ms), 3 applies"), std::string::npos) << out;
+  s["enforcers"]["xdp"]["state"] = "uninstalled";
+  EXPECT_NE(og::ctl::render_status(s, false).find("UNINSTALLED"), std::string::npos);
+}
+
+TEST(CtlXdp, ExplainShowsEachLayer) {
+  json j = {{"ip", "203.0.113.9"}, {"port", 443},    {"verdict", "drop"}, {"reason", "not Cloudflare"},
+            {"list", "none"},      {"layer", "xdp"}, {"mode", "enforce"}};
+  j["enforcers"] = {{"nftables", {{"verdict", "drop"}, {"reason", "dropped by rule 7"}}},
+                    {"xdp", {{"verdict", "drop"}, {"reason", "dropped at the driver"}}}};
+  const std::string out = og::ctl::render_explain(j, false);
+  EXPECT_NE(out.find("Decided by      xdp"), std::string::npos) << out;
+  const auto xdp = out.find("  xdp           drop: dropped at the driver");
+  const auto nft = out.find("  nftables      drop: dropped by rule 7");
+  ASSERT_NE(xdp, std::string::npos) << out;
+  ASSERT_NE(nft, std::string::npos) << out;
+  EXPECT_LT(xdp, nft) << "in packet order";
+  j["enforcers"].erase("xdp");
+  EXPECT_EQ(og::ctl::render_explain(j, false).find("  nftables"), std::string::npos) << "one layer: no breakdown";
+}

@@ -235,5 +235,118 @@ TEST(EnforcerSetExplain, LayersInPacketOrder) {
   EXPECT_EQ(set.explain(src, 443).verdict.verdict, "drop") << "a drop anywhere is a drop";
 }
 
+// Two layers, XDP in front of nftables, both applied once.
+struct TwoLayers : ::testing::Test {
+  void SetUp() override {
+    auto a = std::make_unique<::testing::NiceMock<MockEnforcer>>("xdp");
+    auto b = std::make_unique<::testing::NiceMock<MockEnforcer>>("nftables");
+    xdp = a.get();
+    nft = b.get();
+    std::vector<std::unique_ptr<Enforcer>> list;
+    list.push_back(std::move(a));
+    list.push_back(std::move(b));
+    set.reset(std::move(list));
+  }
+  void apply_both_once() {
+    EXPECT_CALL(*nft, apply(_)).WillOnce(Return(Status{}));
+    EXPECT_CALL(*xdp, apply(_)).WillOnce(Return(Status{}));
+    ASSERT_THAT(set.apply(sample(), "start", false), IsEmpty());
+    ::testing::Mock::VerifyAndClearExpectations(nft);
+    ::testing::Mock::VerifyAndClearExpectations(xdp);
+  }
+  ranges::test::FakeClock clock;
+  EnforcerSet set{clock, ApplyRetry{1s, 30s}};
+  MockEnforcer* xdp = nullptr;
+  MockEnforcer* nft = nullptr;
+};
+
+DesiredState more_edge() {
+  auto d = sample();
+  d.edge = d.edge.merged(RangeSet::from({*parse_prefix("192.0.2.0/24")}));
+  return d;
+}
+
+// Every layer prepares before any applies; then nftables (authoritative) applies before the
+// layer in front of it, so XDP never holds a state that drops what nftables still accepts.
+TEST_F(TwoLayers, PrepareAllThenApplyFromTheBack) {
+  InSequence seq;
+  EXPECT_CALL(*xdp, prepare(_)).WillOnce(Return(Status{}));
+  EXPECT_CALL(*nft, prepare(_)).WillOnce(Return(Status{}));
+  EXPECT_CALL(*nft, apply(_)).WillOnce(Return(Status{}));
+  EXPECT_CALL(*xdp, apply(_)).WillOnce(Return(Status{}));
+  EXPECT_THAT(set.apply(sample(), "start", false), IsEmpty());
+}
+
+// nftables keeps its previous state (failed apply): XDP must not go to the new one (it could
+// drop a range nftables still accepts). It waits, keeping what prepare() left, and follows
+// as soon as nftables' retry succeeds.
+TEST_F(TwoLayers, TheFrontWaitsWhileALayerBehindKeepsAnEarlierState) {
+  apply_both_once();
+  EXPECT_CALL(*xdp, prepare(more_edge())).WillOnce(Return(Status{}));
+  EXPECT_CALL(*nft, apply(_)).WillOnce(Return(Status(fail("EBUSY"))));
+  EXPECT_CALL(*xdp, apply(_)).Times(0);
+  auto errors = set.apply(more_edge(), "ranges changed", false);
+  ASSERT_EQ(errors.size(), 1U) << "the layer that waits is not a failure of its own";
+  EXPECT_EQ(errors[0].enforcer, "nftables");
+  EXPECT_THAT(ids(set.warnings()), ::testing::UnorderedElementsAre("nftables.apply_failed", "xdp.apply_waiting"));
+  EXPECT_EQ(set.next_retry(), clock.now() + 1s) << "only the layer behind has a retry of its own";
+  ::testing::Mock::VerifyAndClearExpectations(xdp);
+  ::testing::Mock::VerifyAndClearExpectations(nft);
+
+  clock.advance(1s);
+  InSequence seq;
+  EXPECT_CALL(*nft, apply(more_edge())).WillOnce(Return(Status{}));
+  EXPECT_CALL(*xdp, apply(more_edge())).WillOnce(Return(Status{}));
+  set.retry_due();
+  EXPECT_THAT(set.warnings(), IsEmpty());
+  EXPECT_EQ(set.next_retry(), std::nullopt);
+}
+
+// A layer behind that never held anything (its first apply fails) holds nothing back: there
+// is no state of this agent in its kernel to be looser than, and XDP alone protects more
+// than nothing.
+TEST_F(TwoLayers, ALayerBehindThatNeverAppliedDoesNotHoldTheFrontBack) {
+  EXPECT_CALL(*nft, apply(_)).WillOnce(Return(Status(fail("EPERM"))));
+  EXPECT_CALL(*xdp, apply(_)).WillOnce(Return(Status{}));
+  auto errors = set.apply(sample(), "start", false);
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_EQ(errors[0].enforcer, "nftables");
+  EXPECT_THAT(ids(set.warnings()), ::testing::ElementsAre("nftables.not_applied"));
+}
+
+// A layer that cannot run on this machine (XDP without bpffs or kernel support) is degraded
+// with its own id, and its failure is marked so that a reload is not refused for it.
+TEST_F(TwoLayers, AnUnavailableLayerIsMarked) {
+  EXPECT_CALL(*nft, apply(_)).WillOnce(Return(Status{}));
+  EXPECT_CALL(*xdp, apply(_)).WillOnce(Return(Status(fail("mount bpffs: Operation not permitted"))));
+  ON_CALL(*xdp, unavailable()).WillByDefault(Return(std::optional<std::string>("mount bpffs: EPERM")));
+  auto errors = set.apply(sample(), "start", false);
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_EQ(errors[0].enforcer, "xdp");
+  EXPECT_TRUE(errors[0].unavailable);
+  const auto w = set.warnings();
+  ASSERT_THAT(ids(w), ::testing::ElementsAre("xdp.unavailable"));
+  EXPECT_TRUE(w[0].needs_action);
+  EXPECT_THAT(w[0].text, HasSubstr("mount bpffs: EPERM"));
+}
+
+// A reload that rebuilds the set keeps the XDP enforcer (it holds its pin directory's lock)
+// with what the set knew about it, and can give it back.
+TEST_F(TwoLayers, TransferMovesAnEnforcerWithItsState) {
+  apply_both_once();
+  EnforcerSet other(clock);
+  ASSERT_TRUE(other.transfer("xdp", set));
+  EXPECT_FALSE(other.transfer("xdp", set)) << "gone from the old set";
+  EXPECT_EQ(set.find("xdp"), nullptr);
+  EXPECT_EQ(other.find("xdp"), xdp);
+  ON_CALL(*xdp, status()).WillByDefault(Return(nlohmann::json::object()));
+  EXPECT_EQ(other.status()["xdp"]["state"], "enforcing") << "applied once: not a fresh enforcer";
+  ASSERT_TRUE(set.transfer("xdp", other));
+  EXPECT_EQ(set.find("xdp"), xdp);
+  EXPECT_CALL(*xdp, explain(_, _)).WillOnce(Return(Explanation{"drop", "none", "", "at the driver"}));
+  EXPECT_CALL(*nft, explain(_, _)).WillOnce(Return(Explanation{"drop", "none", "", "rule"}));
+  EXPECT_EQ(set.explain(*parse_address("203.0.113.9"), 443).layer, "xdp") << "back in front";
+}
+
 }  // namespace
 }  // namespace og

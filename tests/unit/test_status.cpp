@@ -181,6 +181,15 @@ TEST_F(StatusTest, FetchTimeInTheFutureDegrades) {
   EXPECT_EQ(build_status(snap_)["health"], "healthy");
 }
 
+TEST_F(StatusTest, EnforcerMetricsGoToMetricsNotToStatus) {
+  snap_.enforcers =
+      json{{"xdp", {{"attached", true}, {"metrics", "originguard_xdp_attached{interface=\"eth0\"} 1\n"}}}};
+  auto j = build_status(snap_);
+  EXPECT_FALSE(j["enforcers"]["xdp"].contains("metrics"));
+  EXPECT_EQ(j["enforcers"]["xdp"]["attached"], true);
+  EXPECT_THAT(build_metrics(snap_), HasSubstr("originguard_xdp_attached{interface=\"eth0\"} 1\n"));
+}
+
 TEST_F(StatusTest, InformationalAgentWarningStaysHealthy) {
   snap_.warnings.push_back({"store.load_failed", "state file unreadable, started from the bootstrap snapshot", false});
   EXPECT_EQ(build_status(snap_)["health"], "healthy");

@@ -80,9 +80,9 @@ int main(int argc, char** argv) {
   og::XdpFactoryOptions opts;
   opts.pin_dir = pin_dir;
   opts.enforcer.interfaces = interfaces;
-  opts.enforcer.mode = xdp_mode == "native"    ? og::XdpModeSetting::native
-                       : xdp_mode == "generic" ? og::XdpModeSetting::generic
-                                               : og::XdpModeSetting::auto_;
+  opts.enforcer.mode = xdp_mode == "native"    ? og::XdpMode::native
+                       : xdp_mode == "generic" ? og::XdpMode::generic
+                                               : og::XdpMode::auto_;
   auto enforcer = og::make_xdp_enforcer(opts);
   if (uninstall) {
     auto r = enforcer->uninstall();

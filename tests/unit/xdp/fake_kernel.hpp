@@ -109,12 +109,13 @@ class FakeKernel : public XdpKernel {
     j.audit = tables.config.flags & OG_CFG_AUDIT;
     return j;
   }
-  Status uninstall() override {
+  Result<bool> uninstall() override {
     calls.push_back("uninstall");
+    const bool had = prog.has_value() || !pinned.empty();
     for (auto& l : std::vector<PinnedLink>(pinned)) (void)detach(l.name);
     prog.reset();
     uninstalled = true;
-    return {};
+    return had;
   }
   int event_fd() const override { return -1; }
   bool drain_events() override { return std::exchange(pending_event, false); }
