@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /* originguard XDP enforcer: drops packets to protected ports whose source is in none of the
  * allowed sets; passes everything else to the stack, where nftables is the authoritative
  * layer. Entry point only; parsing, lookups and counters live in lib/. docs/XDP.md.
@@ -32,4 +33,4 @@ int og_xdp(struct xdp_md* ctx) {
   return XDP_DROP;
 }
 
-char LICENSE[] SEC("license") = "GPL";
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /* The conntrack check of the XDP enforcer, reached by tail call from og_xdp for packets it
  * would drop (or count in audit mode). nftables accepts `ct state established,related` before
  * it looks at the source, so a connection accepted earlier (in audit mode, from a prefix
@@ -29,4 +30,4 @@ int og_ct_enforce(struct xdp_md* ctx) { return og_ct_verdict(ctx, 0); }
 SEC("xdp.frags")
 int og_ct_audit(struct xdp_md* ctx) { return og_ct_verdict(ctx, 1); }
 
-char LICENSE[] SEC("license") = "GPL";
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

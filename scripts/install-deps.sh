@@ -14,6 +14,8 @@ PKGS=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   iproute2 iputils-ping procps psmisc curl python3 socat jq util-linux systemd
   nginx libnginx-mod-stream haproxy xdp-tools time
+  # bench/xdp: GRO on the receiving veth for the receiver-CPU comparison
+  ethtool
   # packaging: man pages, .deb checks, the install/upgrade/purge test in a booted container,
   # promtool for the monitoring rules, the Kubernetes client's schema models
   help2man pandoc lintian systemd-container prometheus python3-yaml python3-kubernetes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /* Benchmark only: the XDP enforcer with plain LPM tries for both families instead of the
  * bitmap/hash structure (bpf/lib/lookup.h), to measure what that structure buys. Same parser,
  * counters and verdict logic as bpf/og_xdp.bpf.c; no conntrack tail call. */
@@ -49,4 +50,4 @@ int og_xdp_lpm(struct xdp_md* ctx) {
   return XDP_DROP;
 }
 
-char LICENSE[] SEC("license") = "GPL";
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /* Includes and constants every part of the XDP program uses. UAPI headers only (stable
  * layouts); the one kernel-internal type the program touches, struct nf_conn, is opaque. */
 #ifndef OG_BPF_COMMON_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /* "Is this packet part of a connection conntrack already tracks?" Any entry means the
  * connection passed the whole ruleset once; the packet goes on and nftables decides. */
 #ifndef OG_BPF_CONNTRACK_H

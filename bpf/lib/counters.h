@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /* Per-CPU packet counters, one map shared by every program generation and by the conntrack
  * programs (reused from its pin across agent restarts). Indexed by og_counter_index(). */
 #ifndef OG_BPF_COUNTERS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /* Source and port lookups against the tables of this generation (docs/XDP.md "Lookup"). */
 #ifndef OG_BPF_LOOKUP_H
 #define OG_BPF_LOOKUP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /* The maps of one program generation. The tables are created fresh for every generation,
  * filled and frozen by the agent before the program becomes reachable (bpf_link_update), so
  * a packet is only ever judged against a complete set. The counters (lib/counters.h) and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /* Packet parsing for the XDP enforcer: Ethernet, up to two VLAN tags (802.1Q / 802.1ad),
  * IPv4 with options, IPv6 with a bounded extension-header chain, TCP/UDP ports.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /* Map keys, map values and load-time configuration shared by the XDP program (bpf/) and the
  * agent (agent/xdp/). The one definition of every byte both sides read; user code checks the
  * sizes with static_assert (agent/xdp/tables.hpp), the program is compiled against the same
