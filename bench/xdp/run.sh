@@ -102,7 +102,7 @@ receiver_ticks() {
   echo "$total"
 }
 pin_napi() { local pid; for pid in $(pgrep '^napi/ogxr-'); do taskset -pc "$RECV_CPU" "$pid" >/dev/null; done; }
-xdp_drops() { ip netns exec "$RECV" "$XDP_APPLY" --counters --pin-dir "$TMP/bpffs/og" | jq '."ipv4/dropped"'; }
+xdp_drops() { ip netns exec "$RECV" "$XDP_APPLY" --counters --quiet --pin-dir "$TMP/bpffs/og" | jq '."ipv4/dropped"'; }
 nft_drops() { ip netns exec "$RECV" nft list counter inet originguard dropped | awk '$1 == "packets" {print $2}'; }
 
 setup() {
