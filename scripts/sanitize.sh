@@ -8,7 +8,8 @@ BUILD_DIR=${ASAN_BUILD_DIR:-build-asan}
 
 cmake -S . -B "$BUILD_DIR" -G Ninja -DOG_SANITIZE=ON -DOG_BENCH=OFF >/dev/null
 # Only the unit-test executables: the tier this script runs.
-cmake --build "$BUILD_DIR" -j"${JOBS:-$(nproc)}" --target og_unit_tests og_nft_unit_tests og_gk_unit_tests og_aop_unit_tests
+cmake --build "$BUILD_DIR" -j"${JOBS:-$(nproc)}" --target og_unit_tests og_nft_unit_tests og_gk_unit_tests og_aop_unit_tests \
+  og_xdp_unit_tests
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

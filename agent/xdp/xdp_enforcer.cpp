@@ -120,6 +120,9 @@ Status XdpEnforcer::prepare(const DesiredState& next) {
 Result<std::vector<std::string>> XdpEnforcer::targets(const std::vector<xdp::Interface>& ifaces) {
   std::vector<std::string> out;
   auto add = [&](const std::string& n) {
+    // nftables accepts loopback traffic: XDP must never judge it (the config refuses "lo";
+    // this keeps a default route through lo out too).
+    if (n == "lo") return;
     if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
   };
   targets_error_.clear();

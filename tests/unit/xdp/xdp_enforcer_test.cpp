@@ -258,8 +258,9 @@ TEST_F(Fixture, InterfacesNoLongerConfiguredAreDetached) {
 }
 
 TEST_F(Fixture, AutoMeansTheDefaultRouteInterfaces) {
+  world.emplace_back("lo", 1);
   auto e = make({"auto"});
-  kernel->default_routes = {3, 3, 99};  // v4 and v6 via eth1; an ifindex that vanished
+  kernel->default_routes = {3, 3, 99, 1};  // v4 and v6 via eth1; an ifindex that vanished; lo
   ASSERT_TRUE(e->apply(sample()));
   const json s = e->status();
   ASSERT_EQ(s["interfaces"].size(), 1u);
