@@ -10,8 +10,6 @@
 namespace og {
 namespace {
 
-using IfState = std::string_view;
-
 std::string join(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : "; ") + s;
@@ -73,15 +71,17 @@ Status XdpEnforcer::apply(const DesiredState& desired) {
   auto prog = kernel_->load(tables);
   if (!prog) return failed(prog.error());
   loaded_once_ = true;
+  // From here on this generation is the one attach() and update() hand out: it is the state
+  // in force, even if an interface cannot take it right now (the next verify retries).
   uninstalled_ = false;
-  auto changes = reconcile(true);
-  if (!changes) return failed(changes.error());
-  record(*changes, "apply");
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   applied_ = desired;
   tables_v4_lpm_ = tables.v4_lpm.size();
   tables_v6_top_ = tables.v6_top.size();
   tables_v6_lpm_ = tables.v6_lpm.size();
+  auto changes = reconcile(true);
+  if (!changes) return failed(changes.error());
+  record(*changes, "apply");
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   last_apply_ = std::chrono::system_clock::now();
   last_apply_ms_ = ms;
   last_error_.clear();
