@@ -27,7 +27,9 @@ using std::chrono::seconds;
 namespace {
 
 #ifdef OG_HAVE_XDP
-XdpEnforcerOptions xdp_options(const AgentConfig& cfg) { return {cfg.xdp.interfaces, cfg.xdp.mode}; }
+XdpEnforcerOptions xdp_options(const AgentConfig& cfg) {
+  return {cfg.xdp.interfaces, cfg.xdp.mode, ssh_session_port()};
+}
 #endif
 
 // Failures of layers that cannot run on this machine at all (XDP without kernel support):

@@ -67,7 +67,14 @@ Status XdpEnforcer::apply(const DesiredState& desired) {
     record(*changes, "apply");
     return {};
   }
-  const auto tables = xdp::build_tables(desired);
+  // The lock-out guard as nftables applies it (config validation refuses such a state; should
+  // one come anyway, nftables leaves those ports open, and XDP must not drop there either).
+  auto guarded = lockout_ports(desired.ports, desired.mgmt, opts_.ssh_port);
+  DesiredState effective = desired;
+  std::erase_if(effective.ports,
+                [&](std::uint16_t p) { return std::find(guarded.begin(), guarded.end(), p) != guarded.end(); });
+  if (!guarded.empty()) log::error("xdp.apply.lockout_guard", {{"ports_left_open", guarded.size()}});
+  const auto tables = xdp::build_tables(effective);
   auto prog = kernel_->load(tables);
   if (!prog) return failed(prog.error());
   loaded_once_ = true;
@@ -75,6 +82,7 @@ Status XdpEnforcer::apply(const DesiredState& desired) {
   // in force, even if an interface cannot take it right now (the next verify retries).
   uninstalled_ = false;
   applied_ = desired;
+  guarded_ = std::move(guarded);
   tables_v4_lpm_ = tables.v4_lpm.size();
   tables_v6_top_ = tables.v6_top.size();
   tables_v6_lpm_ = tables.v6_lpm.size();
@@ -364,6 +372,15 @@ nlohmann::json XdpEnforcer::status() const {
                           {"text", "interface " + s.name + " not protected at the driver: " + s.detail}});
   }
   j["interfaces"] = std::move(list);
+  if (applied_ && !uninstalled_ && !guarded_.empty()) {
+    std::string ports;
+    for (auto p : guarded_) ports += (ports.empty() ? "" : ", ") + std::to_string(p);
+    j["lockout_guard_ports"] = guarded_;
+    warnings.push_back({{"id", "lockout_guard"},
+                        {"text", "port " + ports +
+                                     " is NOT protected at the driver: the SSH lock-out guard left it open because "
+                                     "[protect] mgmt_allow is empty"}});
+  }
   if (applied_ && !uninstalled_ && ifaces_.empty()) {
     // Only "auto" can come up empty: a host with no default route has no Internet-facing
     // interface to protect at the driver (nftables covers every interface anyway). Not being

@@ -18,6 +18,8 @@ namespace og {
 struct XdpEnforcerOptions {
   std::vector<std::string> interfaces{"auto"};  // "auto": the interfaces holding default routes
   XdpMode mode = XdpMode::auto_;
+  // Local port of the operator's SSH session (ssh_session_port()): guarded like port 22.
+  std::optional<std::uint16_t> ssh_port;
 };
 
 class XdpEnforcer final : public Enforcer {
@@ -82,6 +84,7 @@ class XdpEnforcer final : public Enforcer {
   std::chrono::system_clock::time_point last_apply_{};
   double last_apply_ms_ = 0;
   std::size_t tables_v4_lpm_ = 0, tables_v6_top_ = 0, tables_v6_lpm_ = 0;
+  std::vector<std::uint16_t> guarded_;  // protected ports left open by the lock-out guard
   std::string last_error_;
   std::uint64_t applies_ = 0;
   std::uint64_t drift_repairs_ = 0;

@@ -24,7 +24,7 @@ struct Fixture : ::testing::Test {
     auto k = std::make_unique<FakeKernel>();
     kernel = k.get();
     for (auto& [name, idx] : world) kernel->add_iface(name, idx);
-    return std::make_unique<XdpEnforcer>(std::move(k), XdpEnforcerOptions{std::move(ifaces), mode});
+    return std::make_unique<XdpEnforcer>(std::move(k), XdpEnforcerOptions{std::move(ifaces), mode, std::nullopt});
   }
   std::vector<std::pair<std::string, std::uint32_t>> world{{"eth0", 2}, {"eth1", 3}};
   FakeKernel* kernel = nullptr;
@@ -350,6 +350,40 @@ TEST_F(Fixture, ExplainReadsTheLayerItself) {
   kernel->generic_errno["eth0"] = EOPNOTSUPP;
   ASSERT_TRUE(e->uninstall());
   EXPECT_EQ(e->explain(A("203.0.113.9"), 443)->verdict, "accept");
+}
+
+// nftables never protects port 22 (or the SSH session's port) with an empty mgmt_allow; XDP
+// must not drop there either, or it would lock the operator out on its own.
+TEST_F(Fixture, TheLockoutGuardLeavesSshOpenAtTheDriverToo) {
+  auto e = make({"eth0"});
+  auto d = sample();
+  d.ports = {22, 443, 2222};
+  ASSERT_TRUE(e->apply(d));
+  EXPECT_FALSE(xdp::port_protected(kernel->tables.config, 22));
+  EXPECT_TRUE(xdp::port_protected(kernel->tables.config, 443));
+  EXPECT_TRUE(xdp::port_protected(kernel->tables.config, 2222));
+  const json s = e->status();
+  EXPECT_EQ(s["lockout_guard_ports"], json::array({22}));
+  ASSERT_EQ(s["warnings"].size(), 1u);
+  EXPECT_EQ(s["warnings"][0]["id"], "lockout_guard");
+  EXPECT_EQ(e->explain(*parse_address("203.0.113.9"), 22)->verdict, "accept");
+  d.mgmt = RangeSet::from({*parse_prefix("192.0.2.0/24")});
+  ASSERT_TRUE(e->apply(d));
+  EXPECT_TRUE(xdp::port_protected(kernel->tables.config, 22)) << "with a management allow-list 22 is protected";
+  EXPECT_TRUE(e->status()["warnings"].empty());
+
+  // The port of the operator's SSH session is guarded like 22.
+  auto k = std::make_unique<FakeKernel>();
+  auto* fk = k.get();
+  fk->add_iface("eth0", 2);
+  XdpEnforcer ssh(std::move(k), XdpEnforcerOptions{{"eth0"}, XdpMode::auto_, 2222});
+  auto d2 = sample();
+  d2.ports = {443, 2222};
+  ASSERT_TRUE(ssh.apply(d2));
+  EXPECT_FALSE(xdp::port_protected(fk->tables.config, 2222));
+  EXPECT_TRUE(xdp::port_protected(fk->tables.config, 443));
+  ASSERT_EQ(ssh.status()["warnings"].size(), 1u);
+  EXPECT_EQ(ssh.status()["warnings"][0]["id"], "lockout_guard");
 }
 
 TEST(XdpRelaxed, AllowsWhatEitherAllowsAndProtectsWhatBothProtect) {
