@@ -53,9 +53,24 @@ XdpEnforcer::XdpEnforcer(std::unique_ptr<xdp::XdpKernel> kernel, XdpEnforcerOpti
 
 Status XdpEnforcer::apply(const DesiredState& desired) {
   const auto t0 = std::chrono::steady_clock::now();
+  // What the interfaces run until this apply has gone through.
+  const std::optional<DesiredState> in_force = applied_;
   auto failed = [&](const Error& e) -> Status {
     last_error_ = e.message;
     log::error("xdp.apply.failed", {{"error", e.message}});
+    // The previous generation keeps running, which is right while it drops nothing `desired`
+    // allows (the agent retries). Where it would (a source added to the edge or management
+    // set, a port no longer protected, audit mode), it must not go on dropping at the driver
+    // what nftables now accepts: XDP stands aside until an apply succeeds. Links adopted from
+    // an earlier run hold a state nobody here knows: the same.
+    auto links = kernel_->links();
+    const bool may_drop_more = in_force ? !(relaxed(*in_force, desired) == *in_force) : links && !links->empty();
+    if (may_drop_more) {
+      if (auto st = stand_aside("an apply failed (" + e.message + ") while the program in force drops what the " +
+                                "new state allows");
+          !st)
+        return fail(Error{e.message + "; " + st.error().message, e.sys_errno}.context("xdp apply"));
+    }
     return fail(e.context("xdp apply"));
   };
   if (auto st = kernel_->open(); !st) return failed(st.error());
@@ -78,6 +93,7 @@ Status XdpEnforcer::apply(const DesiredState& desired) {
   auto prog = kernel_->load(tables);
   if (!prog) return failed(prog.error());
   loaded_once_ = true;
+  stood_aside_.clear();
   // From here on this generation is the one attach() and update() hand out: it is the state
   // in force, even if an interface cannot take it right now (the next verify retries).
   uninstalled_ = false;
@@ -103,6 +119,29 @@ Status XdpEnforcer::apply(const DesiredState& desired) {
                           {"conntrack", prog->conntrack},
                           {"attached", attached()},
                           {"duration_ms", ms}});
+  return {};
+}
+
+Status XdpEnforcer::stand_aside(const std::string& why) {
+  std::string errors;
+  if (auto links = kernel_->links(); links) {
+    for (const auto& l : *links)
+      if (auto st = kernel_->detach(l.name); !st) errors += (errors.empty() ? "" : "; ") + st.error().message;
+  } else {
+    errors = links.error().message;
+  }
+  // Nothing is in force any more: verify() must not put the old generation back, and the
+  // next apply() loads and attaches afresh.
+  applied_.reset();
+  guarded_.clear();
+  for (auto& s : ifaces_) {
+    s.state = IfaceState::State::error;
+    s.mode.reset();
+    s.detail = "detached: nftables protects this interface alone until an apply succeeds";
+  }
+  stood_aside_ = why;
+  log::error("xdp.stood_aside", {{"why", why}, {"detach_errors", errors}});
+  if (!errors.empty()) return fail("could not detach XDP to stand aside: " + errors);
   return {};
 }
 
@@ -223,7 +262,15 @@ Result<std::vector<XdpEnforcer::Change>> XdpEnforcer::reconcile(bool new_generat
       if (!wrong_mode) {
         if (link->prog_id != prog->prog_id) {
           if (auto st = kernel_->update(name); !st) {
-            states.push_back({name, iface->ifindex, IfaceState::State::error, mode, st.error().message});
+            // The link would go on running an older generation (or someone else's program),
+            // which may drop what the tables in force allow: off, until the next reconcile
+            // attaches the current generation afresh.
+            const auto dst = kernel_->detach(name);
+            states.push_back({name, iface->ifindex, IfaceState::State::error, std::nullopt,
+                              "could not swap in the current program (" + st.error().message + "): " +
+                                  (dst ? "detached, nftables protects this interface alone"
+                                       : "and could not detach it either: " + dst.error().message)});
+            changes.push_back({name + ": swap failed, detached", false});
             continue;
           }
           if (!new_generation)
@@ -367,11 +414,17 @@ nlohmann::json XdpEnforcer::status() const {
     i["mode"] = s.mode ? nlohmann::json(to_string(*s.mode)) : nlohmann::json(nullptr);
     if (!s.detail.empty()) i["detail"] = s.detail;
     list.push_back(std::move(i));
-    if (s.state != IfaceState::State::attached)
+    if (s.state != IfaceState::State::attached && stood_aside_.empty())  // that one warning says it all
       warnings.push_back({{"id", std::string("interface_") + state_names[static_cast<int>(s.state)]},
                           {"text", "interface " + s.name + " not protected at the driver: " + s.detail}});
   }
   j["interfaces"] = std::move(list);
+  if (!stood_aside_.empty()) {
+    j["stood_aside"] = stood_aside_;
+    warnings.push_back({{"id", "stood_aside"},
+                        {"text", "detached from every interface: " + stood_aside_ +
+                                     "; nftables protects alone until an apply succeeds"}});
+  }
   if (applied_ && !uninstalled_ && !guarded_.empty()) {
     std::string ports;
     for (auto p : guarded_) ports += (ports.empty() ? "" : ", ") + std::to_string(p);
@@ -493,6 +546,7 @@ Result<bool> XdpEnforcer::uninstall() {
   // Nothing is put back until the next apply (EnforcerSet: a reload or a restart).
   applied_.reset();
   ifaces_.clear();
+  stood_aside_.clear();
   uninstalled_ = true;
   log::info("xdp.uninstall", {{"removed", *removed}});
   return *removed;

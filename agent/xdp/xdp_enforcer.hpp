@@ -74,6 +74,9 @@ class XdpEnforcer final : public Enforcer {
   Result<std::vector<std::string>> targets(const std::vector<xdp::Interface>& ifaces);
   IfaceState attach(const xdp::Interface& iface, std::vector<Change>& changes, bool was_attached);
   void record(const std::vector<Change>& changes, const char* why);
+  // Detaches the program from every interface (the counters and conntrack pins stay) and
+  // forgets the state in force: XDP drops nothing until the next successful apply.
+  Status stand_aside(const std::string& why);
 
   std::unique_ptr<xdp::XdpKernel> kernel_;
   XdpEnforcerOptions opts_;
@@ -92,6 +95,7 @@ class XdpEnforcer final : public Enforcer {
   std::chrono::system_clock::time_point last_drift_at_{};
   bool uninstalled_ = false;
   bool loaded_once_ = false;
+  std::string stood_aside_;  // why XDP detached itself after a failure ("" while it did not)
 };
 
 struct XdpFactoryOptions {

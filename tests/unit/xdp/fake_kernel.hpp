@@ -20,6 +20,7 @@ class FakeKernel : public XdpKernel {
   std::vector<std::uint32_t> default_routes;
   std::map<std::string, int> native_errno;  // attach in native mode fails with this errno
   std::map<std::string, int> generic_errno;
+  std::map<std::string, int> update_errno;  // swapping the program on link_<name> fails
   Status open_result;
   bool fail_load = false;
   std::vector<std::string> repin_result;
@@ -80,6 +81,8 @@ class FakeKernel : public XdpKernel {
   }
   Status update(const std::string& name) override {
     calls.push_back("update " + name);
+    if (auto it = update_errno.find(name); it != update_errno.end())
+      return fail(Error{std::string("swap: ") + std::strerror(it->second), it->second});
     auto* l = link(name);
     if (auto* f = iface(name)) {
       if (f->drv_prog_id == l->prog_id) f->drv_prog_id = prog->prog_id;

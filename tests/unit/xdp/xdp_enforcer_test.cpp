@@ -115,15 +115,16 @@ TEST_F(Fixture, KernelWithoutWhatItNeedsFailsTheApplyAndSaysWhy) {
   EXPECT_FALSE(*e->verify());
 }
 
-TEST_F(Fixture, AFailedLoadKeepsThePreviousGenerationRunning) {
+// In audit mode nftables accepts everything: a failed switch to it must not leave the enforcing
+// program dropping at the driver (a failed switch to a stricter state keeps it: below).
+TEST_F(Fixture, AFailedSwitchToAuditModeStandsAside) {
   auto e = make({"eth0"});
   ASSERT_TRUE(e->apply(sample()));
-  const auto before = kernel->prog->prog_id;
   kernel->fail_load = true;
   ASSERT_FALSE(e->apply(sample(ProtectMode::audit)));
-  EXPECT_EQ(kernel->link("eth0")->prog_id, before);
-  EXPECT_EQ(e->status()["attached"], true);
-  EXPECT_EQ(e->status()["protect_mode"], "enforce") << "the state in force, not the refused one";
+  EXPECT_EQ(kernel->link("eth0"), nullptr);
+  EXPECT_EQ(kernel->iface("eth0")->drv_prog_id, 0u);
+  EXPECT_EQ(e->status()["attached"], false);
 }
 
 TEST_F(Fixture, ANewGenerationIsSwappedInNotReattached) {
@@ -384,6 +385,105 @@ TEST_F(Fixture, TheLockoutGuardLeavesSshOpenAtTheDriverToo) {
   EXPECT_TRUE(xdp::port_protected(fk->tables.config, 443));
   ASSERT_EQ(ssh.status()["warnings"].size(), 1u);
   EXPECT_EQ(ssh.status()["warnings"][0]["id"], "lockout_guard");
+}
+
+// The fail-safe questions: can a failed load (a map that cannot be built or filled, the
+// verifier) or a failed swap leave XDP dropping at the driver what nftables accepts?
+
+// A new state that allows more (a management source, a new edge range) cannot be loaded: the
+// program in force would drop those sources while nftables accepts them, so XDP detaches.
+TEST_F(Fixture, AFailedApplyThatWouldKeepDroppingWhatIsNowAllowedStandsAside) {
+  auto e = make({"eth0", "eth1"});
+  ASSERT_TRUE(e->apply(sample()));
+  auto more = sample();
+  more.mgmt = RangeSet::from({*parse_prefix("203.0.113.0/24")});
+  kernel->fail_load = true;
+  EXPECT_FALSE(e->apply(more));
+  EXPECT_TRUE(kernel->pinned.empty()) << "detached everywhere";
+  EXPECT_EQ(kernel->iface("eth0")->drv_prog_id, 0u);
+  EXPECT_EQ(kernel->iface("eth1")->drv_prog_id, 0u);
+  const json s = e->status();
+  EXPECT_EQ(s["attached"], false);
+  ASSERT_FALSE(s["warnings"].empty());
+  EXPECT_EQ(s["warnings"][0]["id"], "stood_aside");
+  EXPECT_EQ(e->explain(*parse_address("203.0.113.9"), 443)->verdict, "accept") << "nothing drops at the driver";
+  EXPECT_FALSE(*e->verify()) << "verify does not put the old program back";
+  EXPECT_TRUE(kernel->pinned.empty());
+  // The retry brings it back with the new state.
+  kernel->fail_load = false;
+  ASSERT_TRUE(e->apply(more));
+  EXPECT_EQ(e->status()["attached"], true);
+  EXPECT_TRUE(e->status()["warnings"].empty());
+  EXPECT_EQ(e->explain(*parse_address("203.0.113.9"), 443)->verdict, "accept");
+  EXPECT_EQ(e->explain(*parse_address("192.0.2.9"), 443)->verdict, "drop");
+}
+
+// A new state that only drops more (a range removed) cannot be loaded: the program in force
+// drops nothing the new state allows, so it keeps protecting while the agent retries.
+TEST_F(Fixture, AFailedApplyOfAStricterStateKeepsTheProgramInForce) {
+  auto e = make({"eth0"});
+  auto wide = sample();
+  wide.mgmt = RangeSet::from({*parse_prefix("203.0.113.0/24")});
+  ASSERT_TRUE(e->apply(wide));
+  const auto prog = kernel->prog->prog_id;
+  kernel->fail_load = true;
+  EXPECT_FALSE(e->apply(sample()));
+  ASSERT_EQ(kernel->pinned.size(), 1u);
+  EXPECT_EQ(kernel->iface("eth0")->drv_prog_id, prog);
+  EXPECT_FALSE(e->status().contains("stood_aside"));
+  EXPECT_EQ(e->status()["attached"], true);
+  EXPECT_EQ(e->status()["tables"]["mgmt_v4"], 1) << "the state in force, not the refused one";
+}
+
+// Links adopted from an earlier run hold a state nobody here knows: a first apply that fails
+// does not leave them dropping.
+TEST_F(Fixture, AFailedFirstApplyDoesNotLeaveAdoptedLinksRunning) {
+  auto e = make({"eth0"});
+  ASSERT_TRUE(e->apply(sample()));
+  // The next agent finds the pinned link, but no generation of its own yet.
+  auto k = std::make_unique<FakeKernel>(*kernel);
+  auto* adopted = k.get();
+  adopted->prog.reset();
+  adopted->fail_load = true;
+  XdpEnforcer restarted(std::move(k), XdpEnforcerOptions{{"eth0"}, XdpMode::auto_, std::nullopt});
+  ASSERT_EQ(adopted->pinned.size(), 1u);
+  EXPECT_FALSE(restarted.apply(sample()));
+  EXPECT_TRUE(adopted->pinned.empty());
+  EXPECT_EQ(adopted->iface("eth0")->drv_prog_id, 0u);
+}
+
+// A link whose program cannot be swapped would keep running an older generation: detached.
+TEST_F(Fixture, ALinkThatCannotTakeTheNewProgramIsDetached) {
+  auto e = make({"eth0", "eth1"});
+  ASSERT_TRUE(e->apply(sample()));
+  kernel->update_errno["eth1"] = EPERM;
+  auto more = sample();
+  more.edge = more.edge.merged(RangeSet::from({*parse_prefix("203.0.113.0/24")}));
+  ASSERT_TRUE(e->apply(more)) << "the new generation is in force where it could be swapped in";
+  EXPECT_EQ(kernel->link("eth1"), nullptr);
+  EXPECT_EQ(kernel->iface("eth1")->drv_prog_id, 0u);
+  EXPECT_EQ(kernel->iface("eth0")->drv_prog_id, kernel->prog->prog_id);
+  const json s = e->status();
+  EXPECT_EQ(s["interfaces"][1]["state"], "error");
+  EXPECT_NE(s["interfaces"][1]["detail"].get<std::string>().find("detached"), std::string::npos);
+  EXPECT_EQ(s["warnings"][0]["id"], "interface_error");
+  // The next verify attaches the current generation afresh.
+  kernel->update_errno.clear();
+  ASSERT_TRUE(e->verify());
+  EXPECT_EQ(kernel->iface("eth1")->drv_prog_id, kernel->prog->prog_id);
+}
+
+// prepare() cannot relax (the relaxed generation does not load): XDP stands aside before
+// nftables changes, rather than keep dropping what the next state allows.
+TEST_F(Fixture, APrepareThatCannotRelaxStandsAside) {
+  auto e = make({"eth0"});
+  ASSERT_TRUE(e->apply(sample()));
+  auto more = sample();
+  more.mgmt = RangeSet::from({*parse_prefix("203.0.113.0/24")});
+  kernel->fail_load = true;
+  EXPECT_FALSE(e->prepare(more));
+  EXPECT_TRUE(kernel->pinned.empty());
+  EXPECT_EQ(e->status()["warnings"][0]["id"], "stood_aside");
 }
 
 TEST(XdpRelaxed, AllowsWhatEitherAllowsAndProtectsWhatBothProtect) {
