@@ -192,11 +192,14 @@ int main(int argc, char** argv) try {
     std::cout << "refresh: " << result << ": " << j.value("ipv4", 0) << " IPv4 + " << j.value("ipv6", 0)
               << " IPv6 prefixes from " << j.value("source", std::string("?"))
               << (j.value("changed", false) ? " (changed, enforcers updated)" : "") << "\n";
+    if (j.contains("note")) std::cout << "note: " << j.value("note", std::string()) << "\n";
     return kOk;
   }
   if (*reload) {
     std::cout << "reload: config " << j.value("config", std::string("?")) << " applied"
               << (j.value("refreshing", false) ? "; sources changed, refreshing now" : "") << "\n";
+    // A layer that cannot run here (XDP without kernel support): applied without it.
+    if (j.contains("note")) std::cout << "note: " << j.value("note", std::string()) << "\n";
     if (!socket_exists(gk_socket)) return kOk;
     return reload_gatekeeper(gk_socket) == kOk ? kOk : kDegraded;
   }

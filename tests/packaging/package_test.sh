@@ -291,6 +291,13 @@ bpffs=$(IN findmnt -N "$apid" -no FSTYPE,OPTIONS /sys/fs/bpf || true)
 check "agent's /sys/fs/bpf is a writable bpffs ($bpffs)" matches '^bpf +rw' "$bpffs"
 check "agent cannot see the kernel tunables (/proc/sys)" not IN nsenter --target "$apid" --mount test -e /proc/sys/kernel
 check "agent's /sys is read-only" matches '^ro' "$(IN findmnt -N "$apid" -no OPTIONS -T /sys/class)"
+# XDP under the unit's sandbox: bpf() allowed, the program loaded and its maps pinned in the
+# bpffs systemd mounted (no mount() needed). The container has no default route, so "auto"
+# attaches nowhere, but a generation is loaded all the same.
+xdp_loaded() { [[ $(IN agentctl --gatekeeper-socket /nonexistent status --json 2>/dev/null |
+  jq -r '.enforcers.xdp | "\(.state) \(.program.id != null)"') == "enforcing true" ]]; }
+check "XDP program loaded by the agent inside the sandbox" wait_for 15 xdp_loaded
+check "XDP counters pinned under /sys/fs/bpf/originguard" IN test -e /sys/fs/bpf/originguard/counters
 check "the agent exported the ranges in force for the gatekeeper" IN test -s /run/originguard/edge-ranges.json
 check "agentctl reload: the agent re-reads its config inside the sandbox" IN agentctl --gatekeeper-socket /nonexistent reload
 IN systemctl start originguard-gatekeeper.service || true

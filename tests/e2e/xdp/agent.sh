@@ -18,7 +18,7 @@ cat >"$OG_TMP/ranges.json" <<'JSON'
 {"result": {"ipv4_cidrs": ["198.51.100.0/24", "192.0.2.0/25"], "ipv6_cidrs": ["2001:db8:cf::/48"]},
  "success": true, "errors": [], "messages": []}
 JSON
-write_config() {  # $1 = mode, $2 = extra [xdp] lines
+write_config() {  # $1 = mode, $2 = extra [xdp] lines, $3 = pin_dir (default $PIN_DIR)
   cat >"$OG_TMP/agent.toml" <<TOML
 [ranges]
 sources = ["file://$OG_TMP/ranges.json"]
@@ -38,7 +38,7 @@ socket = "$SOCK"
 [xdp]
 interfaces = ["ogxe", "ogxa"]
 mode = "native"
-pin_dir = "$PIN_DIR"
+pin_dir = "${3:-$PIN_DIR}"
 ${2:-}
 TOML
 }
@@ -147,14 +147,57 @@ kill -TERM "$second"
 wait "$second" 2>/dev/null || true
 og_check "the first agent still drives XDP" attached
 
-# uninstall: nothing of ours attached or pinned; the unrelated program untouched.
+# uninstall: nothing of ours attached or pinned; the unrelated program untouched; enforcement
+# stays off (degraded, with its id) until a reload.
+has_warning() { [[ $(st "[.warning_details[]?.id] | index(\"$1\") != null") == true ]]; }
 og_check "agentctl uninstall" ctl uninstall
 og_check "no XDP left on ogxe" no_xdp ogxe
 og_check "no XDP left on ogxa" no_xdp ogxa
 og_check "nothing pinned" test ! -e "$PIN_DIR"
+og_check "status: xdp uninstalled" [ "$(st .enforcers.xdp.state)" = uninstalled ]
+og_check "status: warning xdp.uninstalled" has_warning xdp.uninstalled
+og_check "status: degraded while uninstalled" [ "$(st .health)" = degraded ]
 sleep 2.5
 og_check "uninstalled program stays away across verify cycles" no_xdp ogxe
 og_check "the unrelated XDP program on ogxu was never touched (id $FOREIGN)" [ "$(xdp_prog ogxu)" = "$FOREIGN" ]
+og_check "a reload resumes XDP" ctl reload
+og_check "attached again after the reload" og_wait_for 10 attached
+og_check "status: xdp enforcing again" [ "$(st .enforcers.xdp.state)" = enforcing ]
+
+# [xdp] enabled = false: a reload removes the programs and the pins (stale tables would keep
+# dropping with nobody refreshing them); nftables protects alone.
+write_config enforce "enabled = false"
+og_check "reload disabling XDP" ctl reload
+og_check "disabled: no XDP on ogxe" no_xdp ogxe
+og_check "disabled: no XDP on ogxa" no_xdp ogxa
+og_check "disabled: nothing pinned" test ! -e "$PIN_DIR"
+og_check "disabled: no xdp enforcer in status" [ "$(st '.enforcers | has("xdp")')" = false ]
+nft0=$(nft_dropped)
+og_check "disabled: the attacker is dropped by nftables" blocked "$ATTACKER" $ORIGIN_A4 $PROTECTED_PORT
+og_check "... whose drop counter grew ($nft0 -> $(nft_dropped))" [ "$(nft_dropped)" -gt "$nft0" ]
+write_config enforce
+og_check "reload enabling XDP again" ctl reload
+og_check "enabled again: attached" og_wait_for 10 attached
+# ... and what an earlier run left is removed when an agent starts with XDP disabled.
+kill -KILL "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null || true
+og_check "left attached by the killed agent" has_xdp ogxe
+write_config enforce "enabled = false"
+start_agent
+og_check "start with XDP disabled: leftovers detached" og_wait_for 5 no_xdp ogxe
+og_check "start with XDP disabled: nothing pinned" test ! -e "$PIN_DIR"
+
+# XDP that cannot run here (pin_dir not on a bpf filesystem: as without bpffs or kernel
+# support) is degraded with its own id, nftables enforces alone, and reloads still go through.
+write_config enforce "" "$OG_TMP/not-bpffs/originguard"
+rc=0
+out=$(ctl reload 2>&1) || rc=$?
+og_check "reload enabling an unavailable XDP answers ok ($out)" [ "$rc" = 0 ]
+og_check "... and says XDP is not in force" grep -q "note: not in force where the layer cannot run on this machine: xdp" <<<"$out"
+og_check "status: warning xdp.unavailable" og_wait_for 5 has_warning xdp.unavailable
+og_check "status: nftables enforcing" [ "$(st .enforcers.nftables.state)" = enforcing ]
+og_check "unavailable XDP: the attacker is still dropped (nftables)" blocked "$ATTACKER" $ORIGIN_A4 $PROTECTED_PORT
+og_check "unavailable XDP: the edge reaches" reach "$EDGE" $ORIGIN_E4 $PROTECTED_PORT
 kill -TERM "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null || true
 og_finish
