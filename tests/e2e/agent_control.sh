@@ -39,6 +39,9 @@ admin_group = "$ADMIN_GROUP"
 
 [nftables]
 enabled = false
+
+[xdp]
+enabled = false
 TOML
 }
 write_config "$SOCK"

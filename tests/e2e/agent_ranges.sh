@@ -30,6 +30,9 @@ socket = "$SOCK"
 
 [nftables]
 enabled = false
+
+[xdp]
+enabled = false
 TOML
 }
 write_config ""
