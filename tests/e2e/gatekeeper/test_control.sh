@@ -29,7 +29,7 @@ printf 'subjectAltName=DNS:x.test\nextendedKeyUsage=serverAuth\n' >"$P/srv-x.ext
 openssl x509 -req -in "$P/srv-x.csr" -CA "$P/srvca/ca.pem" -CAkey "$P/srvca/ca.key" -CAcreateserial -days 3 \
   -extfile "$P/srv-x.ext" -out "$P/srv-x.pem" 2>/dev/null
 
-# --- the agent: ranges from a file, no enforcer, socket and state in $T -----------------------
+# --- the agent: ranges from a file, no enforcer (nor XDP), socket and state in $T ----------
 cat >"$T/ranges.json" <<'JSON'
 {"result": {"ipv4_cidrs": ["198.51.100.0/24", "192.0.2.0/25"], "ipv6_cidrs": ["2001:db8:cf::/48"]},
  "success": true, "errors": [], "messages": []}
@@ -45,6 +45,11 @@ retry_min = "1h"
 socket = "$AGENT_SOCK"
 
 [nftables]
+enabled = false
+
+# This agent runs in the host's network namespace: XDP (on by default) would attach to the
+# host's default-route interface.
+[xdp]
 enabled = false
 TOML
 gk_bg "$T/agent.log" "$AGENT" --config "$T/agent.toml" --foreground
