@@ -202,9 +202,10 @@ void Agent::arm_verify_timer() {
   verify_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec) return;
     enforcers_.verify();
+    realip_.sync(cfg_.realip, state_.current.ranges);  // retries, and puts edited files back
     // The files are retried here, not only at the next range change, which may be an hour
     // away: a stale last-known-good would be what a restarted agent enforces, and the
-    // gatekeeper and the real-IP configs would trust a stale (or no) snapshot meanwhile.
+    // gatekeeper would trust a stale (or no) snapshot meanwhile.
     if (has_warning("store.save_failed")) persist_ranges();
     if (has_warning("export.failed")) {
       export_ranges();
@@ -312,6 +313,7 @@ void Agent::finish_refresh(ranges::RefreshOutcome outcome) {
                              {"etag", state_.current.etag}});
     if (changed) {
       export_ranges();
+      realip_.sync(cfg_.realip, state_.current.ranges);
       auto errors = apply_enforcers("ranges changed", false);
       if (auto unavailable = take_unavailable(errors); !unavailable.empty())
         reply["note"] = "not in force where the layer cannot run on this machine: " + join(unavailable);
@@ -352,6 +354,10 @@ void Agent::reload(ControlServer::Reply reply) {
   // [control] changes wait for a restart; one that the restart would refuse is refused now.
   if (auto st = check_control_config(next->control); !st) {
     refuse(next->path.string() + ": [control]: " + st.error().message);
+    return;
+  }
+  if (auto st = check_realip_config(next->realip); !st) {
+    refuse(next->path.string() + ": " + st.error().message);
     return;
   }
   AgentConfig old = std::move(cfg_);
@@ -406,6 +412,7 @@ void Agent::reload(ControlServer::Reply reply) {
   }
   scheduler_.set_config(ranges::ScheduleConfig::from(cfg_.ranges));
   export_ranges();
+  realip_.sync(cfg_.realip, state_.current.ranges);
   enforcers_.verify();
   verify_timer_.cancel();
   arm_verify_timer();
@@ -442,6 +449,7 @@ AgentSnapshot Agent::snapshot() const {
   s.started_at = started_at_;
   s.warnings = warnings_;
   for (auto& w : enforcers_.warnings()) s.warnings.push_back(std::move(w));
+  for (auto& w : realip_.warnings()) s.warnings.push_back(std::move(w));
   s.next_refresh = state_.refreshing ? milliseconds(0) : scheduler_.until_next();
   s.enforcers = enforcers_.status();
   return s;
@@ -587,6 +595,7 @@ int Agent::run() {
     }
   }
 #endif
+  realip_.sync(cfg_.realip, state_.current.ranges);
   enforcers_.reset(make_enforcers(cfg_));
   watch_enforcer_events();
   (void)apply_enforcers("start", false);

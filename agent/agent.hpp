@@ -13,11 +13,13 @@
 #include <memory>
 #include <vector>
 
+#include "command.hpp"
 #include "enforcer_set.hpp"
 #include "originguard/control_server.hpp"
 #include "originguard/enforcer.hpp"
 #include "ranges/refresher.hpp"
 #include "ranges/scheduler.hpp"
+#include "realip.hpp"
 #include "status.hpp"
 
 namespace og {
@@ -86,6 +88,8 @@ class Agent {
   std::vector<ControlServer::Reply> refresh_waiters_;
   bool pending_force_ = false;
   ranges::WallTime started_at_;
+  SpawnRunner commands_{io_};  // [realip] on_change; destroyed (children killed) before io_
+  RealIpFiles realip_{clock_, commands_};
 };
 
 }  // namespace og

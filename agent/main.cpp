@@ -10,6 +10,7 @@
 #include "agent.hpp"
 #include "originguard/control_server.hpp"
 #include "originguard/log.hpp"
+#include "realip.hpp"
 
 namespace {
 
@@ -62,6 +63,11 @@ int main(int argc, char** argv) try {
     std::cerr << "originguard-agent: config refused: "
               << (cfg->path.empty() ? "(built-in defaults)" : cfg->path.string())
               << ": [control]: " << st.error().message << "\n";
+    return 1;
+  }
+  if (auto st = og::check_realip_config(cfg->realip); !st) {
+    std::cerr << "originguard-agent: config refused: "
+              << (cfg->path.empty() ? "(built-in defaults)" : cfg->path.string()) << ": " << st.error().message << "\n";
     return 1;
   }
   if (check_only) {

@@ -215,11 +215,71 @@ Status read_xdp(const Reader& r, const toml::table& t, XdpConfig& c) {
   return r.path(t, s, "pin_dir", c.pin_dir);
 }
 
+// A file the agent writes as root: an absolute path naming a file (not a directory), without
+// a NUL that would cut it short.
+Status output_file(const Reader& r, const toml::table& t, std::string_view sec, std::string_view key,
+                   std::filesystem::path& out) {
+  const toml::node* n = t.get(key);
+  if (n && n->value<std::string>() == std::string()) {
+    out.clear();  // "" = off
+    return {};
+  }
+  if (auto st = r.path(t, sec, key, out); !st) return st;
+  if (!n) return {};
+  const auto name = out.filename().string();
+  if (out.native().find('\0') != std::string::npos || name.empty() || name == "." || name == "..")
+    return r.error_at(n->source(), sec, key, "must name a file (an absolute path like /etc/nginx/conf.d/x.conf)");
+  return {};
+}
+
+Status read_realip(const Reader& r, const toml::table& t, const RangesConfig& ranges, RealIpConfig& c) {
+  constexpr std::string_view s = "realip";
+  if (auto st = r.only_keys(t, s, {"nginx", "haproxy", "apache", "on_change", "on_change_timeout"}); !st) return st;
+  struct File {
+    std::string_view key;
+    std::filesystem::path* out;
+  };
+  const File files[] = {{"nginx", &c.nginx}, {"haproxy", &c.haproxy}, {"apache", &c.apache}};
+  for (std::size_t i = 0; i < std::size(files); ++i) {
+    if (auto st = output_file(r, t, s, files[i].key, *files[i].out); !st) return st;
+    if (files[i].out->empty()) continue;
+    // Two formats in one file would leave one of them wrong after every write.
+    for (std::size_t j = 0; j < i; ++j)
+      if (*files[j].out == *files[i].out)
+        return r.error_at(t.get(files[i].key), t, s, files[i].key,
+                          "the same file as " + std::string(files[j].key) + ": each format needs its own file");
+    if (*files[i].out == ranges.export_file || *files[i].out == ranges.state_dir / "ranges.json")
+      return r.error_at(t.get(files[i].key), t, s, files[i].key,
+                        "a file the agent writes already ([ranges] export_file or the state file)");
+  }
+  if (const toml::node* n = t.get("on_change")) {
+    const toml::array* arr = n->as_array();
+    if (!arr || arr->empty())
+      return r.error_at(n->source(), s, "on_change",
+                        "expected a command as a list of arguments, like [\"/usr/bin/systemctl\", \"reload\", "
+                        "\"nginx\"] (no shell)");
+    c.on_change.clear();
+    for (const auto& e : *arr) {
+      auto v = e.value<std::string>();
+      if (!v || !e.is_string() || v->find('\0') != std::string::npos)
+        return r.error_at(e.source(), s, "on_change", "each argument must be a string");
+      c.on_change.push_back(*v);
+    }
+    // No PATH search: the agent runs it as root.
+    if (c.on_change[0].empty() || c.on_change[0][0] != '/')
+      return r.error_at(n->source(), s, "on_change",
+                        "the program (first element) must be an absolute path, like /usr/bin/systemctl");
+    if (!c.any())
+      return r.error_at(n->source(), s, "on_change", "set without a file (nginx, haproxy or apache) to watch");
+  }
+  return r.duration(t, s, "on_change_timeout", c.on_change_timeout);
+}
+
 }  // namespace
 
 Result<AgentConfig> parse_agent_config(std::string_view text, std::string_view origin) {
   Reader r(origin);
-  auto doc = r.document(text, {"ranges", "protect", "control", "nftables", "xdp"});
+  auto doc = r.document(text, {"ranges", "protect", "control", "nftables", "xdp", "realip"});
   if (!doc) return fail(doc.error());
   const toml::table& root = *doc;
   AgentConfig cfg;
@@ -238,6 +298,9 @@ Result<AgentConfig> parse_agent_config(std::string_view text, std::string_view o
       {"nftables",
        [](const Reader& rr, const toml::table& t, AgentConfig& c) { return read_nftables(rr, t, c.nftables); }},
       {"xdp", [](const Reader& rr, const toml::table& t, AgentConfig& c) { return read_xdp(rr, t, c.xdp); }},
+      // after [ranges]: its files are compared with export_file
+      {"realip",
+       [](const Reader& rr, const toml::table& t, AgentConfig& c) { return read_realip(rr, t, c.ranges, c.realip); }},
   };
   for (const auto& sec : sections) {
     auto t = r.section(root, sec.name);

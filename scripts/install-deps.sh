@@ -16,6 +16,8 @@ PKGS=(
   nginx libnginx-mod-stream haproxy xdp-tools time
   # bench/xdp: GRO on the receiving veth for the receiver-CPU comparison
   ethtool
+  # the real-IP files loaded into the real Apache (e2e_agent_realip)
+  apache2
   # packaging: man pages, .deb checks, the install/upgrade/purge test in a booted container,
   # promtool for the monitoring rules, the Kubernetes client's schema models
   help2man pandoc lintian systemd-container prometheus python3-yaml python3-kubernetes
@@ -33,10 +35,19 @@ if ((${#missing[@]})); then
   fi
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Debian starts the packaged services on install (nginx, haproxy, apache2 on port 80,
+  # prometheus); our tests run their own instances. A policy-rc.d saying "no" (exit 101)
+  # keeps the maintainer scripts from starting any while apt runs; one already there (a
+  # container image's) is left as it is.
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\n# install-deps.sh: start no service while it installs packages\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 0755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts the packaged services on install; our tests run their own instances.
-  for svc in nginx haproxy prometheus; do
+  # ... and should one have been started all the same (a policy-rc.d of the image that allows it)
+  for svc in nginx haproxy apache2 prometheus; do
     if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
       systemctl stop "$svc" || true
     fi

@@ -76,6 +76,19 @@ struct XdpConfig {
   bool operator==(const XdpConfig&) const = default;
 };
 
+// Files from which a web server restores the visitor's address (CF-Connecting-IP), trusting
+// it only from the fetched Cloudflare ranges in force (docs/DEPLOYMENT.md). Each is written
+// only when set ("" = off); on_change runs (argv, no shell) after any of them changed.
+struct RealIpConfig {
+  std::filesystem::path nginx;    // set_real_ip_from lines + real_ip_header
+  std::filesystem::path haproxy;  // one prefix a line, for `acl ... src -f FILE`
+  std::filesystem::path apache;   // RemoteIPHeader + RemoteIPTrustedProxy lines (mod_remoteip)
+  std::vector<std::string> on_change;
+  Seconds on_change_timeout{30};
+  [[nodiscard]] bool any() const { return !nginx.empty() || !haproxy.empty() || !apache.empty(); }
+  bool operator==(const RealIpConfig&) const = default;
+};
+
 struct AgentConfig {
   std::filesystem::path path;  // file it was read from ("" = built-in defaults)
   RangesConfig ranges;
@@ -83,6 +96,7 @@ struct AgentConfig {
   ControlConfig control;
   NftablesConfig nftables;
   XdpConfig xdp;
+  RealIpConfig realip;
 };
 
 [[nodiscard]] const char* to_string(ProtectMode m);

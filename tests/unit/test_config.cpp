@@ -54,6 +54,9 @@ TEST(Config, EmptyFileGivesDefaults) {
   EXPECT_STREQ(to_string(XdpMode::auto_), "auto");
   EXPECT_STREQ(to_string(XdpMode::native), "native");
   EXPECT_STREQ(to_string(XdpMode::generic), "generic");
+  EXPECT_EQ(c->realip, RealIpConfig{}) << "no real-IP file, no command";
+  EXPECT_FALSE(c->realip.any());
+  EXPECT_EQ(c->realip.on_change_timeout, 30s);
   EXPECT_STREQ(to_string(ProtectMode::enforce), "enforce");
   EXPECT_STREQ(to_string(ProtectMode::audit), "audit");
 }
@@ -101,6 +104,13 @@ enabled = false
 interfaces = ["eth0", "bond0.100", "eth0", "auto"]
 mode = "generic"
 pin_dir = "/run/og-bpf/og"
+
+[realip]
+nginx = "/etc/nginx/conf.d/cloudflare-realip.conf"
+haproxy = "/etc/haproxy/cloudflare.lst"
+apache = "/etc/apache2/conf-available/cloudflare-realip.conf"
+on_change = ["/usr/bin/systemctl", "try-reload-or-restart", "nginx", ""]
+on_change_timeout = "1m"
 )";
   auto c = parse(text);
   ASSERT_TRUE(ok(c));
@@ -138,6 +148,11 @@ pin_dir = "/run/og-bpf/og"
   EXPECT_THAT(c->xdp.interfaces, ElementsAre("eth0", "bond0.100", "auto")) << "duplicates dropped, order kept";
   EXPECT_EQ(c->xdp.mode, XdpMode::generic);
   EXPECT_EQ(c->xdp.pin_dir, "/run/og-bpf/og");
+  EXPECT_EQ(c->realip.nginx, "/etc/nginx/conf.d/cloudflare-realip.conf");
+  EXPECT_EQ(c->realip.haproxy, "/etc/haproxy/cloudflare.lst");
+  EXPECT_EQ(c->realip.apache, "/etc/apache2/conf-available/cloudflare-realip.conf");
+  EXPECT_THAT(c->realip.on_change, ElementsAre("/usr/bin/systemctl", "try-reload-or-restart", "nginx", ""));
+  EXPECT_EQ(c->realip.on_change_timeout, 60s);
 }
 
 struct ErrorCase {
@@ -332,9 +347,9 @@ TEST(Config, PortBoundaries) {
 // the verify timer into a busy loop and the refresh schedule into a fetch flood.
 TEST(Config, EveryDurationIsBoundedWhateverItsForm) {
   const std::pair<std::string_view, std::string_view> keys[] = {
-      {"ranges", "refresh_interval"}, {"ranges", "retry_min"},       {"ranges", "retry_max"},
-      {"ranges", "stale_after"},      {"ranges", "connect_timeout"}, {"ranges", "total_timeout"},
-      {"protect", "verify_interval"},
+      {"ranges", "refresh_interval"}, {"ranges", "retry_min"},         {"ranges", "retry_max"},
+      {"ranges", "stale_after"},      {"ranges", "connect_timeout"},   {"ranges", "total_timeout"},
+      {"protect", "verify_interval"}, {"realip", "on_change_timeout"},
   };
   for (const auto& [sec, key] : keys) {
     for (std::string_view value : {"9223372036854775807", "100000001", "\"1158d\"", "\"100000001s\""}) {
@@ -471,6 +486,51 @@ TEST(Config, ShippedExampleIsValidAndShowsTheDefaults) {
   EXPECT_EQ(shipped->xdp.interfaces, defaults->xdp.interfaces);
   EXPECT_EQ(shipped->xdp.mode, defaults->xdp.mode);
   EXPECT_EQ(shipped->xdp.pin_dir, defaults->xdp.pin_dir);
+  EXPECT_EQ(shipped->realip, defaults->realip);
+}
+
+TEST(Config, RealIpFileOffWithEmptyString) {
+  auto c = parse("[realip]\nnginx = \"\"\nhaproxy = \"/etc/haproxy/cf.lst\"\n");
+  ASSERT_TRUE(ok(c));
+  EXPECT_TRUE(c->realip.nginx.empty());
+  EXPECT_EQ(c->realip.haproxy, "/etc/haproxy/cf.lst");
+}
+
+TEST(Config, RealIpErrors) {
+  const ErrorCase cases[] = {
+      {"unknown key", "[realip]\ncaddy = \"/etc/caddy/x\"\n", "agent.toml:2: [realip] caddy: ",
+       "unknown key (expected one of: nginx, haproxy, apache, on_change, on_change_timeout)"},
+      {"relative file", "[realip]\nnginx = \"conf.d/x.conf\"\n", "agent.toml:2: [realip] nginx: ", "absolute path"},
+      {"a directory", "[realip]\nhaproxy = \"/etc/haproxy/\"\n",
+       "agent.toml:2: [realip] haproxy: ", "must name a file"},
+      {"dot dot", "[realip]\napache = \"/etc/apache2/..\"\n", "agent.toml:2: [realip] apache: ", "must name a file"},
+      {"number", "[realip]\nnginx = 1\n", "agent.toml:2: [realip] nginx: ", "expected a string"},
+      {"two formats, one file", "[realip]\nnginx = \"/etc/x.conf\"\napache = \"/etc/x.conf\"\n",
+       "agent.toml:3: [realip] apache: ", "the same file as nginx"},
+      {"the export file", "[ranges]\nexport_file = \"/run/og/e.json\"\n[realip]\nnginx = \"/run/og/e.json\"\n",
+       "agent.toml:4: [realip] nginx: ", "a file the agent writes already"},
+      {"the state file", "[realip]\nhaproxy = \"/var/lib/originguard/ranges.json\"\n",
+       "agent.toml:2: [realip] haproxy: ", "a file the agent writes already"},
+      {"shell line", "[realip]\nnginx = \"/x/y\"\non_change = \"systemctl reload nginx\"\n",
+       "agent.toml:3: [realip] on_change: ", "no shell"},
+      {"empty command", "[realip]\nnginx = \"/x/y\"\non_change = []\n",
+       "agent.toml:3: [realip] on_change: ", "list of arguments"},
+      {"relative program", "[realip]\nnginx = \"/x/y\"\non_change = [\"systemctl\", \"reload\", \"nginx\"]\n",
+       "agent.toml:3: [realip] on_change: ", "must be an absolute path, like /usr/bin/systemctl"},
+      {"number argument", "[realip]\nnginx = \"/x/y\"\non_change = [\"/bin/kill\", 1]\n",
+       "agent.toml:3: [realip] on_change: ", "each argument must be a string"},
+      {"on_change without a file", "[realip]\non_change = [\"/usr/bin/systemctl\", \"reload\", \"nginx\"]\n",
+       "agent.toml:2: [realip] on_change: ", "without a file"},
+      {"timeout zero", "[realip]\non_change_timeout = 0\n",
+       "agent.toml:2: [realip] on_change_timeout: ", "at least 1s"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(c.name));
+    auto r = parse(c.text);
+    ASSERT_TRUE(refused(r));
+    EXPECT_THAT(r.error().message, StartsWith(std::string(c.prefix)));
+    EXPECT_THAT(r.error().message, HasSubstr(std::string(c.why)));
+  }
 }
 
 }  // namespace
