@@ -11,6 +11,7 @@
 #      build: the edit is kept, the running agent restarted, its table kept in the kernel;
 #   5. both daemons under their units: sandbox in force (capabilities, seccomp, read-only
 #      system), nftables table, control socket, gatekeeper on :443 as its own user, metrics;
+#      the [realip] recipe of docs/DEPLOYMENT.md (drop-in, file written, on_change reloads);
 #   6. dpkg --purge: units stopped, nothing left in the kernel, no file left behind (the
 #      overlay's upper layer is compared with its state before the install), the system
 #      user kept as Debian policy advises.
@@ -337,6 +338,49 @@ if promtool check metrics <"$TMP/gk-metrics.txt" >"$TMP/promtool-gk.log" 2>&1; t
 else
   echo "note: promtool check metrics on the gatekeeper's text: $(sort -u "$TMP/promtool-gk.log" | grep -c .) finding(s), e.g. $(head -1 "$TMP/promtool-gk.log")"
 fi
+
+# [realip] under the real unit, as docs/DEPLOYMENT.md has the operator do it: a root-only
+# directory, a drop-in opening it (ProtectSystem=strict), and on_change reloading a unit with
+# systemctl from inside the agent's sandbox (a stand-in unit whose reload leaves a mark).
+IN install -d -m 0755 /etc/nginx/originguard
+IN sh -c 'printf "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\nExecReload=/bin/touch /run/og-realip-reloaded\n" \
+  >/etc/systemd/system/og-realip-web.service'
+IN sed -i -e 's#^nginx = "".*#nginx = "/etc/nginx/originguard/cloudflare-realip.conf"\non_change = ["/usr/bin/systemctl", "try-reload-or-restart", "og-realip-web"]#' \
+  /etc/originguard/agent.toml
+IN systemctl daemon-reload
+IN systemctl start og-realip-web.service
+check "--check-config accepts the [realip] recipe" IN originguard-agent --check-config --config /etc/originguard/agent.toml
+IN agentctl --gatekeeper-socket /nonexistent reload >/dev/null 2>&1 || true
+write_refused() {  # without the drop-in, /etc is read-only for the agent: said so, with the fix
+  local j
+  j=$(IN agentctl --gatekeeper-socket /nonexistent status --json 2>/dev/null || true)
+  jq -e '.warning_details[] | select(.id == "realip.write_failed") | .text
+    | test("Read-only file system .under systemd: allow the directory with ReadWritePaths=")' <<<"$j" ||
+    { jq -c '.warning_details' <<<"$j"; IN ls -la /etc/nginx/originguard; IN journalctl -n 20 --no-pager -u originguard-agent; false; }
+}
+check "[realip] without the drop-in: realip.write_failed names ReadWritePaths" wait_for 30 write_refused
+IN mkdir -p /etc/systemd/system/originguard-agent.service.d
+IN sh -c 'printf "[Service]\nReadWritePaths=-/etc/nginx/originguard -/etc/haproxy/originguard\n" \
+  >/etc/systemd/system/originguard-agent.service.d/realip.conf'
+IN systemctl daemon-reload
+IN systemctl restart originguard-agent.service || true
+realip_written() { IN test -s /etc/nginx/originguard/cloudflare-realip.conf; }
+check "[realip]: the sandboxed agent writes the nginx file (ReadWritePaths drop-in)" wait_for 30 realip_written
+reloaded() { IN test -e /run/og-realip-reloaded; }
+check "[realip]: on_change (systemctl try-reload-or-restart) reloads a unit from inside the sandbox" wait_for 30 reloaded
+realip_ok() {
+  local j
+  j=$(IN agentctl --gatekeeper-socket /nonexistent status --json 2>/dev/null || true)
+  jq -e '.ranges.ipv4 > 0 and ([.warning_details[] | select(.id | startswith("realip."))] | length == 0)' <<<"$j"
+}
+check "[realip]: no realip warning in status" wait_for 30 realip_ok
+IN sh -c 'printf "pid /tmp/og-nginx.pid;\nerror_log /tmp/og-nginx.log;\nevents {}\nhttp { include /etc/nginx/originguard/cloudflare-realip.conf; }\n" >/tmp/og-nginx.conf'
+check "[realip]: nginx -t with the agent's file included" IN nginx -t -c /tmp/og-nginx.conf -e /tmp/og-nginx.log
+# The operator takes the recipe out again (a purge leaves web-server files alone).
+IN systemctl stop og-realip-web.service
+IN rm -rf /etc/nginx/originguard /etc/systemd/system/originguard-agent.service.d \
+  /etc/systemd/system/og-realip-web.service /tmp/og-nginx.conf /tmp/og-nginx.log
+IN systemctl daemon-reload
 
 restarts=$(IN systemctl show -p NRestarts --value originguard-agent.service originguard-gatekeeper.service | grep . | tr '\n' ' ')
 if [[ $restarts == "0 0 " ]]; then
