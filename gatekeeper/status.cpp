@@ -133,45 +133,74 @@ nlohmann::json status_json(const PolicySet& set, const ProcessFacts& p, WallTime
 }
 
 std::string metrics_text(const PolicySet& set, const ProcessFacts& p) {
+  // One family at a time, HELP and TYPE first, then all its samples (every host's): the text
+  // format wants a family's lines together, and promtool checks HELP.
   std::string out;
+  auto family = [&](std::string_view name, std::string_view type, std::string_view help) {
+    out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
+    out.append(name).append(" ").append(type).append("\n");
+  };
   auto line = [&](std::string_view name, const std::string& labels, auto v) {
     out += std::string(name) + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(v) + "\n";
   };
-  out += "# TYPE og_gk_connections_active gauge\n";
+  auto per_host = [&](auto&& sample) {
+    for (const auto& h : set.hosts()) sample(*h, "host=\"" + label(h->cfg.label()) + "\"");
+  };
+  family("og_gk_connections_active", "gauge", "Client connections open now.");
   line("og_gk_connections_active", "", p.connections_active);
-  out += "# TYPE og_gk_refused_sni_total counter\n";
+  family("og_gk_refused_sni_total", "counter", "Handshakes refused for their SNI: none, unknown or malformed.");
   line("og_gk_refused_sni_total", "", p.refused_sni);
-  out += "# TYPE og_gk_refused_overload_total counter\n";
+  family("og_gk_refused_overload_total", "counter", "Connections reset at accept: max_connections reached.");
   line("og_gk_refused_overload_total", "", p.refused_overload);
-  out += "# TYPE og_gk_refused_not_edge_total counter\n";
+  family("og_gk_refused_not_edge_total", "counter",
+         "Connections reset at accept: the source is no edge address and every host requires one.");
   line("og_gk_refused_not_edge_total", "", p.refused_not_edge);
-  out += "# TYPE og_gk_refused_source_limit_total counter\n";
+  family("og_gk_refused_source_limit_total", "counter",
+         "Connections reset at accept: max_connections_per_source reached for the source.");
   line("og_gk_refused_source_limit_total", "", p.refused_source_limit);
-  out += "# TYPE og_gk_handshake_errors_total counter\n";
+  family("og_gk_handshake_errors_total", "counter",
+         "Handshakes that failed otherwise: timed out, broken off, not TLS.");
   line("og_gk_handshake_errors_total", "", p.handshake_errors);
-  out +=
-      "# TYPE og_gk_handshakes_total counter\n# TYPE og_gk_refusals_total counter\n"
-      "# TYPE og_gk_verdict_cache_hits_total counter\n# TYPE og_gk_host_connections_active gauge\n"
-      "# TYPE og_gk_cert_not_after_seconds gauge\n# TYPE og_gk_crl_next_update_seconds gauge\n"
-      "# TYPE og_gk_global_ca_without_pins gauge\n";
-  for (const auto& h : set.hosts()) {
-    const std::string host = "host=\"" + label(h->cfg.label()) + "\"";
-    const HostStats& st = h->stats;
-    line("og_gk_handshakes_total", host, st.handshakes_ok.load());
+  family("og_gk_handshakes_total", "counter", "Completed handshakes, by host.");
+  per_host([&](const HostPolicy& h, const std::string& host) {
+    line("og_gk_handshakes_total", host, h.stats.handshakes_ok.load());
+  });
+  family("og_gk_refusals_total", "counter",
+         "Clients refused by the host's policy, by host and reason: no_cert, verify, pin, subject, edge_ip.");
+  per_host([&](const HostPolicy& h, const std::string& host) {
+    const HostStats& st = h.stats;
     line("og_gk_refusals_total", host + ",reason=\"no_cert\"", st.refused_no_cert.load());
     line("og_gk_refusals_total", host + ",reason=\"verify\"", st.refused_verify.load());
     line("og_gk_refusals_total", host + ",reason=\"pin\"", st.refused_pin.load());
     line("og_gk_refusals_total", host + ",reason=\"subject\"", st.refused_subject.load());
     line("og_gk_refusals_total", host + ",reason=\"edge_ip\"", st.refused_edge_ip.load());
-    line("og_gk_verdict_cache_hits_total", host, st.verdict_cache_hits.load());
-    line("og_gk_host_connections_active", host, st.active.load());
-    for (std::size_t i = 0; i < h->cert_not_after.size(); ++i)
-      line("og_gk_cert_not_after_seconds", host + ",cert=\"" + label(h->cfg.certs[i].string()) + "\"",
-           static_cast<long long>(h->cert_not_after[i]));
-    for (const auto& [file, next] : h->crl_next_update)
+  });
+  family("og_gk_verdict_cache_hits_total", "counter",
+         "Client certificate chains whose verdict came from the cache, by host.");
+  per_host([&](const HostPolicy& h, const std::string& host) {
+    line("og_gk_verdict_cache_hits_total", host, h.stats.verdict_cache_hits.load());
+  });
+  family("og_gk_host_connections_active", "gauge", "Connections open now, by host.");
+  per_host([&](const HostPolicy& h, const std::string& host) {
+    line("og_gk_host_connections_active", host, h.stats.active.load());
+  });
+  family("og_gk_cert_not_after_seconds", "gauge", "When each host certificate expires (notAfter, Unix time).");
+  per_host([&](const HostPolicy& h, const std::string& host) {
+    for (std::size_t i = 0; i < h.cert_not_after.size(); ++i)
+      line("og_gk_cert_not_after_seconds", host + ",cert=\"" + label(h.cfg.certs[i].string()) + "\"",
+           static_cast<long long>(h.cert_not_after[i]));
+  });
+  family("og_gk_crl_next_update_seconds", "gauge",
+         "The nextUpdate of each CRL a host checks (Unix time); past it the host refuses every client.");
+  per_host([&](const HostPolicy& h, const std::string& host) {
+    for (const auto& [file, next] : h.crl_next_update)
       if (next) line("og_gk_crl_next_update_seconds", host + ",crl=\"" + label(file.string()) + "\"", *next);
-    line("og_gk_global_ca_without_pins", host, relies_on_global_ca(*h) ? 1 : 0);
-  }
+  });
+  family("og_gk_global_ca_without_pins", "gauge",
+         "1 when the host trusts Cloudflare's global origin-pull CA without pins: any Cloudflare zone can connect.");
+  per_host([&](const HostPolicy& h, const std::string& host) {
+    line("og_gk_global_ca_without_pins", host, relies_on_global_ca(h) ? 1 : 0);
+  });
   return out;
 }
 

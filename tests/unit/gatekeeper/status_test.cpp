@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "gatekeeper.hpp"  // agentctl's view of this JSON
+#include "promtool.hpp"
 #include "render.hpp"
 #include "status.hpp"
 #include "tls_harness.hpp"
@@ -231,6 +232,24 @@ TEST_F(GkStatus, MetricsText) {
   EXPECT_NE(m.find("og_gk_global_ca_without_pins{host=\"a.test\"} 1\n"), std::string::npos);
   EXPECT_NE(m.find("og_gk_global_ca_without_pins{host=\"b.test\"} 0\n"), std::string::npos);
   EXPECT_NE(m.find("og_gk_global_ca_without_pins{host=\"n.test\"} 0\n"), std::string::npos);
+}
+
+// Every family once, HELP and TYPE before its samples, those together although they come from
+// several hosts: what `promtool check metrics` (and an OpenMetrics parser) demands.
+TEST_F(GkStatus, MetricsTextPassesPromtool) {
+  HostStatsRegistry reg;
+  auto set = build(reg);
+  set->hosts()[1]->stats.handshakes_ok += 3;
+  const auto m = metrics_text(*set, facts());
+  EXPECT_EQ(og::test::promtool_check_metrics(m), "") << m;
+  for (const char* family : {"og_gk_handshakes_total", "og_gk_refusals_total", "og_gk_cert_not_after_seconds"}) {
+    const auto help = m.find(std::string("# HELP ") + family + " ");
+    ASSERT_NE(help, std::string::npos) << family;
+    EXPECT_EQ(m.find(std::string("# HELP ") + family + " ", help + 1), std::string::npos) << family;
+    // its last sample comes before any other family's HELP line after its own
+    const auto next_help = m.find("# HELP ", help + 1);
+    EXPECT_LT(m.rfind(std::string("\n") + family + "{"), next_help) << family;
+  }
 }
 
 TEST_F(GkStatus, BuildErrorNamesFileAndLine) {
