@@ -342,6 +342,7 @@ void Agent::finish_refresh(ranges::RefreshOutcome outcome) {
 
 void Agent::reload(ControlServer::Reply reply) {
   auto refuse = [&](const std::string& why) {
+    ++counters_.reloads_refused;
     set_warning({"config.reload_refused", "config reload refused, previous config still in force: " + why});
     log::error("config.reload_refused", {{"error", why}});
     if (reply) reply({{"ok", false}, {"error", "reload refused, the previous config stays in force: " + why}});
@@ -413,6 +414,7 @@ void Agent::reload(ControlServer::Reply reply) {
   scheduler_.set_config(ranges::ScheduleConfig::from(cfg_.ranges));
   export_ranges();
   realip_.sync(cfg_.realip, state_.current.ranges);
+  ++counters_.reloads_ok;
   enforcers_.verify();
   verify_timer_.cancel();
   arm_verify_timer();
@@ -450,6 +452,8 @@ AgentSnapshot Agent::snapshot() const {
   s.warnings = warnings_;
   for (auto& w : enforcers_.warnings()) s.warnings.push_back(std::move(w));
   for (auto& w : realip_.warnings()) s.warnings.push_back(std::move(w));
+  s.counters = counters_;
+  s.counters.enforcers = enforcers_.counters();
   s.next_refresh = state_.refreshing ? milliseconds(0) : scheduler_.until_next();
   s.enforcers = enforcers_.status();
   return s;

@@ -90,6 +90,7 @@ class Agent {
   ranges::WallTime started_at_;
   SpawnRunner commands_{io_};  // [realip] on_change; destroyed (children killed) before io_
   RealIpFiles realip_{clock_, commands_};
+  AgentCounters counters_;  // reloads (the enforcers' are in enforcers_)
 };
 
 }  // namespace og

@@ -40,7 +40,10 @@ void EnforcerSet::reset(std::vector<std::unique_ptr<Enforcer>> enforcers) {
 void EnforcerSet::try_apply(Slot& s, const DesiredState& d, std::string_view why) {
   const auto t0 = std::chrono::steady_clock::now();
   auto st = s.enforcer->apply(d);
-  const auto ms = duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  const auto took = std::chrono::steady_clock::now() - t0;
+  const auto ms = duration_cast<milliseconds>(took).count();
+  s.counters.last_apply_seconds = std::chrono::duration<double>(took).count();
+  ++(st ? s.counters.applies_ok : s.counters.applies_failed);
   if (st) {
     s.pending.reset();
     s.failures = 0;
@@ -140,7 +143,10 @@ void EnforcerSet::verify() {
       log::error("enforcer.verify_failed", {{"enforcer", s.name}, {"error", r.error().message}});
     } else {
       s.verify_error.clear();
-      if (*r) log::warn("enforcer.drift_repaired", {{"enforcer", s.name}});
+      if (*r) {
+        ++s.counters.drift_repairs;
+        log::warn("enforcer.drift_repaired", {{"enforcer", s.name}});
+      }
     }
   }
 }
@@ -216,6 +222,15 @@ nlohmann::json EnforcerSet::status() const {
     j[s.name] = std::move(e);
   }
   return j;
+}
+
+std::vector<EnforcerCounters> EnforcerSet::counters() const {
+  std::vector<EnforcerCounters> out;
+  for (const auto& s : slots_) {
+    out.push_back(s.counters);
+    out.back().name = s.name;
+  }
+  return out;
 }
 
 std::vector<Warning> EnforcerSet::warnings() const {

@@ -90,6 +90,8 @@ class EnforcerSet {
   // name -> the enforcer's status() plus "state": enforcing, apply_pending, not_applied,
   // uninstalled.
   [[nodiscard]] nlohmann::json status() const;
+  // Applies by result, the last apply's duration and drift repairs, per enforcer (metrics).
+  [[nodiscard]] std::vector<EnforcerCounters> counters() const;
   // The agent's own knowledge of each enforcer (never applied, apply failing, verify
   // failing, uninstalled), each with a stable id "<enforcer>.<what>".
   [[nodiscard]] std::vector<Warning> warnings() const;
@@ -112,6 +114,7 @@ class EnforcerSet {
     bool stopped = false;  // agentctl uninstall
     std::string stopped_by;
     std::chrono::system_clock::time_point stopped_at{};
+    EnforcerCounters counters;
   };
   void try_apply(Slot& s, const DesiredState& d, std::string_view why);
   // The first layer behind slot `i` that still holds an earlier state than its pending one.

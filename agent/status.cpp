@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <ctime>
-#include <sstream>
 
 #include "originguard/duration.hpp"
 
@@ -114,36 +113,6 @@ nlohmann::json build_status(const AgentSnapshot& s) {
   }
   j["health"] = degraded ? "degraded" : "healthy";
   return j;
-}
-
-std::string build_metrics(const AgentSnapshot& s) {
-  const auto& r = *s.refresh;
-  std::ostringstream o;
-  auto metric = [&](const char* name, const char* type, const char* help) {
-    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
-  };
-  const auto effective = r.current.ranges.merged(s.config->ranges.extra_allow);
-  metric("originguard_ranges_prefixes", "gauge", "Prefixes allowed as edge, by family.");
-  o << "originguard_ranges_prefixes{family=\"ipv4\"} " << effective.v4().size() << '\n';
-  o << "originguard_ranges_prefixes{family=\"ipv6\"} " << effective.v6().size() << '\n';
-  metric("originguard_ranges_fetched_timestamp_seconds", "gauge",
-         "When the ranges in force were fetched (0 = embedded snapshot).");
-  o << "originguard_ranges_fetched_timestamp_seconds "
-    << (r.current.fetched_at ? duration_cast<seconds>(r.current.fetched_at->time_since_epoch()).count() : 0) << '\n';
-  metric("originguard_refresh_total", "counter", "Refresh attempts by result.");
-  o << "originguard_refresh_total{result=\"updated\"} " << r.updated << '\n';
-  o << "originguard_refresh_total{result=\"not_modified\"} " << r.not_modified << '\n';
-  o << "originguard_refresh_total{result=\"failed\"} " << r.failed << '\n';
-  metric("originguard_refresh_consecutive_failures", "gauge", "Failed refreshes since the last success.");
-  o << "originguard_refresh_consecutive_failures " << r.consecutive_failures << '\n';
-  metric("originguard_healthy", "gauge", "1 when agentctl status would exit 0.");
-  bool degraded = false;
-  for (const auto& w : collect_warnings(s)) degraded |= w.needs_action;
-  o << "originguard_healthy " << (degraded ? 0 : 1) << '\n';
-  for (auto it = s.enforcers.begin(); it != s.enforcers.end(); ++it) {
-    if (auto m = it->find("metrics"); m != it->end() && m->is_string()) o << m->get<std::string>();
-  }
-  return o.str();
 }
 
 }  // namespace og

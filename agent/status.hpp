@@ -1,4 +1,5 @@
-// The agent's observable state and its two renderings: `status` JSON and Prometheus text.
+// The agent's observable state and its two renderings: `status` JSON and Prometheus text
+// (metrics.hpp).
 #pragma once
 
 #include <chrono>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "metrics.hpp"
 #include "originguard/config.hpp"
 #include "ranges/store.hpp"
 
@@ -40,12 +42,12 @@ struct AgentSnapshot {
   std::chrono::milliseconds next_refresh{0};  // 0 while a refresh runs
   nlohmann::json enforcers = nlohmann::json::object();
   std::vector<Warning> warnings;  // from the agent (reload failures, state file, enforcers)
+  AgentCounters counters;         // reloads, and per enforcer applies and repairs (metrics)
 };
 
 // Full warning list: the agent's own plus those derived from refresh state (failed, stale).
 [[nodiscard]] std::vector<Warning> collect_warnings(const AgentSnapshot& s);
 [[nodiscard]] nlohmann::json build_status(const AgentSnapshot& s);
-[[nodiscard]] std::string build_metrics(const AgentSnapshot& s);
 [[nodiscard]] std::string rfc3339(ranges::WallTime t);
 
 }  // namespace og

@@ -134,6 +134,10 @@ nlohmann::json NftEnforcer::status() const {
     };
     j["dropped"] = counter(nft::kDroppedCounter);
     j["audit_would_drop"] = counter(nft::kAuditCounter);
+    j["traffic"] = {{{"verdict", "drop"}, {"packets", j["dropped"]["packets"]}, {"bytes", j["dropped"]["bytes"]}},
+                    {{"verdict", "audit"},
+                     {"packets", j["audit_would_drop"]["packets"]},
+                     {"bytes", j["audit_would_drop"]["bytes"]}}};
   } else {
     j["table_present"] = nullptr;
     j["read_error"] = actual.error().message;

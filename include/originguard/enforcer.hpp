@@ -47,7 +47,10 @@ class Enforcer {
   // enforcer sees wrong in the kernel right now (state missing, modified by someone else, a
   // port left open by the lock-out guard), each {"id": "<stable id>", "text": "..."}; each
   // one makes status degraded. An enforcer with nothing applied reports none: the agent
-  // tracks never-applied, failing and uninstalled enforcers itself.
+  // tracks never-applied, failing and uninstalled enforcers itself. Its "traffic" array, each
+  // {"verdict": "drop"|"audit"|..., "packets": n, "bytes": n}, becomes
+  // originguard_enforcer_{packets,bytes}_total; a "metrics" string is appended to the
+  // metrics text as it is (families of the enforcer's own).
   [[nodiscard]] virtual nlohmann::json status() const = 0;
   // Removes everything this enforcer put in the kernel (`agentctl uninstall`) and forgets
   // the applied state, so verify() repairs nothing until the next apply(). True when there

@@ -348,5 +348,37 @@ TEST_F(TwoLayers, TransferMovesAnEnforcerWithItsState) {
   EXPECT_EQ(set.explain(*parse_address("203.0.113.9"), 443).layer, "xdp") << "back in front";
 }
 
+// What the metrics count per enforcer, whatever it is: applies by result, the last apply's
+// duration, drift repairs.
+TEST(EnforcerSetCounters, AppliesByResultAndDriftRepairs) {
+  ranges::test::FakeClock clock;
+  auto m = std::make_unique<::testing::NiceMock<MockEnforcer>>("layer");
+  auto* e = m.get();
+  EnforcerSet set(clock);
+  std::vector<std::unique_ptr<Enforcer>> list;
+  list.push_back(std::move(m));
+  set.reset(std::move(list));
+  ASSERT_EQ(set.counters().size(), 1u);
+  EXPECT_EQ(set.counters()[0].name, "layer");
+  EXPECT_FALSE(set.counters()[0].last_apply_seconds) << "no apply yet";
+
+  EXPECT_CALL(*e, apply(_)).WillOnce(Return(Status(fail("busy")))).WillRepeatedly(Return(Status{}));
+  (void)set.apply(sample(), "start", false);
+  (void)set.apply(sample(), "ranges changed", false);
+  EXPECT_CALL(*e, verify())
+      .WillOnce(Return(Result<bool>(true)))
+      .WillOnce(Return(Result<bool>(false)))
+      .WillOnce(Return(Result<bool>(true)));
+  set.verify();
+  set.verify();
+  set.verify();
+  const auto c = set.counters()[0];
+  EXPECT_EQ(c.applies_ok, 1u);
+  EXPECT_EQ(c.applies_failed, 1u);
+  EXPECT_EQ(c.drift_repairs, 2u);
+  ASSERT_TRUE(c.last_apply_seconds);
+  EXPECT_GE(*c.last_apply_seconds, 0.0);
+}
+
 }  // namespace
 }  // namespace og
