@@ -202,7 +202,8 @@ void Agent::arm_verify_timer() {
   verify_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec) return;
     enforcers_.verify();
-    realip_.sync(cfg_.realip, state_.current.ranges);  // retries, and puts edited files back
+    realip_.sync(cfg_.realip, state_.current.ranges);      // retries, and puts edited files back
+    (void)metrics_server_.configure(cfg_.metrics.listen);  // retries an address that failed
     // The files are retried here, not only at the next range change, which may be an hour
     // away: a stale last-known-good would be what a restarted agent enforces, and the
     // gatekeeper would trust a stale (or no) snapshot meanwhile.
@@ -414,6 +415,7 @@ void Agent::reload(ControlServer::Reply reply) {
   scheduler_.set_config(ranges::ScheduleConfig::from(cfg_.ranges));
   export_ranges();
   realip_.sync(cfg_.realip, state_.current.ranges);
+  (void)metrics_server_.configure(cfg_.metrics.listen);
   ++counters_.reloads_ok;
   enforcers_.verify();
   verify_timer_.cancel();
@@ -452,6 +454,7 @@ AgentSnapshot Agent::snapshot() const {
   s.warnings = warnings_;
   for (auto& w : enforcers_.warnings()) s.warnings.push_back(std::move(w));
   for (auto& w : realip_.warnings()) s.warnings.push_back(std::move(w));
+  for (auto& w : metrics_server_.warnings()) s.warnings.push_back(std::move(w));
   s.counters = counters_;
   s.counters.enforcers = enforcers_.counters();
   s.next_refresh = state_.refreshing ? milliseconds(0) : scheduler_.until_next();
@@ -611,6 +614,8 @@ int Agent::run() {
     log::error("control.failed", {{"error", st.error().message}});
     return 1;
   }
+  // Not fatal: protection does not depend on it; status says why and it is retried.
+  (void)metrics_server_.configure(cfg_.metrics.listen);
   wait_signals();
   std::uint64_t wd_usec = 0;
   if (sd_watchdog_enabled(0, &wd_usec) > 0) arm_watchdog(std::chrono::microseconds(wd_usec / 2));

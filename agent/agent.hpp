@@ -15,6 +15,7 @@
 
 #include "command.hpp"
 #include "enforcer_set.hpp"
+#include "metrics_server.hpp"
 #include "originguard/control_server.hpp"
 #include "originguard/enforcer.hpp"
 #include "ranges/refresher.hpp"
@@ -91,6 +92,7 @@ class Agent {
   SpawnRunner commands_{io_};  // [realip] on_change; destroyed (children killed) before io_
   RealIpFiles realip_{clock_, commands_};
   AgentCounters counters_;  // reloads (the enforcers' are in enforcers_)
+  MetricsServer metrics_server_{io_, [this] { return build_metrics(snapshot()); }};
 };
 
 }  // namespace og

@@ -123,4 +123,37 @@ Result<Prefix> parse_prefix(std::string_view text, BareAddress bare) {
   return p;
 }
 
+std::string SocketAddress::to_string() const {
+  const auto a = addr.to_string();
+  return (addr.family == Family::v6 ? "[" + a + "]" : a) + ":" + std::to_string(port);
+}
+
+Result<SocketAddress> parse_socket_address(std::string_view text) {
+  std::string_view host, port;
+  const bool v6 = text.starts_with("[");
+  if (v6) {
+    const auto close = text.find("]:");
+    if (close == std::string_view::npos) return fail("expected [IPv6]:port");
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const auto colon = text.find(':');
+    if (colon == std::string_view::npos || text.find(':', colon + 1) != std::string_view::npos)
+      return fail("expected IPv4:port or [IPv6]:port");
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  auto a = parse_address(host);
+  if (!a) return fail(quote_untrusted(host) + " is not a numeric IP address: " + a.error().message);
+  if ((a->family == Family::v6) != v6) return fail("an IPv6 address goes in brackets, an IPv4 address does not");
+  unsigned value = 0;
+  if (port.empty() || port.size() > 5 || (port.size() > 1 && port[0] == '0')) return fail("expected a port 1..65535");
+  for (char c : port) {
+    if (!is_digit(c)) return fail("expected a port 1..65535");
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (value == 0 || value > 65535) return fail("expected a port 1..65535");
+  return SocketAddress{*a, static_cast<std::uint16_t>(value)};
+}
+
 }  // namespace og

@@ -275,11 +275,28 @@ Status read_realip(const Reader& r, const toml::table& t, const RangesConfig& ra
   return r.duration(t, s, "on_change_timeout", c.on_change_timeout);
 }
 
+Status read_metrics(const Reader& r, const toml::table& t, MetricsConfig& c) {
+  constexpr std::string_view s = "metrics";
+  if (auto st = r.only_keys(t, s, {"listen"}); !st) return st;
+  std::string listen;
+  if (auto st = r.string(t, s, "listen", listen); !st) return st;
+  if (listen.empty()) {
+    c.listen.reset();  // "" = off
+    return {};
+  }
+  auto a = parse_socket_address(listen);
+  if (!a)
+    return r.error_at(t.get("listen"), t, s, "listen",
+                      a.error().message + " (like \"127.0.0.1:9463\" or \"[::1]:9463\"; \"\" = off)");
+  c.listen = *a;
+  return {};
+}
+
 }  // namespace
 
 Result<AgentConfig> parse_agent_config(std::string_view text, std::string_view origin) {
   Reader r(origin);
-  auto doc = r.document(text, {"ranges", "protect", "control", "nftables", "xdp", "realip"});
+  auto doc = r.document(text, {"ranges", "protect", "control", "nftables", "xdp", "realip", "metrics"});
   if (!doc) return fail(doc.error());
   const toml::table& root = *doc;
   AgentConfig cfg;
@@ -301,6 +318,8 @@ Result<AgentConfig> parse_agent_config(std::string_view text, std::string_view o
       // after [ranges]: its files are compared with export_file
       {"realip",
        [](const Reader& rr, const toml::table& t, AgentConfig& c) { return read_realip(rr, t, c.ranges, c.realip); }},
+      {"metrics",
+       [](const Reader& rr, const toml::table& t, AgentConfig& c) { return read_metrics(rr, t, c.metrics); }},
   };
   for (const auto& sec : sections) {
     auto t = r.section(root, sec.name);

@@ -48,4 +48,14 @@ enum class BareAddress : bool { refuse, as_host_prefix };
 // taken as /32 or /128 (used for operator-written config lists, never for range sources).
 [[nodiscard]] Result<Prefix> parse_prefix(std::string_view text, BareAddress bare = BareAddress::refuse);
 
+// An address and a port to listen on: "192.0.2.1:9463" or "[2001:db8::1]:9463". Numeric only
+// (no host name, no zone id), IPv6 in brackets, the port 1..65535.
+struct SocketAddress {
+  Address addr;
+  std::uint16_t port = 0;
+  [[nodiscard]] std::string to_string() const;  // the same form
+  auto operator<=>(const SocketAddress&) const = default;
+};
+[[nodiscard]] Result<SocketAddress> parse_socket_address(std::string_view text);
+
 }  // namespace og

@@ -89,6 +89,13 @@ struct RealIpConfig {
   bool operator==(const RealIpConfig&) const = default;
 };
 
+// The agent's Prometheus endpoint: the text of `agentctl metrics` over plain HTTP (GET /metrics)
+// on this one address. Off by default; never a public address (docs/CONFIG.md).
+struct MetricsConfig {
+  std::optional<SocketAddress> listen;
+  bool operator==(const MetricsConfig&) const = default;
+};
+
 struct AgentConfig {
   std::filesystem::path path;  // file it was read from ("" = built-in defaults)
   RangesConfig ranges;
@@ -97,6 +104,7 @@ struct AgentConfig {
   NftablesConfig nftables;
   XdpConfig xdp;
   RealIpConfig realip;
+  MetricsConfig metrics;
 };
 
 [[nodiscard]] const char* to_string(ProtectMode m);

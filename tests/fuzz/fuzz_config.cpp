@@ -44,5 +44,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(og::check_lockout(c->protect.ports, c->protect.mgmt_allow, std::nullopt).has_value());
   FUZZ_CHECK(r.state_dir.is_absolute());
   FUZZ_CHECK(c->control.socket.is_absolute());
+  // [realip]: files the agent writes as root, a command it runs as root.
+  const auto& ri = c->realip;
+  for (const auto* p : {&ri.nginx, &ri.haproxy, &ri.apache}) {
+    if (p->empty()) continue;
+    FUZZ_CHECK(p->is_absolute() && p->has_filename() && p->filename() != "." && p->filename() != "..");
+    FUZZ_CHECK(p->native().find('\0') == std::string::npos);
+    FUZZ_CHECK(*p != r.export_file);
+  }
+  FUZZ_CHECK(ri.on_change.empty() || (ri.on_change[0].starts_with('/') && ri.any()));
+  FUZZ_CHECK(ri.on_change_timeout.count() >= 1 && ri.on_change_timeout <= og::kMaxDuration);
+  // [metrics] listen: a port, and it reads back as it prints.
+  if (const auto& l = c->metrics.listen) {
+    FUZZ_CHECK(l->port >= 1);
+    auto again = og::parse_socket_address(l->to_string());
+    FUZZ_CHECK(again.has_value() && *again == *l);
+  }
   return 0;
 }

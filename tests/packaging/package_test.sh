@@ -11,7 +11,8 @@
 #      build: the edit is kept, the running agent restarted, its table kept in the kernel;
 #   5. both daemons under their units: sandbox in force (capabilities, seccomp, read-only
 #      system), nftables table, control socket, gatekeeper on :443 as its own user, metrics;
-#      the [realip] recipe of docs/DEPLOYMENT.md (drop-in, file written, on_change reloads);
+#      the [realip] recipe of docs/DEPLOYMENT.md (drop-in, file written, on_change reloads),
+#      [metrics] listen scraped with curl;
 #   6. dpkg --purge: units stopped, nothing left in the kernel, no file left behind (the
 #      overlay's upper layer is compared with its state before the install), the system
 #      user kept as Debian policy advises.
@@ -346,7 +347,7 @@ IN install -d -m 0755 /etc/nginx/originguard
 IN sh -c 'printf "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\nExecReload=/bin/touch /run/og-realip-reloaded\n" \
   >/etc/systemd/system/og-realip-web.service'
 IN sed -i -e 's#^nginx = "".*#nginx = "/etc/nginx/originguard/cloudflare-realip.conf"\non_change = ["/usr/bin/systemctl", "try-reload-or-restart", "og-realip-web"]#' \
-  /etc/originguard/agent.toml
+  -e 's#^listen = "".*#listen = "127.0.0.1:9463"#' /etc/originguard/agent.toml
 IN systemctl daemon-reload
 IN systemctl start og-realip-web.service
 check "--check-config accepts the [realip] recipe" IN originguard-agent --check-config --config /etc/originguard/agent.toml
@@ -377,6 +378,13 @@ check "[realip]: no realip warning in status" wait_for 30 realip_ok
 IN sh -c 'printf "pid /tmp/og-nginx.pid;\nerror_log /tmp/og-nginx.log;\nevents {}\nhttp { include /etc/nginx/originguard/cloudflare-realip.conf; }\n" >/tmp/og-nginx.conf'
 check "[realip]: nginx -t with the agent's file included" IN nginx -t -c /tmp/og-nginx.conf -e /tmp/og-nginx.log
 # The operator takes the recipe out again (a purge leaves web-server files alone).
+# [metrics] listen, set above with the [realip] keys: the sandboxed agent serves its text.
+scraped() { IN curl -sf -o /var/tmp/og-package/scrape.txt http://127.0.0.1:9463/metrics; }
+check "[metrics] listen: GET http://127.0.0.1:9463/metrics answers under the unit's sandbox" wait_for 30 scraped
+check "... promtool check metrics accepts it" bash -c "promtool check metrics <'$R/var/tmp/og-package/scrape.txt'"
+check "... with the enforcer families" grep -q '^originguard_enforcer_applies_total{enforcer="nftables",result="ok"} ' \
+  "$R/var/tmp/og-package/scrape.txt"
+IN rm -f /var/tmp/og-package/scrape.txt
 IN systemctl stop og-realip-web.service
 IN rm -rf /etc/nginx/originguard /etc/systemd/system/originguard-agent.service.d \
   /etc/systemd/system/og-realip-web.service /tmp/og-nginx.conf /tmp/og-nginx.log

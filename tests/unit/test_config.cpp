@@ -57,6 +57,7 @@ TEST(Config, EmptyFileGivesDefaults) {
   EXPECT_EQ(c->realip, RealIpConfig{}) << "no real-IP file, no command";
   EXPECT_FALSE(c->realip.any());
   EXPECT_EQ(c->realip.on_change_timeout, 30s);
+  EXPECT_FALSE(c->metrics.listen) << "no metrics listener unless asked for";
   EXPECT_STREQ(to_string(ProtectMode::enforce), "enforce");
   EXPECT_STREQ(to_string(ProtectMode::audit), "audit");
 }
@@ -111,6 +112,9 @@ haproxy = "/etc/haproxy/cloudflare.lst"
 apache = "/etc/apache2/conf-available/cloudflare-realip.conf"
 on_change = ["/usr/bin/systemctl", "try-reload-or-restart", "nginx", ""]
 on_change_timeout = "1m"
+
+[metrics]
+listen = "[::1]:9463"
 )";
   auto c = parse(text);
   ASSERT_TRUE(ok(c));
@@ -153,6 +157,8 @@ on_change_timeout = "1m"
   EXPECT_EQ(c->realip.apache, "/etc/apache2/conf-available/cloudflare-realip.conf");
   EXPECT_THAT(c->realip.on_change, ElementsAre("/usr/bin/systemctl", "try-reload-or-restart", "nginx", ""));
   EXPECT_EQ(c->realip.on_change_timeout, 60s);
+  ASSERT_TRUE(c->metrics.listen);
+  EXPECT_EQ(c->metrics.listen->to_string(), "[::1]:9463");
 }
 
 struct ErrorCase {
@@ -487,6 +493,7 @@ TEST(Config, ShippedExampleIsValidAndShowsTheDefaults) {
   EXPECT_EQ(shipped->xdp.mode, defaults->xdp.mode);
   EXPECT_EQ(shipped->xdp.pin_dir, defaults->xdp.pin_dir);
   EXPECT_EQ(shipped->realip, defaults->realip);
+  EXPECT_EQ(shipped->metrics, defaults->metrics);
 }
 
 TEST(Config, RealIpFileOffWithEmptyString) {
@@ -530,6 +537,41 @@ TEST(Config, RealIpErrors) {
     ASSERT_TRUE(refused(r));
     EXPECT_THAT(r.error().message, StartsWith(std::string(c.prefix)));
     EXPECT_THAT(r.error().message, HasSubstr(std::string(c.why)));
+  }
+}
+
+TEST(Config, MetricsListen) {
+  auto c = parse("[metrics]\nlisten = \"127.0.0.1:9463\"\n");
+  ASSERT_TRUE(ok(c));
+  ASSERT_TRUE(c->metrics.listen);
+  EXPECT_EQ(c->metrics.listen->to_string(), "127.0.0.1:9463");
+  c = parse("[metrics]\nlisten = \"\"\n");
+  ASSERT_TRUE(ok(c));
+  EXPECT_FALSE(c->metrics.listen);
+  const ErrorCase cases[] = {
+      {"host name", "[metrics]\nlisten = \"localhost:9463\"\n",
+       "agent.toml:2: [metrics] listen: ", "\"localhost\" is not a numeric IP address"},
+      {"no port", "[metrics]\nlisten = \"127.0.0.1\"\n", "agent.toml:2: [metrics] listen: ", "IPv4:port"},
+      {"port 0", "[metrics]\nlisten = \"127.0.0.1:0\"\n", "agent.toml:2: [metrics] listen: ", "port 1..65535"},
+      {"port too big", "[metrics]\nlisten = \"127.0.0.1:65536\"\n",
+       "agent.toml:2: [metrics] listen: ", "port 1..65535"},
+      {"port sign", "[metrics]\nlisten = \"127.0.0.1:+80\"\n", "agent.toml:2: [metrics] listen: ", "port 1..65535"},
+      {"v6 without brackets", "[metrics]\nlisten = \"::1:9463\"\n",
+       "agent.toml:2: [metrics] listen: ", "IPv4:port or [IPv6]:port"},
+      {"v4 in brackets", "[metrics]\nlisten = \"[127.0.0.1]:9463\"\n",
+       "agent.toml:2: [metrics] listen: ", "an IPv6 address goes in brackets"},
+      {"zone id", "[metrics]\nlisten = \"[fe80::1%eth0]:9463\"\n", "agent.toml:2: [metrics] listen: ", "zone"},
+      {"url", "[metrics]\nlisten = \"http://127.0.0.1:9463/metrics\"\n",
+       "agent.toml:2: [metrics] listen: ", "IPv4:port"},
+      {"number", "[metrics]\nlisten = 9463\n", "agent.toml:2: [metrics] listen: ", "expected a string"},
+      {"unknown key", "[metrics]\nport = 9463\n", "agent.toml:2: [metrics] port: ", "unknown key"},
+  };
+  for (const auto& e : cases) {
+    SCOPED_TRACE(std::string(e.name));
+    auto r = parse(e.text);
+    ASSERT_TRUE(refused(r));
+    EXPECT_THAT(r.error().message, StartsWith(std::string(e.prefix)));
+    EXPECT_THAT(r.error().message, HasSubstr(std::string(e.why)));
   }
 }
 
