@@ -445,7 +445,7 @@ nlohmann::json XdpEnforcer::status() const {
     }
   }
 
-  std::uint64_t dropped = 0, passed = 0, audit = 0;
+  std::uint64_t dropped = 0, passed = 0, audit = 0, dropped_bytes = 0, audit_bytes = 0;
   nlohmann::json counters = nlohmann::json::object();
   std::ostringstream metrics;
   metrics << "# HELP originguard_xdp_packets_total Packets seen by the XDP program, by family, verdict and reason.\n"
@@ -457,10 +457,14 @@ nlohmann::json XdpEnforcer::status() const {
         const auto& v = (*c)[og_counter_index(f, r)];
         if (r == OG_R_DROP) {
           dropped += v.packets;
+          dropped_bytes += v.bytes;
         } else {
           passed += v.packets;
         }
-        if (r == OG_R_AUDIT) audit += v.packets;
+        if (r == OG_R_AUDIT) {
+          audit += v.packets;
+          audit_bytes += v.bytes;
+        }
         if (v.packets) fam[reason_name(r)] = {{"packets", v.packets}, {"bytes", v.bytes}};
         metrics << "originguard_xdp_packets_total{family=\"" << family_name(f) << "\",verdict=\""
                 << (r == OG_R_DROP ? "drop" : "pass") << "\",reason=\"" << reason_name(r) << "\"} " << v.packets
@@ -472,6 +476,10 @@ nlohmann::json XdpEnforcer::status() const {
   j["dropped_packets"] = dropped;
   j["passed_packets"] = passed;
   j["audit_would_drop_packets"] = audit;
+  // originguard_enforcer_{packets,bytes}_total: what this layer dropped, and would have in
+  // audit mode, as nftables' counters say it (enforcer.hpp).
+  j["traffic"] = {{{"verdict", "drop"}, {"packets", dropped}, {"bytes", dropped_bytes}},
+                  {{"verdict", "audit"}, {"packets", audit}, {"bytes", audit_bytes}}};
   j["counters"] = std::move(counters);
   if (auto p = kernel_->current()) {
     j["program"] = {{"id", p->prog_id}, {"generation", p->generation}, {"conntrack", p->conntrack}};

@@ -318,6 +318,9 @@ TEST_F(Fixture, StatusCountersAndMetrics) {
   EXPECT_NE(m.find("originguard_xdp_packets_total{family=\"ipv4\",verdict=\"drop\",reason=\"dropped\"} 5"),
             std::string::npos);
   EXPECT_NE(m.find("originguard_xdp_attached{interface=\"eth0\",mode=\"native\"} 1"), std::string::npos);
+  // the families every enforcer shares (originguard_enforcer_packets_total, bytes)
+  EXPECT_EQ(s["traffic"], json::parse(R"([{"verdict": "drop", "packets": 7, "bytes": 460},
+                                           {"verdict": "audit", "packets": 3, "bytes": 240}])"));
 }
 
 TEST_F(Fixture, ExplainReadsTheLayerItself) {
