@@ -23,6 +23,7 @@
 #include "connection.hpp"
 #include "originguard/control_server.hpp"
 #include "originguard/log.hpp"
+#include "tls_libctx.hpp"
 
 namespace og::gk {
 
@@ -479,7 +480,10 @@ int Server::run() {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   for (auto& l : m.loops) {
     guards.push_back(asio::make_work_guard(*l));
-    threads.emplace_back([&ctx = *l] { ctx.run(); });
+    threads.emplace_back([&ctx = *l] {
+      const TlsLibctxScope view;  // session tickets are parsed in the thread's default context
+      ctx.run();
+    });
   }
   asio::co_spawn(m.control, m.watch_files(), asio::detached);
   if (m.metrics) asio::co_spawn(m.control, m.serve_metrics(), asio::detached);

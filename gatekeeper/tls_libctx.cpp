@@ -177,6 +177,14 @@ OSSL_LIB_CTX* tls_libctx() {
   return ctx;
 }
 
+TlsLibctxScope::TlsLibctxScope() {
+  if (OSSL_LIB_CTX* view = tls_libctx()) previous_ = OSSL_LIB_CTX_set0_default(view);
+}
+
+TlsLibctxScope::~TlsLibctxScope() {
+  if (previous_) OSSL_LIB_CTX_set0_default(previous_);  // the global default clears the thread's
+}
+
 int tls_libctx_decoder_count() { return tls_libctx() ? static_cast<int>(view().decoders.size()) - 1 : 0; }
 
 }  // namespace og::gk

@@ -31,4 +31,21 @@ OSSL_LIB_CTX* tls_libctx();
 // How many decoders the view exposes (0 when the default context is in use): for tests.
 int tls_libctx_decoder_count();
 
+// Makes tls_libctx() the calling thread's default library context while it lives (nothing
+// when the view is not in use), and restores the previous one. libssl parses some things in
+// the default context whatever the SSL_CTX's is: OpenSSL 3.0 serialises and parses the session
+// again (d2i_SSL_SESSION, no library context) for every stateless ticket it issues or
+// decrypts, and with it the client's certificate, whose key then went through the full
+// decoder search: a quarter of the CPU with session_tickets on. Each worker thread holds one.
+class TlsLibctxScope {
+ public:
+  TlsLibctxScope();
+  ~TlsLibctxScope();
+  TlsLibctxScope(const TlsLibctxScope&) = delete;
+  TlsLibctxScope& operator=(const TlsLibctxScope&) = delete;
+
+ private:
+  OSSL_LIB_CTX* previous_ = nullptr;
+};
+
 }  // namespace og::gk

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "tls_harness.hpp"
+#include "tls_libctx.hpp"
 
 using namespace og::gk;
 using namespace og::gk::test;
@@ -381,6 +382,37 @@ TEST_F(GkTlsPolicy, ResumedSessionOfAFailedClientIsStillRefused) {
     EXPECT_TRUE(again.resumed) << v;
     EXPECT_EQ(again.conn.verify, VerifyState::failed) << v;
     EXPECT_EQ(again.admission, Admission::refuse_client) << v;
+  }
+}
+
+// As a worker thread runs them: the view is the thread's default context, where OpenSSL 3.0
+// parses the session of every ticket it issues or decrypts. Tickets still resume on their host
+// only, with the stored verdict, and a failed client's session is still refused.
+TEST_F(GkTlsPolicy, TicketsThroughTheViewKeepTheirBindingAndVerdict) {
+  const TlsLibctxScope view;
+  HostConfig failing = host({"f.test"});
+  failing.on_failure = OnFailure::http_403;
+  auto set = build({host({"a.test"}), host({"b.test"}), failing});
+  for (int v : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    SCOPED_TRACE(v);
+    auto c = client(edge_, v);
+    auto first = conn(*set, c.get(), "a.test");
+    ASSERT_TRUE(first.served());
+    ASSERT_TRUE(first.session);
+    auto same = conn(*set, c.get(), "a.test", first.session.get());
+    EXPECT_TRUE(same.resumed);
+    EXPECT_TRUE(same.served());
+    EXPECT_EQ(same.conn.verify, VerifyState::success);
+    auto cross = conn(*set, c.get(), "b.test", first.session.get());
+    EXPECT_FALSE(cross.resumed);
+    auto bad = client(other_, v);
+    auto refused = conn(*set, bad.get(), "f.test");
+    ASSERT_EQ(refused.admission, Admission::refuse_client);
+    ASSERT_TRUE(refused.session);
+    auto again = conn(*set, bad.get(), "f.test", refused.session.get());
+    EXPECT_TRUE(again.resumed);
+    EXPECT_EQ(again.conn.verify, VerifyState::failed);
+    EXPECT_EQ(again.admission, Admission::refuse_client);
   }
 }
 
