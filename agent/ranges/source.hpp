@@ -40,4 +40,7 @@ class SourceFetcher {
 
 [[nodiscard]] std::string describe(const std::vector<std::string>& urls);  // "a + b"
 
+// A file:// source's body: at most cap bytes, its memory proportional to what was read.
+[[nodiscard]] Result<HttpResponse> read_file_url(const std::string& url, std::size_t cap);
+
 }  // namespace og::ranges
