@@ -61,6 +61,11 @@ Status NftEnforcer::apply(const DesiredState& desired) {
                 {"detail", "that port stays open, the other ports are protected"}});
   }
   const auto t0 = std::chrono::steady_clock::now();
+  // The kernel holds exactly what this apply writes when the table was known clean (the last
+  // dump matched, nothing committed since) and the commit moved the generation by exactly one
+  // (no one else's transaction before or after ours): then the next verify needs no dump.
+  const auto gen_before = kernel_->generation();
+  const bool was_clean = gen_before && clean_generation_ && *gen_before == *clean_generation_;
   // Table presence only decides whether a rebuild needs a delete first; the update batch
   // creates whatever is missing, so no read is needed on the hot path.
   auto st = commit_desired(d, false, true);
@@ -73,6 +78,9 @@ Status NftEnforcer::apply(const DesiredState& desired) {
   applied_ = d;
   guarded_ = std::move(guarded);
   clean_generation_.reset();
+  if (was_clean)
+    if (auto gen_after = kernel_->generation(); gen_after && *gen_after == *gen_before + 1)
+      clean_generation_ = *gen_after;
   last_apply_ = std::chrono::system_clock::now();
   last_apply_ms_ = ms;
   last_error_.clear();

@@ -146,6 +146,52 @@ TEST_F(Fixture, UnchangedGenerationSkipsTheDump) {
   EXPECT_FALSE(*enforcer->verify());
 }
 
+// After an apply, the dump-and-diff is skipped only when the generation proves the kernel
+// holds what was written: the table known clean before, and exactly our commit since.
+TEST_F(Fixture, ApplyOnACleanTableNeedsNoDumpAfterwards) {
+  EXPECT_CALL(*kernel, commit(_)).WillRepeatedly(Invoke([this](const nft::Batch&) {
+    ++gen;  // the kernel bumps the generation once per committed transaction
+    return Status{};
+  }));
+  ASSERT_TRUE(enforcer->apply(sample()));
+  // The first apply: the table was never dumped, so the next verify dumps.
+  EXPECT_CALL(*kernel, read(true)).WillOnce(Return(nft::desired_table(sample())));
+  EXPECT_FALSE(*enforcer->verify());
+  ::testing::Mock::VerifyAndClearExpectations(kernel);
+  EXPECT_CALL(*kernel, generation()).Times(::testing::AnyNumber());
+  EXPECT_CALL(*kernel, commit(_)).WillRepeatedly(Invoke([this](const nft::Batch&) {
+    ++gen;
+    return Status{};
+  }));
+  auto changed = sample();
+  changed.edge = RangeSet::from({P("198.51.100.0/25"), P("2001:db8:cf::/48")});
+  EXPECT_CALL(*kernel, read(true)).Times(0);
+  ASSERT_TRUE(enforcer->apply(changed));
+  EXPECT_FALSE(*enforcer->verify());  // clean before, one commit: no dump
+  ::testing::Mock::VerifyAndClearExpectations(kernel);
+  EXPECT_CALL(*kernel, generation()).Times(::testing::AnyNumber());
+  // Someone else's transaction right after ours: the generation moved by two, dump again.
+  EXPECT_CALL(*kernel, commit(_)).WillOnce(Invoke([this](const nft::Batch&) {
+    gen += 2;
+    return Status{};
+  }));
+  EXPECT_CALL(*kernel, read(true)).WillOnce(Return(nft::desired_table(sample())));
+  ASSERT_TRUE(enforcer->apply(sample()));
+  EXPECT_FALSE(*enforcer->verify());
+  ::testing::Mock::VerifyAndClearExpectations(kernel);
+  EXPECT_CALL(*kernel, generation()).Times(::testing::AnyNumber());
+  // A change behind our back before the apply (generation moved since the clean dump): the
+  // update batch may not undo it, so the verify after the apply dumps.
+  ++gen;
+  EXPECT_CALL(*kernel, commit(_)).WillOnce(Invoke([this](const nft::Batch&) {
+    ++gen;
+    return Status{};
+  }));
+  EXPECT_CALL(*kernel, read(true)).WillOnce(Return(nft::desired_table(changed)));
+  ASSERT_TRUE(enforcer->apply(changed));
+  EXPECT_FALSE(*enforcer->verify());
+}
+
 TEST_F(Fixture, GenerationReadFailureFallsBackToTheDump) {
   EXPECT_CALL(*kernel, commit(_)).WillRepeatedly(record());
   ASSERT_TRUE(enforcer->apply(sample()));
