@@ -1,6 +1,7 @@
 #include "agent.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <systemd/sd-daemon.h>
 
 #include <algorithm>
@@ -102,9 +103,14 @@ Agent::~Agent() {
   worker_.join();
 }
 
+const RangeSet& Agent::effective() const {
+  if (!effective_) effective_ = state_.current.ranges.merged(cfg_.ranges.extra_allow);
+  return *effective_;
+}
+
 DesiredState Agent::desired() const {
   DesiredState d;
-  d.edge = state_.current.ranges.merged(cfg_.ranges.extra_allow);
+  d.edge = effective();
   d.mgmt = cfg_.protect.mgmt_allow;
   d.ports = cfg_.protect.ports;
   d.mode = cfg_.protect.mode;
@@ -120,6 +126,7 @@ void Agent::load_initial_ranges() {
     log::error("store.load_failed", {{"error", loaded.error().message}});
   } else if (*loaded) {
     state_.current = std::move(**loaded);
+    effective_.reset();
     log::info("store.loaded", {{"file", store.file().string()},
                                {"ipv4", state_.current.ranges.v4().size()},
                                {"ipv6", state_.current.ranges.v6().size()},
@@ -129,6 +136,7 @@ void Agent::load_initial_ranges() {
   auto boot = ranges::bootstrap_ranges();
   if (!boot) throw std::logic_error("embedded snapshot does not parse: " + boot.error().message);
   state_.current = std::move(*boot);
+  effective_.reset();
   log::info("store.bootstrap",
             {{"ipv4", state_.current.ranges.v4().size()}, {"ipv6", state_.current.ranges.v6().size()}});
 }
@@ -223,7 +231,7 @@ void Agent::arm_verify_timer() {
 void Agent::export_ranges() {
   const auto& path = cfg_.ranges.export_file;
   if (path.empty()) return;
-  const auto eff = state_.current.ranges.merged(cfg_.ranges.extra_allow);
+  const auto& eff = effective();
   nlohmann::json j{{"version", 1},
                    {"generated_at", rfc3339(clock_.wall())},
                    {"source", state_.current.source},
@@ -299,6 +307,7 @@ void Agent::finish_refresh(ranges::RefreshOutcome outcome) {
       ++state_.updated;
       changed = outcome.result.ranges != state_.current.ranges;
       state_.current = std::move(outcome.result);
+      effective_.reset();
       reply["result"] = "updated";
     } else {
       ++state_.not_modified;
@@ -322,6 +331,9 @@ void Agent::finish_refresh(ranges::RefreshOutcome outcome) {
         reply["ok"] = false;
         reply["error"] = "ranges updated, but not in force yet (retrying): " + join(errors);
       }
+      // The fetch, parse, merge and netlink batches of a large set leave freed heap that glibc
+      // keeps resident; hand it back so the agent returns to its idle footprint.
+      malloc_trim(0);
     }
     reply["changed"] = changed;
   }
@@ -364,6 +376,7 @@ void Agent::reload(ControlServer::Reply reply) {
   }
   AgentConfig old = std::move(cfg_);
   cfg_ = std::move(*next);
+  effective_.reset();
   const bool xdp_was = old.xdp.enabled, xdp_is = cfg_.xdp.enabled;
   std::optional<EnforcerSet> previous;
   if (cfg_.nftables.enabled != old.nftables.enabled || xdp_is != xdp_was) {
@@ -390,6 +403,7 @@ void Agent::reload(ControlServer::Reply reply) {
     // A config that an enforcer cannot put in force does not become the running one: the
     // previous config stays, and range updates keep being applied under it.
     cfg_ = std::move(old);
+    effective_.reset();
     if (previous) {
       if (xdp_was && xdp_is) previous->transfer("xdp", enforcers_);
       // One this reload started: what it attached must not outlive it.
@@ -449,6 +463,7 @@ AgentSnapshot Agent::snapshot() const {
   AgentSnapshot s;
   s.config = &cfg_;
   s.refresh = &state_;
+  s.effective = &effective();
   s.now = clock_.wall();
   s.started_at = started_at_;
   s.warnings = warnings_;

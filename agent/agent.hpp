@@ -55,6 +55,9 @@ class Agent {
   [[nodiscard]] Explanation configured_verdict(const Address& src, std::optional<std::uint16_t> port) const;
   AgentSnapshot snapshot() const;
   DesiredState desired() const;
+  // The edge set in force (fetched ranges + extra_allow), merged once per change for apply,
+  // export, status and metrics. Every assignment to state_.current or cfg_ resets it.
+  const RangeSet& effective() const;
   // Watches the enforcers' kernel notification descriptors on the loop (after every change
   // of the set).
   void watch_enforcer_events();
@@ -81,6 +84,7 @@ class Agent {
   ranges::SystemClock clock_;
   ranges::RefreshScheduler scheduler_;
   RefreshState state_;
+  mutable std::optional<RangeSet> effective_;
   std::unique_ptr<ControlServer> control_;
   EnforcerSet enforcers_;
   // Kernel notification fds of the enforcers (duplicates; closed when the set changes).

@@ -88,7 +88,9 @@ std::string prometheus_label(std::string_view v) {
 std::string build_metrics(const AgentSnapshot& s) {
   const auto& r = *s.refresh;
   Exposition m;
-  const auto effective = r.current.ranges.merged(s.config->ranges.extra_allow);
+  std::optional<RangeSet> merged;
+  if (!s.effective) merged = r.current.ranges.merged(s.config->ranges.extra_allow);
+  const RangeSet& effective = s.effective ? *s.effective : *merged;
   m.family("originguard_ranges_prefixes", "gauge",
            "Prefixes allowed as edge (fetched ranges + extra_allow), by family.");
   m.sample("originguard_ranges_prefixes", "family=\"ipv4\"", effective.v4().size());

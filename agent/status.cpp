@@ -73,7 +73,9 @@ nlohmann::json build_status(const AgentSnapshot& s) {
                 {"mode", to_string(cfg.protect.mode)},
                 {"ports", cfg.protect.ports}};
 
-  const auto effective = r.current.ranges.merged(cfg.ranges.extra_allow);
+  std::optional<RangeSet> merged;
+  if (!s.effective) merged = r.current.ranges.merged(cfg.ranges.extra_allow);
+  const RangeSet& effective = s.effective ? *s.effective : *merged;
   nlohmann::json rj;
   rj["ipv4"] = effective.v4().size();
   rj["ipv6"] = effective.v6().size();

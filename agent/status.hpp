@@ -37,6 +37,7 @@ struct RefreshState {
 struct AgentSnapshot {
   const AgentConfig* config = nullptr;
   const RefreshState* refresh = nullptr;
+  const RangeSet* effective = nullptr;  // fetched + extra_allow, if the caller holds it merged
   ranges::WallTime now;
   ranges::WallTime started_at;
   std::chrono::milliseconds next_refresh{0};  // 0 while a refresh runs

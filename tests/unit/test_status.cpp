@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "metrics.hpp"
 #include "status.hpp"
 #include "test_support.hpp"
 
@@ -70,6 +71,19 @@ TEST_F(StatusTest, HealthyHasEveryRequiredField) {
   EXPECT_EQ(j["agent"]["uptime_s"], 7200);
   EXPECT_EQ(j["agent"]["mode"], "enforce");
   EXPECT_EQ(j["agent"]["config"], "(built-in defaults)");
+}
+
+// The agent hands status (and metrics) the edge set it merged once per change; they report
+// that set instead of merging the ranges again.
+TEST_F(StatusTest, ReportsTheEffectiveSetItIsGiven) {
+  const RangeSet held = RangeSet::from({*parse_prefix("198.51.100.0/24"), *parse_prefix("2001:db8:cf::/48")});
+  snap_.effective = &held;
+  auto j = build_status(snap_);
+  EXPECT_EQ(j["ranges"]["ipv4"], 1);
+  EXPECT_EQ(j["ranges"]["ipv6"], 1);
+  EXPECT_EQ(j["ranges"]["ipv4_cidrs"], nlohmann::json::array({"198.51.100.0/24"}));
+  const auto m = build_metrics(snap_);
+  EXPECT_NE(m.find("originguard_ranges_prefixes{family=\"ipv4\"} 1\n"), std::string::npos) << m;
 }
 
 TEST_F(StatusTest, Rfc3339) {
