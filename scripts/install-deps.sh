@@ -11,6 +11,8 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev libboost-system-dev libjemalloc-dev
   libnftnl-dev libmnl-dev nftables
+  # bench/nft: libnftables called in-process (the firewalld model)
+  python3-nftables
   libbpf-dev bpftool libelf-dev zlib1g-dev
   iproute2 iputils-ping procps psmisc curl python3 socat jq util-linux systemd
   nginx libnginx-mod-stream haproxy xdp-tools time

@@ -7,10 +7,17 @@
   gen.py nft-file PREFIXES_FILE     the nft -f input equivalent to one NftEnforcer apply:
                                     declare what may be missing, flush the chains and sets,
                                     add the rules and all elements, as one transaction
+  gen.py json PREFIXES_FILE         the same prefixes as a Cloudflare API answer (/ips), which
+                                    tests/tools/range_server.py serves to the agent
+  gen.py check NS PREFIXES_FILE     exit 1 unless table inet originguard in network namespace
+                                    NS holds exactly these prefixes in edge_v4 and edge_v6
+                                    (read with `nft -j list set`)
 """
+import ipaddress
 import json
 import os
 import random
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -80,9 +87,55 @@ def nft_file(path):
     return "".join(out)
 
 
+def api_json(path):
+    with open(path) as f:
+        ps = [l.strip() for l in f if l.strip()]
+    return json.dumps({"result": {"ipv4_cidrs": [p for p in ps if ":" not in p],
+                                  "ipv6_cidrs": [p for p in ps if ":" in p]},
+                       "success": True, "errors": [], "messages": []})
+
+
+def kernel_set(ns, name):
+    """The elements of one set as networks; ranges are split into the prefixes they cover."""
+    out = subprocess.run(["ip", "netns", "exec", ns, "nft", "-j", "list", "set", "inet",
+                          "originguard", name], capture_output=True, text=True, check=True).stdout
+    nets = set()
+    for obj in json.loads(out)["nftables"]:
+        for e in obj.get("set", {}).get("elem", []):
+            e = e.get("elem", {}).get("val", e) if isinstance(e, dict) and "elem" in e else e
+            if isinstance(e, str):
+                nets.add(ipaddress.ip_network(e))
+            elif "prefix" in e:
+                nets.add(ipaddress.ip_network(f"{e['prefix']['addr']}/{e['prefix']['len']}"))
+            elif "range" in e:
+                lo, hi = (ipaddress.ip_address(a) for a in e["range"])
+                nets.update(ipaddress.summarize_address_range(lo, hi))
+            else:
+                raise SystemExit(f"gen.py check: unknown element {e!r}")
+    return nets
+
+
+def check(ns, path):
+    with open(path) as f:
+        want = {ipaddress.ip_network(l.strip()) for l in f if l.strip()}
+    bad = []
+    for name, version in (("edge_v4", 4), ("edge_v6", 6)):
+        exp = {n for n in want if n.version == version}
+        got = kernel_set(ns, name)
+        if got != exp:
+            bad.append(f"{name}: {len(got)} elements, expected {len(exp)}; "
+                       f"missing {len(exp - got)}, unexpected {len(got - exp)}")
+    if bad:
+        raise SystemExit(f"gen.py check {ns} {path}: MISMATCH: " + "; ".join(bad))
+
+
 def main():
     if sys.argv[1] == "prefixes":
         print("\n".join(prefixes(int(sys.argv[2]), int(sys.argv[3]))))
+    elif sys.argv[1] == "json":
+        print(api_json(sys.argv[2]))
+    elif sys.argv[1] == "check":
+        check(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "nft-file":
         sys.stdout.write(nft_file(sys.argv[2]))
     else:
