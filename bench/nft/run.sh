@@ -88,7 +88,8 @@ TOML
     cp "$TMP/dA.json" "$RS/ranges.json"
     "$CTL" -s "$SOCK" refresh >/dev/null
     check "$NS_AG" "$TMP/dA.txt"
-    echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || hwm_reset=no
+    # resets VmHWM to the current RSS (Linux >= 4.0); the redirection's own error is silenced
+    { echo 5 >"/proc/$pid/clear_refs"; } 2>/dev/null || hwm_reset=no
     cp "$TMP/dB.json" "$RS/ranges.json"
     local ms; ms=$($PY "$HERE/measure.py" "$CTL" -s "$SOCK" refresh | tail -1 | awk '{print $1}')
     echo "$ms $idle $(status_kib "$pid" VmHWM) $(status_kib "$pid" VmRSS)" >>"$TMP/ag"
