@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """kill -9 the agent at a random point of a set replacement (tests/e2e/agent_kill9.sh).
 
-  kill_during.py PID SOCKET LOG WHEN MAX_MS SEED
+  kill_during.py PID SOCKET LOG WHEN MAX_MS SEED [APPLY_EVENTS]
 
 Sends {"cmd":"refresh"} on the agent's control socket, then SIGKILLs PID after a random
 0..MAX_MS milliseconds counted from
@@ -10,7 +10,8 @@ Sends {"cmd":"refresh"} on the agent's control socket, then SIGKILLs PID after a
               enforcers' apply starts: the kill lands while the batch is built or committed).
 Then reads the agent's log written since the request and prints one line:
   "<phase> <delay_ms>"  with phase before_apply | in_apply | after_apply
-(in_apply: refresh.ok logged, nft.apply not yet). Exits 1 when the agent was already gone or
+(in_apply: refresh.ok logged, not yet every enforcer's apply event: APPLY_EVENTS, comma
+separated, default "nft.apply"; "xdp.apply" too when the XDP enforcer runs). Exits 1 when the agent was already gone or
 the marker did not come within 30 s.
 """
 import os
@@ -24,6 +25,7 @@ import time
 def main():
     pid, sock_path, log_path, when = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
     max_ms, rnd = float(sys.argv[5]), random.Random(int(sys.argv[6]))
+    apply_events = (sys.argv[7] if len(sys.argv) > 7 else "nft.apply").split(",")
     log = open(log_path, "rb")
     log.seek(0, os.SEEK_END)
     start = log.tell()
@@ -62,7 +64,7 @@ def main():
     text = log.read()
     if b"event=refresh.ok" not in text:
         phase = "before_apply"
-    elif b"event=nft.apply " not in text:
+    elif not all(f"event={e} ".encode() in text for e in apply_events):
         phase = "in_apply"
     else:
         phase = "after_apply"
