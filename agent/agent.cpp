@@ -127,6 +127,8 @@ void Agent::load_initial_ranges() {
   } else if (*loaded) {
     state_.current = std::move(**loaded);
     effective_.reset();
+    // Its age by the wall clock, once, now; from here on the steady clock counts.
+    if (state_.current.fetched_at) state_.fetched_steady = clock_.now() - (clock_.wall() - *state_.current.fetched_at);
     log::info("store.loaded", {{"file", store.file().string()},
                                {"ipv4", state_.current.ranges.v4().size()},
                                {"ipv6", state_.current.ranges.v6().size()},
@@ -137,6 +139,7 @@ void Agent::load_initial_ranges() {
   if (!boot) throw std::logic_error("embedded snapshot does not parse: " + boot.error().message);
   state_.current = std::move(*boot);
   effective_.reset();
+  state_.fetched_steady.reset();
   log::info("store.bootstrap",
             {{"ipv4", state_.current.ranges.v4().size()}, {"ipv6", state_.current.ranges.v6().size()}});
 }
@@ -308,10 +311,12 @@ void Agent::finish_refresh(ranges::RefreshOutcome outcome) {
       changed = outcome.result.ranges != state_.current.ranges;
       state_.current = std::move(outcome.result);
       effective_.reset();
+      state_.fetched_steady = clock_.now();
       reply["result"] = "updated";
     } else {
       ++state_.not_modified;
       state_.current.fetched_at = now;  // the source confirmed the set is current
+      state_.fetched_steady = clock_.now();
       reply["result"] = "not_modified";
     }
     persist_ranges();
@@ -466,6 +471,8 @@ AgentSnapshot Agent::snapshot() const {
   s.effective = &effective();
   s.now = clock_.wall();
   s.started_at = started_at_;
+  s.steady_now = clock_.now();
+  s.steady_started = steady_started_;
   s.warnings = warnings_;
   for (auto& w : enforcers_.warnings()) s.warnings.push_back(std::move(w));
   for (auto& w : realip_.warnings()) s.warnings.push_back(std::move(w));
@@ -603,6 +610,7 @@ void Agent::arm_watchdog(std::chrono::microseconds period) {
 
 int Agent::run() {
   started_at_ = clock_.wall();
+  steady_started_ = clock_.now();
   log::info("agent.starting",
             {{"version", OG_VERSION}, {"config", cfg_.path.empty() ? "(built-in defaults)" : cfg_.path.string()}});
   load_initial_ranges();

@@ -93,7 +93,8 @@ class Agent {
   std::vector<ControlServer::Reply> refresh_waiters_;
   bool pending_force_ = false;
   ranges::WallTime started_at_;
-  SpawnRunner commands_{io_};  // [realip] on_change; destroyed (children killed) before io_
+  ranges::Clock::time_point steady_started_{};  // uptime, on the clock a wall jump leaves alone
+  SpawnRunner commands_{io_};                   // [realip] on_change; destroyed (children killed) before io_
   RealIpFiles realip_{clock_, commands_};
   AgentCounters counters_;  // reloads (the enforcers' are in enforcers_)
   MetricsServer metrics_server_{io_, [this] { return build_metrics(snapshot()); }};

@@ -16,6 +16,15 @@ std::string rfc3339(ranges::WallTime t) { return format_utc(t); }
 namespace {
 // Clocks of fleet machines disagree by seconds; a fetch time further ahead is wrong.
 constexpr seconds kClockSkew{300};
+
+// How long ago the ranges in force were fetched or confirmed: on the steady clock when known,
+// so that a wall-clock jump changes nothing (only a set loaded from disk is judged by the
+// wall clock, once, at its load).
+seconds ranges_age(const AgentSnapshot& s) {
+  const auto& r = *s.refresh;
+  if (r.fetched_steady) return duration_cast<seconds>(s.steady_now - *r.fetched_steady);
+  return duration_cast<seconds>(s.now - *r.current.fetched_at);
+}
 }  // namespace
 
 std::vector<Warning> collect_warnings(const AgentSnapshot& s) {
@@ -27,7 +36,7 @@ std::vector<Warning> collect_warnings(const AgentSnapshot& s) {
                                        " in a row); the ranges in force are kept: " + *r.last_error});
   }
   if (r.current.fetched()) {
-    auto age = duration_cast<seconds>(s.now - *r.current.fetched_at);
+    const auto age = ranges_age(s);
     if (age > cfg.ranges.stale_after)
       w.push_back({"ranges.stale", "ranges are stale: fetched " + format_duration(age) + " ago (stale_after " +
                                        format_duration(cfg.ranges.stale_after) + ")"});
@@ -66,12 +75,14 @@ nlohmann::json build_status(const AgentSnapshot& s) {
   const auto& cfg = *s.config;
   nlohmann::json j;
   j["version"] = OG_VERSION;
-  j["agent"] = {{"pid", static_cast<long>(getpid())},
-                {"started_at", rfc3339(s.started_at)},
-                {"uptime_s", duration_cast<seconds>(s.now - s.started_at).count()},
-                {"config", cfg.path.empty() ? std::string("(built-in defaults)") : cfg.path.string()},
-                {"mode", to_string(cfg.protect.mode)},
-                {"ports", cfg.protect.ports}};
+  j["agent"] = {
+      {"pid", static_cast<long>(getpid())},
+      {"started_at", rfc3339(s.started_at)},
+      {"uptime_s",
+       duration_cast<seconds>(s.steady_started ? s.steady_now - *s.steady_started : s.now - s.started_at).count()},
+      {"config", cfg.path.empty() ? std::string("(built-in defaults)") : cfg.path.string()},
+      {"mode", to_string(cfg.protect.mode)},
+      {"ports", cfg.protect.ports}};
 
   std::optional<RangeSet> merged;
   if (!s.effective) merged = r.current.ranges.merged(cfg.ranges.extra_allow);
@@ -86,7 +97,7 @@ nlohmann::json build_status(const AgentSnapshot& s) {
   rj["etag"] = r.current.etag.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.current.etag);
   if (r.current.fetched_at) {
     rj["fetched_at"] = rfc3339(*r.current.fetched_at);
-    rj["age_s"] = duration_cast<seconds>(s.now - *r.current.fetched_at).count();
+    rj["age_s"] = ranges_age(s).count();
   } else {
     rj["fetched_at"] = nullptr;
     rj["age_s"] = nullptr;

@@ -11,6 +11,7 @@
 
 #include "metrics.hpp"
 #include "originguard/config.hpp"
+#include "ranges/scheduler.hpp"
 #include "ranges/store.hpp"
 
 namespace og {
@@ -26,7 +27,12 @@ struct Warning {
 struct RefreshState {
   ranges::StoredRanges current;                // edge ranges in force (without extra_allow)
   std::optional<ranges::WallTime> checked_at;  // last 200-that-validated or 304
-  std::optional<std::string> last_error;       // cleared by the next success
+  // current.fetched_at on the steady clock: the age status judges by. The wall clock can jump
+  // (an NTP step, an operator's `date -s`), and a jump must neither make fresh ranges look
+  // stale nor stale ones fresh. A set loaded from the state file is placed by its wall age at
+  // load; unset (no fetch time): status falls back to the wall clock.
+  std::optional<ranges::Clock::time_point> fetched_steady;
+  std::optional<std::string> last_error;  // cleared by the next success
   std::optional<ranges::WallTime> last_error_at;
   int consecutive_failures = 0;
   bool refreshing = false;
@@ -40,6 +46,9 @@ struct AgentSnapshot {
   const RangeSet* effective = nullptr;  // fetched + extra_allow, if the caller holds it merged
   ranges::WallTime now;
   ranges::WallTime started_at;
+  // The steady clock now and at the start (uptime); ages come from it where it is known.
+  ranges::Clock::time_point steady_now{};
+  std::optional<ranges::Clock::time_point> steady_started;
   std::chrono::milliseconds next_refresh{0};  // 0 while a refresh runs
   nlohmann::json enforcers = nlohmann::json::object();
   std::vector<Warning> warnings;  // from the agent (reload failures, state file, enforcers)

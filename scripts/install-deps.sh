@@ -20,6 +20,8 @@ PKGS=(
   ethtool
   # the real-IP files loaded into the real Apache (e2e_agent_realip)
   apache2
+  # wall-clock jumps for the agent alone (e2e_agent_clock: LD_PRELOAD libfaketime)
+  libfaketime
   # packaging: man pages, .deb checks, the install/upgrade/purge test in a booted container,
   # promtool for the monitoring rules, the Kubernetes client's schema models
   help2man pandoc lintian systemd-container prometheus python3-yaml python3-kubernetes

@@ -126,6 +126,32 @@ TEST_F(StatusTest, StaleRangesMakeItDegraded) {
   }
 }
 
+// The wall clock jumps (an NTP step, `date -s`) while the agent runs: the ranges' age, their
+// staleness and the uptime follow the steady clock, so a jump forward does not make fresh
+// ranges stale and a jump back neither hides their age nor claims they come from the future.
+TEST_F(StatusTest, WallClockJumpsChangeNeitherAgeNorStaleness) {
+  const ranges::Clock::time_point t0{std::chrono::hours(1000)};
+  state_.fetched_steady = t0 - 1h;  // fetched (wall kNow - 1h) an hour ago
+  snap_.steady_now = t0;
+  snap_.steady_started = t0 - 2h;
+  for (auto jump : {std::chrono::seconds(0), std::chrono::seconds(10 * 86400), -std::chrono::seconds(2 * 86400)}) {
+    SCOPED_TRACE(jump.count());
+    snap_.now = kNow + jump;
+    auto j = build_status(snap_);
+    EXPECT_EQ(j["health"], "healthy");
+    EXPECT_EQ(j["ranges"]["age_s"], 3600);
+    EXPECT_EQ(j["agent"]["uptime_s"], 7200);
+    EXPECT_TRUE(j["warnings"].empty()) << j["warnings"].dump();
+  }
+  // Stale by the steady clock stays stale whatever the wall clock says.
+  state_.fetched_steady = t0 - 3 * 86400s - 1s;
+  snap_.now = kNow - 4 * 86400s;
+  auto j = build_status(snap_);
+  EXPECT_EQ(j["health"], "degraded");
+  EXPECT_EQ(j["ranges"]["age_s"], 3 * 86400 + 1);
+  EXPECT_THAT(j["warnings"].dump(), HasSubstr("ranges are stale"));
+}
+
 TEST_F(StatusTest, BootstrapSnapshotIsAnInformationalWarning) {
   auto b = ranges::bootstrap_ranges();
   ASSERT_TRUE(test::ok(b));
