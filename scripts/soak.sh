@@ -157,7 +157,7 @@ for f in good attacker no_cert wrong_cert; do
 done
 og_check "the ranges churned ($gen sets served, $updated XDP applies)" [ "$updated" -ge $((SOAK_S / 6)) ]
 gk_reloaded=$(grep -c "event=gk_reloaded" "$OG_TMP/gk.log" || true)
-og_check "the gatekeeper reloaded ($gk_reloaded reloads for $reloads SIGHUPs, and for changed edge ranges)" \
+og_check "the gatekeeper reloaded ($gk_reloaded reloads logged for $reloads SIGHUPs)" \
   [ "$gk_reloaded" -ge "$reloads" -a "$reloads" -ge 2 ]
 og_check "agent healthy at the end" [ "$(st .health)" = healthy ]
 for d in agent gk; do
