@@ -18,6 +18,7 @@ extern "C" {
 #include <cstring>
 
 #include "originguard/duration.hpp"
+#include "originguard/handle.hpp"
 
 namespace og {
 
@@ -28,23 +29,7 @@ using std::chrono::milliseconds;
 namespace {
 
 // An owned descriptor for the few steps before asio takes it over.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  [[nodiscard]] int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-  void reset() {
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-  }
-
- private:
-  int fd_;
-};
+using Fd = UniqueFd;
 
 // posix_spawn's attribute and file-action objects, destroyed on every path.
 struct SpawnSetup {

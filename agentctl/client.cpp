@@ -7,33 +7,25 @@
 
 #include <cstring>
 
+#include "originguard/handle.hpp"
+
 namespace og::ctl {
-namespace {
-
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-}  // namespace
 
 Result<nlohmann::json> call(const std::string& socket_path, const ControlRequest& req, std::chrono::seconds timeout,
                             std::string_view peer) {
   const std::string who(peer);
-  Fd s{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-  if (s.fd < 0) return fail_errno("socket");
+  UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!s.valid()) return fail_errno("socket");
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (socket_path.size() >= sizeof addr.sun_path) return fail("socket path too long: " + socket_path);
   std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
-  if (::connect(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+  if (::connect(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
     return fail_errno("cannot reach the " + who + " at " + socket_path);
 
   std::string out = encode_control_request(req);
   for (std::size_t off = 0; off < out.size();) {
-    ssize_t n = ::send(s.fd, out.data() + off, out.size() - off, MSG_NOSIGNAL);
+    ssize_t n = ::send(s.get(), out.data() + off, out.size() - off, MSG_NOSIGNAL);
     if (n < 0) return fail_errno("send to " + who);
     off += static_cast<std::size_t>(n);
   }
@@ -43,14 +35,14 @@ Result<nlohmann::json> call(const std::string& socket_path, const ControlRequest
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return fail(who + " did not answer within " + std::to_string(timeout.count()) + "s");
-    pollfd p{s.fd, POLLIN, 0};
+    pollfd p{s.get(), POLLIN, 0};
     int pr = ::poll(&p, 1, static_cast<int>(left.count()));
     if (pr < 0) {
       if (errno == EINTR) continue;
       return fail_errno("poll");
     }
     if (pr == 0) continue;
-    ssize_t n = ::recv(s.fd, buf, sizeof buf, 0);
+    ssize_t n = ::recv(s.get(), buf, sizeof buf, 0);
     if (n < 0) return fail_errno("read from " + who);
     if (n == 0) break;
     in.append(buf, static_cast<std::size_t>(n));

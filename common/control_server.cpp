@@ -227,14 +227,19 @@ Status ControlServer::start() {
   return {};
 }
 
-Status ControlServer::adopt(int listening_fd) {
+Status ControlServer::adopt(UniqueFd listening_fd) {
   if (auto st = resolve_groups(); !st) return st;
   acceptor_.emplace(io_);
   boost::system::error_code ec;
-  acceptor_->assign(stream_protocol(), listening_fd, ec);
-  if (ec) return fail("control socket fd " + std::to_string(listening_fd) + ": " + ec.message());
+  const int fd = listening_fd.get();
+  acceptor_->assign(stream_protocol(), fd, ec);
+  if (ec) {
+    acceptor_.reset();
+    return fail("control socket fd " + std::to_string(fd) + ": " + ec.message());
+  }
+  (void)listening_fd.release();  // the acceptor owns it now
   accept();
-  log::info("control.listening", {{"socket", cfg_.socket.string()}, {"fd", listening_fd}, {"from", "systemd"}});
+  log::info("control.listening", {{"socket", cfg_.socket.string()}, {"fd", fd}, {"from", "systemd"}});
   return {};
 }
 

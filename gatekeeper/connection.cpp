@@ -232,13 +232,14 @@ using UnixUp = PlainStream<unix_proto>;
 // What a connection keeps between requests. Heap-allocated, so that while it waits for the
 // next request no coroutine frame is alive (nginx's model): this and one pending wait.
 struct Session {
-  Session(tcp::socket sock, SSL* ssl, std::shared_ptr<const PolicySet> p, std::shared_ptr<const RangeSet> e, Shared& sh)
+  Session(tcp::socket sock, SslPtr ssl, std::shared_ptr<const PolicySet> p, std::shared_ptr<const RangeSet> e,
+          Shared& sh)
       : shared(sh),
         policy(std::move(p)),
         edges(std::move(e)),
         conns(sh.connections),
         dl(sock.get_executor()),
-        tls(std::move(sock), ssl, &dl) {
+        tls(std::move(sock), std::move(ssl), &dl) {
     dl.on_expiry([this] { tls.cancel(); });
   }
   Session(const Session&) = delete;
@@ -286,18 +287,18 @@ awaitable<error_code> connect_upstream(std::optional<Up>& up, const ConnFacts& f
     tcp::socket s(ex);
     s.open(ep.protocol(), ec);
     if (ec) co_return ec;
-    SSL* ssl = SSL_new(f.host->upstream_ctx.get());
+    SslPtr ssl(SSL_new(f.host->upstream_ctx.get()));
     if (!ssl) co_return asio::error::no_memory;
     const HostConfig& h = f.host->cfg;
     if (!h.upstream_server_name.empty()) {
-      SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+      SSL_ctrl(ssl.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
                const_cast<char*>(h.upstream_server_name.c_str()));
-      SSL_set1_host(ssl, h.upstream_server_name.c_str());
+      SSL_set1_host(ssl.get(), h.upstream_server_name.c_str());
     } else {
-      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), u.host.c_str());
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), u.host.c_str());
     }
-    SSL_set_connect_state(ssl);
-    up.emplace(std::move(s), ssl, &dl);
+    SSL_set_connect_state(ssl.get());
+    up.emplace(std::move(s), std::move(ssl), &dl);
     co_await up->socket().async_connect(ep, redirect(ec));
     ec = waited(ec, &dl);
     if (!ec) up->socket().set_option(tcp::no_delay(true), ec);
@@ -1056,14 +1057,15 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared, std::shared_p
   if (ec) co_return;
   sock.set_option(tcp::no_delay(true), ec);
 
-  SSL* ssl = SSL_new(set.dispatch_ctx());
-  if (!ssl) co_return;
-  SSL_set_accept_state(ssl);
   ConnTls conn;  // the SSL's ex_data during the handshake; declared before s, so it outlives SSL_free
-  attach(ssl, &conn);
+  SslPtr ssl(SSL_new(set.dispatch_ctx()));
+  if (!ssl) co_return;
+  SSL_set_accept_state(ssl.get());
+  attach(ssl.get(), &conn);
   // The snapshot peer_is_edge comes from, not the current one: a snapshot installed since the
   // accept must judge the connection again at its next request (revalidate()).
-  auto s = std::make_unique<Session>(std::move(sock), ssl, policy, std::move(edges), shared);
+  SSL* const ssl_raw = ssl.get();  // the session's TlsStream owns it from here on
+  auto s = std::make_unique<Session>(std::move(sock), std::move(ssl), policy, std::move(edges), shared);
   s->source = std::move(source);
   TlsStream& tls = s->tls;
   Deadline& dl = s->dl;
@@ -1083,15 +1085,15 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared, std::shared_p
   ec = co_await tls.handshake();
   conn.client_hello_arrived = nullptr;
   if (ec) {
-    note_handshake_failure(shared, conn, ssl, peer_string(peer), ec);
+    note_handshake_failure(shared, conn, ssl_raw, peer_string(peer), ec);
     co_return;
   }
-  const Admission admission = admit(ssl, conn);
+  const Admission admission = admit(ssl_raw, conn);
   if (admission == Admission::drop) {
     if (conn.refusal == "cross_host_resumption")
       og::log::warn(
           "gk_cross_host_resumption",
-          {{"sni", conn.sni}, {"session_host", session_sni(SSL_get0_session(ssl))}, {"peer", peer_string(peer)}});
+          {{"sni", conn.sni}, {"session_host", session_sni(SSL_get0_session(ssl_raw))}, {"peer", peer_string(peer)}});
     co_return;
   }
   const HostPolicy* host = conn.host;
@@ -1119,9 +1121,9 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared, std::shared_p
   host->stats.handshakes_ok.fetch_add(1, std::memory_order_relaxed);
   s->host_active.emplace(host->stats.active);
   s->sni = conn.sni;
-  init_facts(s->f, *host, cfg, conn.verify, conn.peer_is_edge, ssl, *s);
+  init_facts(s->f, *host, cfg, conn.verify, conn.peer_is_edge, ssl_raw, *s);
   if (host->cfg.mode == Mode::http) {
-    attach(ssl, nullptr);         // the handshake is over; conn ends with this frame
+    attach(ssl_raw, nullptr);     // the handshake is over; conn ends with this frame
     await_request(std::move(s));  // this frame ends; the session lives on in the wait
     co_return;
   }

@@ -61,12 +61,38 @@ enum class ListenKind {
   single,      // the metrics listener: backlog 64
 };
 
+// SO_REUSEPORT as an asio settable socket option (asio has no public type for it; this is
+// the SettableSocketOption interface its own options implement).
+class ReusePort {
+ public:
+  explicit ReusePort(bool on) : value_(on ? 1 : 0) {}
+  template <class Protocol>
+  int level(const Protocol&) const {
+    return SOL_SOCKET;
+  }
+  template <class Protocol>
+  int name(const Protocol&) const {
+    return SO_REUSEPORT;
+  }
+  template <class Protocol>
+  const void* data(const Protocol&) const {
+    return &value_;
+  }
+  template <class Protocol>
+  std::size_t size(const Protocol&) const {
+    return sizeof value_;
+  }
+
+ private:
+  int value_;
+};
+
 error_code open_listener(tcp::acceptor& acc, const tcp::endpoint& ep, ListenKind kind) {
   error_code ec;
   acc.open(ep.protocol(), ec);
   if (!ec) acc.set_option(tcp::acceptor::reuse_address(true), ec);
   if (kind == ListenKind::per_worker) {
-    if (!ec) acc.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
+    if (!ec) acc.set_option(ReusePort(true), ec);
     if (!ec && ep.protocol() == tcp::v6()) acc.set_option(asio::ip::v6_only(true), ec);
   }
   if (!ec) acc.bind(ep, ec);
@@ -82,7 +108,7 @@ std::string to_string(const tcp::endpoint& ep) {
 
 // A listening socket handed over by systemd (socket activation).
 struct PassedSocket {
-  int fd = -1;
+  UniqueFd fd;
   std::string name;             // FileDescriptorName= of the .socket unit
   tcp::endpoint local;          // TCP: the ports to serve
   std::filesystem::path where;  // unix: the control socket
@@ -111,14 +137,15 @@ Result<PassedSockets> systemd_sockets() {
   PassedSockets out;
   for (int i = 0; i < n; ++i) {
     PassedSocket s;
-    s.fd = SD_LISTEN_FDS_START + i;
+    s.fd.reset(SD_LISTEN_FDS_START + i);
     s.name = i < static_cast<int>(names.size()) ? names[static_cast<std::size_t>(i)] : "";
-    const std::string what = "socket fd " + std::to_string(s.fd) + (s.name.empty() ? "" : " (" + s.name + ")");
-    if (sd_is_socket(s.fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0)
+    const std::string what = "socket fd " + std::to_string(s.fd.get()) + (s.name.empty() ? "" : " (" + s.name + ")");
+    if (sd_is_socket(s.fd.get(), AF_UNSPEC, SOCK_STREAM, 1) <= 0)
       return fail(what + " passed by systemd is not a listening stream socket");
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
-    if (::getsockname(s.fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return fail_errno("getsockname " + what);
+    if (::getsockname(s.fd.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+      return fail_errno("getsockname " + what);
     if (ss.ss_family == AF_UNIX) {
       if (out.control) return fail(what + ": systemd passed more than one unix socket (one control socket at most)");
       const auto* un = reinterpret_cast<const sockaddr_un*>(&ss);
@@ -358,20 +385,19 @@ struct Server::Impl {
   Status adopt_listeners(std::vector<PassedSocket> passed) {
     for (auto& p : passed) {
       for (std::size_t i = 0; i < loops.size(); ++i) {
-        const int fd = ::fcntl(p.fd, F_DUPFD_CLOEXEC, 3);
-        if (fd < 0) return fail_errno("dup of socket fd " + std::to_string(p.fd));
+        UniqueFd fd(::fcntl(p.fd.get(), F_DUPFD_CLOEXEC, 3));
+        if (!fd.valid()) return fail_errno("dup of socket fd " + std::to_string(p.fd.get()));
         auto acc = std::make_unique<tcp::acceptor>(*loops[i]);
         error_code ec;
-        acc->assign(p.local.protocol(), fd, ec);
-        if (ec) {
-          ::close(fd);
-          return fail("socket fd " + std::to_string(p.fd) + ": " + ec.message());
-        }
+        acc->assign(p.local.protocol(), fd.get(), ec);
+        if (ec) return fail("socket fd " + std::to_string(p.fd.get()) + ": " + ec.message());
+        (void)fd.release();  // the acceptor owns it now
         acceptors.push_back(std::move(acc));
         acceptor_loop.push_back(i);
       }
-      ::close(p.fd);
-      og::log::info("gk_listen_adopted", {{"fd", p.fd},
+      const int passed_fd = p.fd.get();
+      p.fd.reset();  // each worker has its own dup
+      og::log::info("gk_listen_adopted", {{"fd", passed_fd},
                                           {"address", to_string(p.local)},
                                           {"name", p.name},
                                           {"workers", loops.size()},
@@ -393,7 +419,7 @@ struct Server::Impl {
     };
     if (cfg.control.socket.empty()) {
       if (passed) {
-        ::close(passed->fd);
+        passed->fd.reset();
         og::log::warn("gk_control_ignored", {{"socket", passed->where.string()}, {"detail", "control_socket = \"\""}});
       }
       return {};
@@ -402,7 +428,8 @@ struct Server::Impl {
       ControlConfig c = cfg.control;
       c.socket = passed->where;
       control_server = std::make_unique<ControlServer>(control, c, handler, access);
-      if (auto st = control_server->adopt(passed->fd); !st) return fail("control socket: " + st.error().message);
+      if (auto st = control_server->adopt(std::move(passed->fd)); !st)
+        return fail("control socket: " + st.error().message);
       if (passed->where != cfg.control.socket)
         og::log::info("gk_control_socket_from_systemd",
                       {{"socket", passed->where.string()}, {"config", cfg.control.socket.string()}});

@@ -15,17 +15,13 @@
 #include <string_view>
 #include <vector>
 
+#include "originguard/handle.hpp"
 #include "originguard/result.hpp"
 
 namespace og::gk {
 
 template <auto Fn>
-struct Deleter {
-  template <class T>
-  void operator()(T* p) const noexcept {
-    Fn(p);
-  }
-};
+using Deleter = og::FreeWith<Fn>;
 using SslCtxPtr = std::unique_ptr<SSL_CTX, Deleter<SSL_CTX_free>>;
 using SslPtr = std::unique_ptr<SSL, Deleter<SSL_free>>;
 using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
@@ -33,6 +29,12 @@ using X509CrlPtr = std::unique_ptr<X509_CRL, Deleter<X509_CRL_free>>;
 using X509StorePtr = std::unique_ptr<X509_STORE, Deleter<X509_STORE_free>>;
 using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
+// A list of X509_NAMEs that owns its entries (sk_X509_NAME_pop_free is a macro-made
+// function taking the element free function too, so FreeWith cannot call it).
+struct X509NameStackFree {
+  void operator()(STACK_OF(X509_NAME) * s) const noexcept { sk_X509_NAME_pop_free(s, X509_NAME_free); }
+};
+using X509NameStackPtr = std::unique_ptr<STACK_OF(X509_NAME), X509NameStackFree>;
 
 using Sha256 = std::array<std::uint8_t, 32>;
 

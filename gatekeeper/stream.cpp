@@ -83,15 +83,13 @@ error_code waited(const error_code& ec, const Deadline* d) {
 
 // ---- TlsStream ------------------------------------------------------------------------
 
-TlsStream::TlsStream(asio::ip::tcp::socket sock, SSL* ssl, Deadline* deadline)
-    : sock_(std::move(sock)), ssl_(ssl), deadline_(deadline) {
+TlsStream::TlsStream(asio::ip::tcp::socket sock, SslPtr ssl, Deadline* deadline)
+    : sock_(std::move(sock)), ssl_(std::move(ssl)), deadline_(deadline) {
   error_code ignored;
   sock_.non_blocking(true, ignored);
-  SSL_set_fd(ssl_, sock_.native_handle());
-  SSL_set_read_ahead(ssl_, 1);  // whole records per read(); record buffers: see handshake()
+  SSL_set_fd(ssl_.get(), sock_.native_handle());
+  SSL_set_read_ahead(ssl_.get(), 1);  // whole records per read(); record buffers: see handshake()
 }
-
-TlsStream::~TlsStream() { SSL_free(ssl_); }
 
 void TlsStream::cancel() {
   error_code ignored;
@@ -107,11 +105,11 @@ void TlsStream::close() {
 void TlsStream::forget_fd() {
   // The closed fd's number is the next accept's or connect's, on any worker: a coroutine still
   // resuming on this stream must not read or write it through OpenSSL (EBADF instead).
-  SSL_set_fd(ssl_, -1);
+  SSL_set_fd(ssl_.get(), -1);
 }
 
 awaitable<bool> TlsStream::wait_for(int r, error_code& ec) {
-  const int e = SSL_get_error(ssl_, r);
+  const int e = SSL_get_error(ssl_.get(), r);
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
     if (past(deadline_)) {
       ec = asio::error::timed_out;
@@ -146,16 +144,16 @@ awaitable<error_code> TlsStream::handshake() {
   for (;;) {
     ERR_clear_error();
     errno = 0;
-    const int r = SSL_do_handshake(ssl_);
+    const int r = SSL_do_handshake(ssl_.get());
     if (r == 1) {
       // From here on no record buffers while idle (nginx keeps none in idle connections either).
-      SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
-      (void)SSL_free_buffers(ssl_);  // refuses, harmlessly, when read-ahead already holds data
+      SSL_set_mode(ssl_.get(), SSL_MODE_RELEASE_BUFFERS);
+      (void)SSL_free_buffers(ssl_.get());  // refuses, harmlessly, when read-ahead already holds data
       co_return error_code{};
     }
     // Buffers are kept while a flight is written (RELEASE_BUFFERS would free and re-allocate
     // them per record) and given back while the peer is awaited: a stalled handshake holds none.
-    if (SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ) (void)SSL_free_buffers(ssl_);
+    if (SSL_get_error(ssl_.get(), r) == SSL_ERROR_WANT_READ) (void)SSL_free_buffers(ssl_.get());
     if (!co_await wait_for(r, ec)) co_return ec;
   }
 }
@@ -166,7 +164,7 @@ awaitable<std::size_t> TlsStream::read_some(void* p, std::size_t n, error_code& 
     ERR_clear_error();
     errno = 0;
     std::size_t got = 0;
-    const int r = SSL_read_ex(ssl_, p, n, &got);
+    const int r = SSL_read_ex(ssl_.get(), p, n, &got);
     if (r == 1) co_return got;
     if (!co_await wait_for(r, ec)) co_return 0;
   }
@@ -179,7 +177,7 @@ awaitable<error_code> TlsStream::write_all(const void* p, std::size_t n) {
     ERR_clear_error();
     errno = 0;
     std::size_t put = 0;
-    const int r = SSL_write_ex(ssl_, c, n, &put);
+    const int r = SSL_write_ex(ssl_.get(), c, n, &put);
     if (r == 1) {
       c += put;
       n -= put;
@@ -204,7 +202,7 @@ awaitable<error_code> TlsStream::write_all2(const void* a, std::size_t na, const
 
 awaitable<error_code> TlsStream::wait_readable() {
   error_code ec;
-  if (SSL_has_pending(ssl_)) co_return ec;
+  if (SSL_has_pending(ssl_.get())) co_return ec;
   if (past(deadline_)) co_return asio::error::timed_out;
   co_await sock_.async_wait(asio::socket_base::wait_read, redirect(ec));
   co_return waited(ec, deadline_);
@@ -225,7 +223,7 @@ awaitable<void> TlsStream::shutdown() {
 void TlsStream::send_close_notify() {
   ERR_clear_error();
   // One attempt: close_notify goes out if the socket takes it; the peer's is not awaited.
-  if (SSL_shutdown(ssl_) < 0) ERR_clear_error();
+  if (SSL_shutdown(ssl_.get()) < 0) ERR_clear_error();
 }
 
 void TlsStream::abort() {
@@ -241,8 +239,8 @@ bool TlsStream::idle_clean() {
   char c;
   std::size_t got = 0;
   // Non-blocking: reads what the socket has, processes records, returns WANT_READ without data.
-  const int r = SSL_peek_ex(ssl_, &c, 1, &got);
-  const bool clean = r != 1 && SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ;
+  const int r = SSL_peek_ex(ssl_.get(), &c, 1, &got);
+  const bool clean = r != 1 && SSL_get_error(ssl_.get(), r) == SSL_ERROR_WANT_READ;
   ERR_clear_error();
   return clean;
 }

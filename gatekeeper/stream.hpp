@@ -22,6 +22,8 @@
 #include <memory>
 #include <string_view>
 
+#include "ssl_util.hpp"
+
 namespace og::gk {
 
 using error_code = boost::system::error_code;
@@ -51,9 +53,9 @@ class Deadline {
 
 class TlsStream {
  public:
-  // Takes ownership of `ssl`; binds it to the socket's descriptor (set non-blocking).
-  TlsStream(boost::asio::ip::tcp::socket sock, SSL* ssl, Deadline* deadline);
-  ~TlsStream();
+  // Binds `ssl` to the socket's descriptor (set non-blocking).
+  TlsStream(boost::asio::ip::tcp::socket sock, SslPtr ssl, Deadline* deadline);
+  ~TlsStream() = default;
   TlsStream(const TlsStream&) = delete;
   TlsStream& operator=(const TlsStream&) = delete;
 
@@ -79,7 +81,7 @@ class TlsStream {
   // messages (session tickets) are consumed.
   [[nodiscard]] bool idle_clean();
 
-  [[nodiscard]] SSL* ssl() const { return ssl_; }
+  [[nodiscard]] SSL* ssl() const { return ssl_.get(); }
   [[nodiscard]] boost::asio::ip::tcp::socket& socket() { return sock_; }
   void cancel();
   void close();
@@ -89,7 +91,7 @@ class TlsStream {
   boost::asio::awaitable<bool> wait_for(int r, error_code& ec);
   void forget_fd();
   boost::asio::ip::tcp::socket sock_;
-  SSL* ssl_;
+  SslPtr ssl_;  // after sock_: freed first, while the descriptor is still open
   Deadline* deadline_;
 };
 

@@ -331,18 +331,13 @@ Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const 
   }
   if (h.mtls != Mtls::off) {
     X509_STORE* store = SSL_CTX_get_cert_store(ctx);
-    STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+    X509NameStackPtr names(sk_X509_NAME_new_null());
+    if (!names) return fail(where("client_ca: out of memory"));
     auto cas = h.client_ca.empty() ? load_certs_pem(embedded::kOriginPullCaPem, "embedded origin-pull CA")
                                    : load_certs_file(h.client_ca);
-    if (!cas) {
-      sk_X509_NAME_pop_free(names, X509_NAME_free);
-      return fail(where("client_ca " + cas.error().message));
-    }
-    if (auto st = add_ca_certs(store, names, *cas); !st) {
-      sk_X509_NAME_pop_free(names, X509_NAME_free);
-      return fail(where("client_ca: " + st.error().message));
-    }
-    SSL_CTX_set_client_CA_list(ctx, names);  // takes ownership
+    if (!cas) return fail(where("client_ca " + cas.error().message));
+    if (auto st = add_ca_certs(store, names.get(), *cas); !st) return fail(where("client_ca: " + st.error().message));
+    SSL_CTX_set_client_CA_list(ctx, names.release());  // takes ownership
     p->global_ca = h.client_ca.empty();
     for (const auto& f : h.crls) {
       auto crls = load_crls_file(f);

@@ -6,12 +6,12 @@
 #include <cctype>
 #include <memory>
 
+#include "originguard/handle.hpp"
+
 namespace og::aop {
 namespace {
 
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
+using CurlDeleter = FreeWith<curl_easy_cleanup>;
 // The Authorization header is in this list: wiped before it is freed.
 struct SlistDeleter {
   void operator()(curl_slist* l) const {

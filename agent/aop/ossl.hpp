@@ -11,14 +11,12 @@
 #include <memory>
 #include <string>
 
+#include "originguard/handle.hpp"
+
 namespace og::aop::ossl {
 
-template <class T, void (*Free)(T*)>
-struct Deleter {
-  void operator()(T* p) const { Free(p); }
-};
-template <class T, void (*Free)(T*)>
-using Owned = std::unique_ptr<T, Deleter<T, Free>>;
+template <class T, auto Free>
+using Owned = og::Unique<T, Free>;
 
 using Pkey = Owned<EVP_PKEY, EVP_PKEY_free>;
 using X509Ptr = Owned<X509, X509_free>;

@@ -21,18 +21,12 @@
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 
+#include "originguard/handle.hpp"
 #include "originguard/result.hpp"
 
 namespace og::nft {
 
-// Calls a C free function; libnftnl's free functions take const or non-const pointers.
-template <auto Free>
-struct FreeWith {
-  template <class T>
-  void operator()(T* p) const noexcept {
-    Free(p);
-  }
-};
+using og::FreeWith;
 
 using TablePtr = std::unique_ptr<nftnl_table, FreeWith<nftnl_table_free>>;
 using ChainPtr = std::unique_ptr<nftnl_chain, FreeWith<nftnl_chain_free>>;

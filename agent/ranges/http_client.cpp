@@ -4,15 +4,13 @@
 
 #include <memory>
 
+#include "originguard/handle.hpp"
+
 namespace og::ranges {
 namespace {
 
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
+using CurlDeleter = FreeWith<curl_easy_cleanup>;
+using SlistDeleter = FreeWith<curl_slist_free_all>;
 
 struct Transfer {
   HttpResponse resp;

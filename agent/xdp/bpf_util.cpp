@@ -37,11 +37,6 @@ int libbpf_print(enum libbpf_print_level level, const char* format, va_list args
 
 }  // namespace
 
-void Fd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 void route_libbpf_log() {
   static const bool once = [] {
     libbpf_set_print(libbpf_print);

@@ -6,31 +6,13 @@
 #include <string_view>
 #include <utility>
 
+#include "originguard/handle.hpp"
 #include "originguard/result.hpp"
 
 namespace og::xdp {
 
 // Owns one file descriptor (BPF object, netlink socket, directory); move-only.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) reset(std::exchange(o.fd_, -1));
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-
-  [[nodiscard]] int get() const { return fd_; }
-  [[nodiscard]] bool valid() const { return fd_ >= 0; }
-  void reset(int fd = -1);
-
- private:
-  int fd_ = -1;
-};
+using Fd = og::UniqueFd;
 
 // Routes libbpf's messages (verifier log included) into og::log. Idempotent.
 void route_libbpf_log();

@@ -24,6 +24,7 @@
 
 #include "originguard/config.hpp"
 #include "originguard/control_protocol.hpp"
+#include "originguard/handle.hpp"
 
 namespace og {
 
@@ -62,7 +63,7 @@ class ControlServer {
   Status start();
   // Serves a listening unix socket made by someone else (systemd's ListenStream=/path, which
   // also sets its mode and group): the file is neither created nor removed here.
-  Status adopt(int listening_fd);
+  Status adopt(UniqueFd listening_fd);
   void stop();
   [[nodiscard]] const ControlConfig& config() const { return cfg_; }
 

@@ -1,0 +1,54 @@
+// Owned C handles, shared by the agent, the gatekeeper and agentctl: one deleter template for
+// the C libraries' free functions (libnftnl, OpenSSL, libcurl, ...) and one move-only file
+// descriptor.
+#pragma once
+
+#include <unistd.h>
+
+#include <memory>
+#include <utility>
+
+namespace og {
+
+// Calls a C free function. A template call operator, because some libraries' free functions
+// take `const T*` and others `T*`.
+template <auto Free>
+struct FreeWith {
+  template <class T>
+  void operator()(T* p) const noexcept {
+    Free(p);
+  }
+};
+
+// std::unique_ptr that frees with `Free`: Unique<SSL_CTX, SSL_CTX_free>.
+template <class T, auto Free>
+using Unique = std::unique_ptr<T, FreeWith<Free>>;
+
+// Owns one file descriptor; move-only. Closed on destruction or reset(); release() gives it up
+// (to asio, or to a child's file actions).
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) reset(std::exchange(o.fd_, -1));
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { reset(); }
+
+  [[nodiscard]] int get() const noexcept { return fd_; }
+  [[nodiscard]] bool valid() const noexcept { return fd_ >= 0; }
+  [[nodiscard]] int release() noexcept { return std::exchange(fd_, -1); }
+  void reset(int fd = -1) noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace og
