@@ -3,7 +3,8 @@
 #   0. clang-format drift check
 #   1. CTest, all tiers: unit, bpf, e2e (network namespaces; root)
 #   2. unit tests again under ASan + UBSan
-#   3. every libFuzzer target for a short bounded run
+#   3. the gatekeeper's unit and e2e tiers under ThreadSanitizer
+#   4. every libFuzzer target for a short bounded run
 # Set OG_QUICK=1 to run only step 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,14 @@ if [[ -z ${OG_QUICK:-} ]]; then
   if [[ -x scripts/sanitize.sh ]]; then
     echo "== unit tests under ASan + UBSan"
     scripts/sanitize.sh
+  fi
+  if [[ -x scripts/tsan.sh ]]; then
+    echo "== gatekeeper unit + e2e tiers under ThreadSanitizer"
+    # Short form for the CI time limit: the e2e scripts where threads meet (reloads swapping
+    # the policy and edge snapshots under live connections, the control socket while
+    # serving); `scripts/tsan.sh` alone runs the whole gatekeeper e2e tier (docs/TESTING.md).
+    BUILD_DIR=$BUILD_DIR OG_TSAN_E2E_TESTS=${OG_TSAN_E2E_TESTS:-"tests/e2e/gatekeeper/test_control.sh
+      tests/e2e/gatekeeper/test_edge_proxy_reload.sh tests/e2e/gatekeeper/test_http_policy_reload.sh"} scripts/tsan.sh
   fi
   if [[ -x scripts/fuzz.sh ]]; then
     echo "== fuzz smoke"
