@@ -16,6 +16,7 @@ cmake --build "$BUILD_DIR" -j"${JOBS:-$(nproc)}" --target "${TARGETS[@]}"
 
 mkdir -p "$BUILD_DIR/artifacts"
 failed=()
+execs=()
 for t in "${TARGETS[@]}"; do
   # New inputs go to the first directory (kept between runs), never into the seeds in git.
   corpus="$BUILD_DIR/corpus/$t"
@@ -29,7 +30,10 @@ for t in "${TARGETS[@]}"; do
     continue
   fi
   grep -E '^stat::number_of_executed_units|^#[0-9]+ +DONE' "$BUILD_DIR/$t.log" | tail -n 2 || true
+  execs+=("$t $(sed -n 's/^stat::number_of_executed_units: *//p' "$BUILD_DIR/$t.log" | tail -n 1)")
 done
+# Executions per target, the figures docs/TESTING.md records.
+printf 'fuzz: executions %s\n' "${execs[@]}"
 if ((${#failed[@]})); then
   echo "fuzz: FAILED: ${failed[*]} (logs in $BUILD_DIR/<target>.log, inputs in $BUILD_DIR/artifacts/)" >&2
   exit 1

@@ -5,6 +5,8 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake ninja-build pkg-config git
+  # scripts/coverage.sh: line coverage from g++ --coverage
+  gcovr
   clang llvm lld libclang-rt-14-dev clang-format clang-tidy
   libcurl4-openssl-dev libssl-dev openssl
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libsystemd-dev
