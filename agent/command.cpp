@@ -1,8 +1,8 @@
 #include "command.hpp"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <spawn.h>
+#include <csignal>
 // glibc 2.36's header lacks the extern "C" block that C++ needs.
 extern "C" {
 #include <sys/pidfd.h>
@@ -23,7 +23,6 @@ extern "C" {
 namespace og {
 
 namespace asio = boost::asio;
-using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
 namespace {
@@ -166,6 +165,7 @@ void SpawnRunner::run(const std::vector<std::string>& argv, milliseconds timeout
   posix_spawnattr_setflags(&s.attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   char path_env[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -239,7 +239,7 @@ Status Socket::commit(const Batch& batch) {
     return fail_errno("netlink send of nf_tables batch (" + std::to_string(bytes.size()) + " bytes)");
   }
   const int fd = mnl_socket_get_fd(sock_.get());
-  std::vector<char> buf(64 * 1024);
+  std::vector<char> buf(std::size_t{64} * 1024);
   std::size_t acks = 0;
   std::optional<Error> first_error;
   // The kernel processes the whole batch inside sendmsg(), so every ACK is queued by now;
@@ -298,7 +298,7 @@ Status Socket::request(std::uint16_t type, bool dump, const std::function<void(n
                                         static_cast<std::uint16_t>(dump ? NLM_F_DUMP : NLM_F_ACK), seq);
   fill(nlh);
   if (mnl_socket_sendto(sock_.get(), nlh, nlh->nlmsg_len) < 0) return fail_errno("netlink send");
-  std::vector<char> buf(256 * 1024);
+  std::vector<char> buf(std::size_t{256} * 1024);
   RequestCtx ctx{&on_msg, std::nullopt};
   for (;;) {
     const ssize_t n = mnl_socket_recvfrom(sock_.get(), buf.data(), buf.size());

@@ -28,6 +28,7 @@ inline constexpr std::uint32_t kAuditLogRate = 10;  // log lines per second in a
 struct SetElem {
   std::vector<std::uint8_t> key;  // network byte order
   bool interval_end = false;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
   auto operator<=>(const SetElem&) const = default;
 };
 

@@ -13,7 +13,7 @@
 
 namespace og {
 
-inline constexpr std::size_t kMaxControlLine = 64 * 1024;
+inline constexpr std::size_t kMaxControlLine = std::size_t{64} * 1024;
 
 // Default socket paths (agent: [control] socket; gatekeeper: [gatekeeper] control_socket).
 inline constexpr std::string_view kDefaultAgentSocket = "/run/originguard/agent.sock";

@@ -61,9 +61,9 @@ class [[nodiscard]] Result {
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
   template <class U>
   requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::remove_cvref_t<U>, Result> &&
-           !std::is_same_v<std::remove_cvref_t<U>, Failure>) Result(U&& value)
-      : v_(std::in_place_index<0>, T(std::forward<U>(value))) {}         // NOLINT
-  Result(Failure f) : v_(std::in_place_index<1>, std::move(f.error)) {}  // NOLINT
+           !std::is_same_v<std::remove_cvref_t<U>, Failure>) Result(U&& value)  // NOLINT
+      : v_(std::in_place_index<0>, T(std::forward<U>(value))) {}                // NOLINT
+  Result(Failure f) : v_(std::in_place_index<1>, std::move(f.error)) {}         // NOLINT
 
   [[nodiscard]] bool has_value() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
