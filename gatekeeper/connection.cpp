@@ -232,12 +232,12 @@ using UnixUp = PlainStream<unix_proto>;
 // What a connection keeps between requests. Heap-allocated, so that while it waits for the
 // next request no coroutine frame is alive (nginx's model): this and one pending wait.
 struct Session {
-  Session(tcp::socket sock, SslPtr ssl, std::shared_ptr<const PolicySet> p, std::shared_ptr<const RangeSet> e,
-          Shared& sh)
+  Session(tcp::socket sock, SslPtr ssl, ConnectionSlot slot, std::shared_ptr<const PolicySet> p,
+          std::shared_ptr<const RangeSet> e, Shared& sh)
       : shared(sh),
         policy(std::move(p)),
         edges(std::move(e)),
-        conns(sh.connections),
+        conns(std::move(slot)),
         dl(sock.get_executor()),
         tls(std::move(sock), std::move(ssl), &dl) {
     dl.on_expiry([this] { tls.cancel(); });
@@ -249,7 +249,7 @@ struct Session {
   std::shared_ptr<const PolicySet> policy;
   std::shared_ptr<const RangeSet> edges;
   std::optional<SourceLimiter::Slot> source;
-  Slot<std::size_t> conns;
+  ConnectionSlot conns;
   std::optional<Slot<std::int64_t>> host_active;
   Deadline::clock::time_point born = Deadline::clock::now();
   std::string sni;  // normalised, "" for none: what selects the host in every generation
@@ -1046,7 +1046,7 @@ awaitable<void> serve_requests(std::unique_ptr<Session> s) {
 }  // namespace
 
 awaitable<void> serve_connection(tcp::socket sock, Shared& shared, std::shared_ptr<const RangeSet> edges,
-                                 bool peer_is_edge, std::optional<SourceLimiter::Slot> source) {
+                                 bool peer_is_edge, ConnectionSlot slot, std::optional<SourceLimiter::Slot> source) {
   auto policy = shared.policy.load();
   const PolicySet& set = *policy;
   const GatekeeperConfig& cfg = set.config();
@@ -1065,7 +1065,8 @@ awaitable<void> serve_connection(tcp::socket sock, Shared& shared, std::shared_p
   // The snapshot peer_is_edge comes from, not the current one: a snapshot installed since the
   // accept must judge the connection again at its next request (revalidate()).
   SSL* const ssl_raw = ssl.get();  // the session's TlsStream owns it from here on
-  auto s = std::make_unique<Session>(std::move(sock), std::move(ssl), policy, std::move(edges), shared);
+  auto s =
+      std::make_unique<Session>(std::move(sock), std::move(ssl), std::move(slot), policy, std::move(edges), shared);
   s->source = std::move(source);
   TlsStream& tls = s->tls;
   Deadline& dl = s->dl;

@@ -292,7 +292,8 @@ struct Server::Impl {
       }
       const auto policy = shared.policy.load();
       const auto& cfg = policy->config();
-      if (shared.connections.load(std::memory_order_relaxed) >= cfg.max_connections) {
+      auto place = ConnectionSlot::take(shared.connections, cfg.max_connections);
+      if (!place) {
         shared.refused_overload.fetch_add(1, std::memory_order_relaxed);
         refuse(sock);
         continue;
@@ -322,15 +323,16 @@ struct Server::Impl {
           continue;
         }
       }
-      asio::co_spawn(ex, serve_connection(std::move(sock), shared, std::move(edges), edge, std::move(slot)),
-                     [](std::exception_ptr e) {
-                       if (!e) return;
-                       try {
-                         std::rethrow_exception(e);
-                       } catch (const std::exception& x) {
-                         og::log::error("gk_connection_exception", {{"error", x.what()}});
-                       }
-                     });
+      asio::co_spawn(
+          ex, serve_connection(std::move(sock), shared, std::move(edges), edge, std::move(*place), std::move(slot)),
+          [](std::exception_ptr e) {
+            if (!e) return;
+            try {
+              std::rethrow_exception(e);
+            } catch (const std::exception& x) {
+              og::log::error("gk_connection_exception", {{"error", x.what()}});
+            }
+          });
     }
   }
 

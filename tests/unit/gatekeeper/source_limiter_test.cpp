@@ -1,8 +1,11 @@
 // max_connections_per_source: per IPv4 address, per IPv6 /64, slots given back when released.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
 #include <vector>
 
+#include "connection.hpp"
 #include "source_limiter.hpp"
 
 using og::gk::SourceLimiter;
@@ -75,4 +78,40 @@ TEST(GkSourceLimiter, V4MappedIsCountedAsIpv4) {
   ASSERT_TRUE(a);
   EXPECT_TRUE(l.acquire(addr("::ffff:203.0.113.11"), 1));
   EXPECT_FALSE(l.acquire(addr("203.0.113.10"), 1));
+}
+
+// max_connections: two workers accepting at the limit used to be let in together (a check,
+// then a later add). The count is now taken in one atomic step.
+TEST(GkConnectionSlot, NeverMoreThanTheLimitEvenWithWorkersRacing) {
+  std::atomic<std::size_t> open{0};
+  constexpr std::size_t kMax = 8;
+  std::atomic<std::size_t> holders{0};  // slots held right now, counted apart from `open`
+  std::atomic<bool> over{false};
+  auto worker = [&] {
+    for (int i = 0; i < 20000; ++i) {
+      auto s = og::gk::ConnectionSlot::take(open, kMax);
+      if (!s) continue;
+      if (holders.fetch_add(1) + 1 > kMax) over = true;
+      holders.fetch_sub(1);
+    }
+  };
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t) ts.emplace_back(worker);
+  for (auto& t : ts) t.join();
+  EXPECT_FALSE(over.load()) << "more than max_connections held at once";
+  EXPECT_EQ(open.load(), 0u) << "every place is given back";
+}
+
+TEST(GkConnectionSlot, TakesUpToTheLimitAndGivesBack) {
+  std::atomic<std::size_t> open{0};
+  std::vector<og::gk::ConnectionSlot> held;
+  for (int i = 0; i < 3; ++i) {
+    auto s = og::gk::ConnectionSlot::take(open, 3);
+    ASSERT_TRUE(s);
+    held.push_back(std::move(*s));
+  }
+  EXPECT_FALSE(og::gk::ConnectionSlot::take(open, 3)) << "the fourth is refused";
+  EXPECT_EQ(open.load(), 3u) << "a refused take leaves the count as it was";
+  held.pop_back();
+  EXPECT_TRUE(og::gk::ConnectionSlot::take(open, 3)) << "a place given back can be taken again";
 }
