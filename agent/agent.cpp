@@ -70,14 +70,6 @@ std::string join(const std::vector<EnforcerSet::ApplyError>& errors) {
   return out;
 }
 
-// Reading is for [control] group; everything else changes state (refresh, even unforced:
-// it fetches, writes the state file and may replace the ranges in force) and needs admin.
-ControlAccess command_access(std::string_view cmd) {
-  for (std::string_view ro : {"status", "metrics", "explain", "version"})
-    if (cmd == ro) return ControlAccess::group;
-  return ControlAccess::admin;
-}
-
 nlohmann::json to_json(const Explanation& e) {
   return {{"verdict", e.verdict},
           {"list", e.list},
@@ -86,6 +78,15 @@ nlohmann::json to_json(const Explanation& e) {
 }
 
 }  // namespace
+
+// Reading is for [control] group; everything else changes state (refresh, even unforced:
+// it fetches, writes the state file and may replace the ranges in force; aop-issue, -rotate
+// and -revoke act at Cloudflare) and needs admin.
+ControlAccess command_access(std::string_view cmd) {
+  for (std::string_view ro : {"status", "metrics", "explain", "version", "aop-status"})
+    if (cmd == ro) return ControlAccess::group;
+  return ControlAccess::admin;
+}
 
 Agent::Agent(AgentOptions opts, AgentConfig cfg)
     : opts_(std::move(opts)),
@@ -365,7 +366,7 @@ void Agent::reload(ControlServer::Reply reply) {
     log::error("config.reload_refused", {{"error", why}});
     if (reply) reply({{"ok", false}, {"error", "reload refused, the previous config stays in force: " + why}});
   };
-  auto next = load_agent_config(opts_.config_path, opts_.config_missing_ok, opts_.ssh_port);
+  auto next = load_agent_config(opts_.config_path, opts_.config_missing_ok, opts_.ssh_port, &aop::read_agent_aop);
   if (!next) {
     refuse(next.error().message);
     return;
@@ -435,6 +436,7 @@ void Agent::reload(ControlServer::Reply reply) {
   export_ranges();
   realip_.sync(cfg_.realip, state_.current.ranges);
   (void)metrics_server_.configure(cfg_.metrics.listen);
+  aop_.configure(cfg_.aop.get());
   ++counters_.reloads_ok;
   enforcers_.verify();
   verify_timer_.cancel();
@@ -477,6 +479,9 @@ AgentSnapshot Agent::snapshot() const {
   for (auto& w : enforcers_.warnings()) s.warnings.push_back(std::move(w));
   for (auto& w : realip_.warnings()) s.warnings.push_back(std::move(w));
   for (auto& w : metrics_server_.warnings()) s.warnings.push_back(std::move(w));
+  for (auto& w : aop_.warnings(s.now)) s.warnings.push_back({std::move(w.id), std::move(w.text), w.needs_action});
+  s.aop = aop_.status(s.now);
+  s.aop_metrics = aop_.metrics();
   s.counters = counters_;
   s.counters.enforcers = enforcers_.counters();
   s.next_refresh = state_.refreshing ? milliseconds(0) : scheduler_.until_next();
@@ -576,6 +581,7 @@ void Agent::handle(const ControlRequest& req, ControlServer::Reply reply) {
     reply(explain(params));
   } else if (req.cmd == "uninstall") {
     reply(enforcers_.uninstall("uid " + std::to_string(req.peer.uid) + " pid " + std::to_string(req.peer.pid)));
+  } else if (aop_.handle(req.cmd, params, reply)) {
   } else if (auto r = enforcers_.control(req.cmd, params)) {
     reply(std::move(*r));
   } else {
@@ -639,6 +645,7 @@ int Agent::run() {
   }
   // Not fatal: protection does not depend on it; status says why and it is retried.
   (void)metrics_server_.configure(cfg_.metrics.listen);
+  aop_.configure(cfg_.aop.get());
   wait_signals();
   std::uint64_t wd_usec = 0;
   if (sd_watchdog_enabled(0, &wd_usec) > 0) arm_watchdog(std::chrono::microseconds(wd_usec / 2));

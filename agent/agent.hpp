@@ -13,6 +13,7 @@
 #include <memory>
 #include <vector>
 
+#include "aop/manager.hpp"
 #include "command.hpp"
 #include "enforcer_set.hpp"
 #include "metrics_server.hpp"
@@ -30,6 +31,10 @@ struct AgentOptions {
   bool config_missing_ok = false;         // the default path may be absent: built-in defaults
   std::optional<std::uint16_t> ssh_port;  // ssh_session_port() at start, for the lock-out guard
 };
+
+// Who may send a control command: ControlAccess::group for those that only read, admin for
+// the rest (unknown commands included).
+[[nodiscard]] ControlAccess command_access(std::string_view cmd);
 
 class Agent {
  public:
@@ -98,6 +103,7 @@ class Agent {
   RealIpFiles realip_{clock_, commands_};
   AgentCounters counters_;  // reloads (the enforcers' are in enforcers_)
   MetricsServer metrics_server_{io_, [this] { return build_metrics(snapshot()); }};
+  aop::Manager aop_{io_, {&stopping_}};  // [[aop.zone]]: its own worker thread, joined first
 };
 
 }  // namespace og

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "agent.hpp"
+#include "aop/config.hpp"
 #include "originguard/control_server.hpp"
 #include "originguard/log.hpp"
 #include "realip.hpp"
@@ -53,7 +54,7 @@ int main(int argc, char** argv) try {
   const bool missing_ok = config_path == og::kDefaultConfigPath;
   // Read once: a reload is checked against the session the agent was started from.
   const auto ssh_port = og::ssh_session_port();
-  auto cfg = og::load_agent_config(config_path, missing_ok, ssh_port);
+  auto cfg = og::load_agent_config(config_path, missing_ok, ssh_port, &og::aop::read_agent_aop);
   if (!cfg) {
     std::cerr << "originguard-agent: config refused: " << cfg.error().message << "\n";
     return 1;

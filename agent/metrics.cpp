@@ -164,6 +164,8 @@ std::string build_metrics(const AgentSnapshot& s) {
   m.family("originguard_enforcer_bytes_total", "counter", "Bytes of those packets, by verdict.");
   for (const auto& t : traffic) m.sample("originguard_enforcer_bytes_total", t.labels, t.bytes);
 
+  m.raw(s.aop_metrics);  // managed origin-pull certificates, per zone
+
   // Families of an enforcer's own (its status "metrics" text).
   for (auto it = s.enforcers.begin(); it != s.enforcers.end(); ++it) {
     if (auto x = it->find("metrics"); x != it->end() && x->is_string()) m.raw(x->get<std::string>());

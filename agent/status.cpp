@@ -111,6 +111,7 @@ nlohmann::json build_status(const AgentSnapshot& s) {
   rj["refresh_interval_s"] = cfg.ranges.refresh_interval.count();
   j["ranges"] = std::move(rj);
   j["enforcers"] = s.enforcers;
+  j["aop"] = s.aop;
   // An enforcer's "metrics" text belongs to `agentctl metrics`, not to status.
   for (auto it = j["enforcers"].begin(); it != j["enforcers"].end(); ++it)
     if (it->is_object()) it->erase("metrics");

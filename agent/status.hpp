@@ -51,8 +51,10 @@ struct AgentSnapshot {
   std::optional<ranges::Clock::time_point> steady_started;
   std::chrono::milliseconds next_refresh{0};  // 0 while a refresh runs
   nlohmann::json enforcers = nlohmann::json::object();
-  std::vector<Warning> warnings;  // from the agent (reload failures, state file, enforcers)
-  AgentCounters counters;         // reloads, and per enforcer applies and repairs (metrics)
+  std::vector<Warning> warnings;                 // from the agent (reload failures, state file, enforcers)
+  AgentCounters counters;                        // reloads, and per enforcer applies and repairs (metrics)
+  nlohmann::json aop = nlohmann::json::array();  // per [[aop.zone]] (aop::Manager::status)
+  std::string aop_metrics;                       // its Prometheus families
 };
 
 // Full warning list: the agent's own plus those derived from refresh state (failed, stale).

@@ -79,13 +79,78 @@ int gatekeeper_command(const std::string& socket, const std::string& cmd, bool j
   return degraded ? kDegraded : kOk;
 }
 
+// A zone that needs the operator: its setup failed, a step keeps failing, or the rotation is
+// overdue (the agent's warnings say which; aop.* ids).
+bool aop_degraded(const nlohmann::json& zone) {
+  return zone.value("state", "") == "setup_failed" || zone.value("failures", 0) > 0 ||
+         !zone.value("export_error", nlohmann::json()).is_null();
+}
+
+// `agentctl aop status|issue|rotate|revoke [ZONE]`.
+int aop_command(const std::string& socket, const std::string& action, const std::string& zone, bool json, bool dry_run,
+                bool color) {
+  og::ControlRequest req;
+  req.cmd = "aop-" + action;
+  nlohmann::json p = nlohmann::json::object();
+  if (!zone.empty()) p["zone"] = zone;
+  if (dry_run) p["dry_run"] = true;
+  req.params = p.dump();
+  // issue/rotate return once the request is recorded; revoke waits for its DELETEs.
+  auto reply = og::ctl::call(socket, req, std::chrono::seconds(action == "revoke" ? 120 : 60));
+  if (!reply) {
+    std::cerr << "agentctl: " << reply.error().message << "\n";
+    return kUnreachable;
+  }
+  nlohmann::json& j = *reply;
+  if (!j.value("ok", false)) {
+    if (json) std::cout << j.dump(2) << "\n";
+    std::cerr << "agentctl aop " << action << ": " << j.value("error", std::string("refused")) << "\n";
+    return kDegraded;
+  }
+  j.erase("ok");
+  if (action == "status") {
+    const auto zones = j.value("zones", nlohmann::json::array());
+    bool degraded = false;
+    for (const auto& z : zones) degraded |= aop_degraded(z);
+    if (json)
+      std::cout << j.dump(2) << "\n";
+    else
+      std::cout << og::ctl::render_aop(zones, color);
+    return degraded ? kDegraded : kOk;
+  }
+  if (json) {
+    std::cout << j.dump(2) << "\n";
+    return kOk;
+  }
+  if (dry_run) {
+    std::cout << "aop " << action << " (dry run) for zone " << j.value("zone", std::string("?"))
+              << ": the API calls it would make, in order:\n";
+    for (const auto& c : j.value("plan", nlohmann::json::array()))
+      std::cout << "  " << c.value("method", std::string()) << " " << c.value("path", std::string())
+                << (c.contains("body") ? "  " + c.value("body", std::string()) : std::string()) << "\n";
+    return kOk;
+  }
+  if (action == "revoke") {
+    std::string ids;
+    for (const auto& id : j.value("deleted", nlohmann::json::array()))
+      ids += (ids.empty() ? "" : ", ") + (id.is_string() ? id.get<std::string>() : id.dump());
+    std::cout << "aop revoke: zone " << j.value("zone", std::string("?"))
+              << ": deleted at Cloudflare: " << (ids.empty() ? "nothing (no certificate)" : ids)
+              << "; the zone is unissued\n";
+    return kOk;
+  }
+  std::cout << "aop " << action << ": zone " << j.value("zone", std::string("?")) << ": "
+            << j.value("detail", std::string("requested")) << "\n";
+  return kOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
   CLI::App app{
       "agentctl: control and inspect originguard-agent and originguard-gatekeeper.\n"
-      "refresh, reload and uninstall need root or the agent's [control] admin_group; status, metrics,\n"
-      "explain and version its [control] group too (docs/SECURITY.md).\n"
+      "refresh, reload, uninstall and aop issue/rotate/revoke need root or the agent's [control] admin_group;\n"
+      "status, metrics, explain, version and aop status its [control] group too (docs/SECURITY.md).\n"
       "Exit codes: 0 healthy/ok, 1 degraded or command refused (permission denied too), 2 agent unreachable."};
   app.require_subcommand(1);
   // Also what help2man reads for agentctl(8); `agentctl version` asks the daemons too.
@@ -133,10 +198,34 @@ int main(int argc, char** argv) try {
   gk_status->add_flag("--json", json, "machine-readable output");
   gatekeeper->add_subcommand("reload", "re-read the gatekeeper's config (a bad file is refused, the old one serves)");
   gatekeeper->add_subcommand("metrics", "print the gatekeeper's Prometheus text metrics");
+  auto* aop = app.add_subcommand(
+      "aop",
+      "managed Authenticated Origin Pull certificates ([[aop.zone]], docs/AOP.md); issue, rotate and revoke "
+      "need the admin group");
+  aop->require_subcommand(1);
+  std::string aop_zone;
+  bool dry_run = false;
+  auto* aop_status = aop->add_subcommand(
+      "status", "per zone: state, certificates, expiry, next action, last API error (exit 1 when failing)");
+  aop_status->add_option("zone", aop_zone, "zone id (default: all)");
+  aop_status->add_flag("--json", json, "machine-readable output");
+  for (auto [name, help] : {std::pair{"issue", "issue, upload and activate the zone's first certificate"},
+                            std::pair{"rotate",
+                                      "replace the zone's certificate now (the old one is deleted only after the "
+                                      "new one is active)"},
+                            std::pair{"revoke",
+                                      "delete the zone's certificate at Cloudflare (the edge stops presenting it); "
+                                      "the zone is then unissued"}}) {
+    auto* c = aop->add_subcommand(name, help);
+    c->add_option("zone", aop_zone, "zone id (may be left out when one zone is configured)");
+    c->add_flag("--dry-run", dry_run, "print the API calls it would make and change nothing");
+    c->add_flag("--json", json, "machine-readable output");
+  }
 
   CLI11_PARSE(app, argc, argv);
   const bool color = isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR");
   if (*gatekeeper) return gatekeeper_command(gk_socket, gatekeeper->get_subcommands().front()->get_name(), json, color);
+  if (*aop) return aop_command(socket, aop->get_subcommands().front()->get_name(), aop_zone, json, dry_run, color);
 
   og::ControlRequest req;
   std::chrono::seconds timeout(15);

@@ -225,11 +225,46 @@ std::string render_status(const nlohmann::json& s, bool color) {
       render_enforcer(o, it.key(), *it, st);
   }
 
+  if (const auto& aop = s.value("aop", nlohmann::json::array()); aop.is_array() && !aop.empty()) {
+    o << '\n' << render_aop(aop, color);
+  }
+
   const auto& w = s.value("warnings", nlohmann::json::array());
   o << '\n' << st.bold("Warnings") << '\n';
   if (w.empty()) o << "  none\n";
   for (const auto& x : w)
     o << "  " << st.yellow("!") << ' ' << (x.is_string() ? x.get<std::string>() : x.dump()) << '\n';
+  return o.str();
+}
+
+std::string render_aop(const nlohmann::json& zones, bool color) {
+  Style st{color};
+  std::ostringstream o;
+  o << st.bold("Origin-pull certificates (AOP)") << '\n';
+  if (!zones.is_array() || zones.empty()) o << "  " << st.dim("(no [[aop.zone]] configured)") << '\n';
+  for (const auto& z : zones.is_array() ? zones : nlohmann::json::array()) {
+    const std::string state = str(z, "state");
+    const bool bad = state == "setup_failed" || z.value("failures", 0) > 0;
+    o << "  " << st.bold("zone " + str(z, "zone_id")) << "  " << (bad ? st.red(state) : st.green(state)) << "  ("
+      << str(z, "level") << " level)\n";
+    auto r = [&](const std::string& label, const std::string& v) {
+      o << "    " << std::left << std::setw(16) << label << v << '\n';
+    };
+    r("Certificate",
+      str(z, "current_cert_id") + "  expires " + str(z, "expires_on") + "  renew at " + str(z, "renew_at"));
+    if (!z.value("next_cert_id", nlohmann::json()).is_null()) r("Rolling out", str(z, "next_cert_id"));
+    if (!z.value("previous_cert_id", nlohmann::json()).is_null()) r("Previous", str(z, "previous_cert_id"));
+    r("Next action", z.value("busy", false) ? std::string("running now") : str(z, "next_action_at"));
+    if (!z.value("last_error", nlohmann::json()).is_null())
+      r("Last error",
+        st.red(str(z, "last_error")) + st.dim(" (" + str(z, "last_error_kind") + ", at " + str(z, "last_error_at") +
+                                              ", " + str(z, "failures") + " in a row)"));
+    else
+      r("Last error", "none");
+    r("CA bundle", str(z, "ca_bundle") + (z.value("export_error", nlohmann::json()).is_null()
+                                              ? std::string()
+                                              : st.red("  NOT EXPORTED: " + str(z, "export_error"))));
+  }
   return o.str();
 }
 

@@ -294,9 +294,10 @@ Status read_metrics(const Reader& r, const toml::table& t, MetricsConfig& c) {
 
 }  // namespace
 
-Result<AgentConfig> parse_agent_config(std::string_view text, std::string_view origin) {
+Result<AgentConfig> parse_agent_config(std::string_view text, std::string_view origin, AopSectionReader aop) {
   Reader r(origin);
-  auto doc = r.document(text, {"ranges", "protect", "control", "nftables", "xdp", "realip", "metrics"});
+  auto doc = aop ? r.document(text, {"ranges", "protect", "control", "nftables", "xdp", "realip", "metrics", "aop"})
+                 : r.document(text, {"ranges", "protect", "control", "nftables", "xdp", "realip", "metrics"});
   if (!doc) return fail(doc.error());
   const toml::table& root = *doc;
   AgentConfig cfg;
@@ -327,13 +328,15 @@ Result<AgentConfig> parse_agent_config(std::string_view text, std::string_view o
     if (*t)
       if (auto st = sec.fn(r, **t, cfg); !st) return fail(st.error());
   }
+  if (aop)
+    if (auto st = aop(r, root, cfg); !st) return fail(st.error());
   if (cfg.ranges.retry_max > cfg.ranges.refresh_interval) cfg.ranges.retry_max = cfg.ranges.refresh_interval;
   if (cfg.ranges.retry_min > cfg.ranges.retry_max) cfg.ranges.retry_min = cfg.ranges.retry_max;
   return cfg;
 }
 
 Result<AgentConfig> load_agent_config(const std::filesystem::path& path, bool missing_ok,
-                                      std::optional<std::uint16_t> ssh_port) {
+                                      std::optional<std::uint16_t> ssh_port, AopSectionReader aop) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     if (missing_ok && errno == ENOENT) {
@@ -344,7 +347,7 @@ Result<AgentConfig> load_agent_config(const std::filesystem::path& path, bool mi
   }
   std::ostringstream ss;
   ss << in.rdbuf();
-  auto cfg = parse_agent_config(ss.str(), path.string());
+  auto cfg = parse_agent_config(ss.str(), path.string(), aop);
   if (!cfg) return cfg;
   if (auto st = check_lockout(cfg->protect.ports, cfg->protect.mgmt_allow, ssh_port); !st)
     return fail(path.string() + ": [protect] ports: " + st.error().message);

@@ -42,7 +42,7 @@ constexpr std::string_view kSec = "aop.zone";
 Status read_zone(const TomlReader& r, const toml::table& t, AopZoneConfig& z) {
   if (auto st = r.only_keys(t, kSec,
                             {"zone_id", "api_token_file", "hostnames", "ca_dir", "cert_lifetime", "renew_before",
-                             "api_base", "key_type"});
+                             "api_base", "key_type", "api_ca_file"});
       !st)
     return st;
   Status st;
@@ -76,6 +76,9 @@ Status read_zone(const TomlReader& r, const toml::table& t, AopZoneConfig& z) {
     if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f || c == '?' || c == '#')
       return r.error_at(t.get("api_base"), t, kSec, "api_base", "has a character a base URL cannot have");
   while (z.api_base.ends_with('/')) z.api_base.pop_back();
+  if (!(st = r.string(t, kSec, "api_ca_file", z.api_ca_file))) return st;
+  if (!z.api_ca_file.empty() && z.api_ca_file.front() != '/')
+    return r.error_at(t.get("api_ca_file"), t, kSec, "api_ca_file", "must be an absolute path");
   return r.choice(t, kSec, "key_type", z.key_type,
                   {{"ecdsa-p256", KeyType::ecdsa_p256}, {"rsa-2048", KeyType::rsa_2048}});
 }
@@ -88,7 +91,8 @@ Status parse_aop_section(const TomlReader& r, const toml::table& root, AopConfig
   out.zones.clear();
   if (!*aop) return {};
   const toml::table& a = **aop;
-  if (auto st = r.only_keys(a, "aop", {"zone"}); !st) return st;
+  if (auto st = r.only_keys(a, "aop", {"zone", "export_dir"}); !st) return st;
+  if (auto st = r.path(a, "aop", "export_dir", out.export_dir); !st) return st;
   const toml::node* zn = a.get("zone");
   if (!zn) return {};
   const toml::array* arr = zn->as_array();
@@ -105,6 +109,31 @@ Status parse_aop_section(const TomlReader& r, const toml::table& root, AopConfig
                         "shared with another zone (each zone needs its own CA directory)");
     out.zones.push_back(std::move(z));
   }
+  return {};
+}
+
+Status read_agent_aop(const TomlReader& r, const toml::table& root, AgentConfig& cfg) {
+  auto out = std::make_shared<AopConfig>();
+  if (auto st = parse_aop_section(r, root, *out); !st) return st;
+  if (out->zones.empty()) {
+    cfg.aop.reset();
+    return {};
+  }
+  const toml::array& arr = *root.get("aop")->as_table()->get("zone")->as_array();
+  for (std::size_t i = 0; i < out->zones.size(); ++i) {
+    const toml::table& t = *arr.get(i)->as_table();
+    // Checked now, so that --check-config and a reload refuse a token file the lifecycle
+    // could not use; its value is wiped at once (the lifecycle reads it again when it runs).
+    auto token = load_api_token(out->zones[i].api_token_file);
+    if (!token) {
+      std::string_view why = token.error().message;
+      if (why.starts_with("api_token_file")) why.remove_prefix(std::string_view("api_token_file").size());
+      while (why.starts_with(':') || why.starts_with(' ')) why.remove_prefix(1);
+      return r.error_at(t.get("api_token_file"), t, kSec, "api_token_file", why);
+    }
+    OPENSSL_cleanse(token->data(), token->size());
+  }
+  cfg.aop = std::move(out);
   return {};
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "aop/ca.hpp"
+#include "originguard/config.hpp"
 #include "originguard/toml_reader.hpp"
 
 namespace og::aop {
@@ -22,18 +23,30 @@ struct AopZoneConfig {
   Seconds renew_before{Seconds(86400) * 30};
   std::string api_base{kCloudflareApiBaseUrl};
   KeyType key_type = KeyType::ecdsa_p256;
+  std::string api_ca_file;  // "" = the system trust store (tests: the fake API's CA)
 
+  bool operator==(const AopZoneConfig&) const = default;
   static constexpr std::string_view kCloudflareApiBaseUrl = "https://api.cloudflare.com/client/v4";
 };
 
-struct AopConfig {
-  std::vector<AopZoneConfig> zones;
-};
-
 inline constexpr std::string_view kDefaultAopDir = "/var/lib/originguard/aop";
+inline constexpr std::string_view kDefaultAopExportDir = "/run/originguard/aop";
+
+struct AopConfig {
+  // Where the agent exports each zone's CA bundle, <export_dir>/<zone_id>.pem (mode 0644: CA
+  // certificates only), for the gatekeeper's client_ca = "aop:<zone_id>".
+  std::filesystem::path export_dir{kDefaultAopExportDir};
+  std::vector<AopZoneConfig> zones;
+  bool operator==(const AopConfig&) const = default;
+};
 
 // Reads root["aop"] (absent = no zones) into `out`.
 [[nodiscard]] Status parse_aop_section(const TomlReader& r, const toml::table& root, AopConfig& out);
+// The agent's reader (og::AopSectionReader): parse_aop_section, then every zone's
+// api_token_file checked (load_api_token; the token itself is dropped), each error naming the
+// file and line of the zone's api_token_file. Sets cfg.aop (null without zones).
+[[nodiscard]] Status read_agent_aop(const TomlReader& r, const toml::table& root, AgentConfig& cfg);
+
 // A document holding only [aop] (for tests and tools).
 [[nodiscard]] Result<AopConfig> parse_aop_config(std::string_view toml_text, std::string_view origin);
 

@@ -100,6 +100,7 @@ std::string encode_state(const RotationState& s) {
             {"upload_sent", s.upload_sent},
             {"discard", s.discard},
             {"retire", s.retire},
+            {"previous_id", s.previous_id},
             {"force", s.force},
             {"failures", s.failures},
             {"not_before", secs(s.not_before)},
@@ -138,6 +139,11 @@ Result<RotationState> decode_state(std::string_view text) {
     auto r = decode_ids(j.at("retire"));
     if (!r) return fail(r.error().context("retire"));
     s.retire = std::move(*r);
+    // Added after version 1 shipped: optional.
+    if (auto p = j.find("previous_id"); p != j.end()) {
+      s.previous_id = p->get<std::string>();
+      if (!s.previous_id.empty() && !valid_remote_id(s.previous_id)) return fail("previous_id: bad id");
+    }
     s.force = j.at("force").get<bool>();
     s.failures = j.at("failures").get<unsigned>();
     s.not_before = from_secs(j.at("not_before").get<std::int64_t>());
@@ -177,6 +183,52 @@ Status Rotator::request_rotation() {
   s_.force = true;
   s_.not_before = TimePoint{};
   return persist();
+}
+
+std::vector<PlannedCall> Rotator::plan_revoke() const {
+  std::vector<PlannedCall> out;
+  for (const auto& id : s_.discard) out.push_back(api_.plan_remove(id));
+  if (s_.current && !s_.current->id.empty()) out.push_back(api_.plan_remove(s_.current->id));
+  return out;
+}
+
+ApiResult<std::vector<std::string>> Rotator::revoke(TimePoint now) {
+  if (s_.phase != Phase::idle)
+    return ApiError{ApiErrorKind::rejected,
+                    std::string("a rotation is under way (phase ") + to_string(s_.phase) +
+                        "): revoke when it is done, or it would delete what it rolls out",
+                    0,
+                    Seconds(0),
+                    {}};
+  std::vector<std::string> deleted;
+  auto remove = [&](const std::string& id) -> std::optional<ApiError> {
+    auto del = api_.remove(id);
+    if (!del && del.error().http_status != 404) {
+      (void)failed(del.error(), now);
+      return del.error();
+    }
+    deleted.push_back(id);
+    return std::nullopt;
+  };
+  while (!s_.discard.empty()) {
+    if (auto e = remove(s_.discard.front())) return *e;
+    s_.discard.erase(s_.discard.begin());
+    (void)persist();
+  }
+  if (s_.current && !s_.current->id.empty())
+    if (auto e = remove(s_.current->id)) return *e;
+  s_.previous_id = s_.current ? s_.current->id : std::string();
+  s_.current.reset();
+  s_.force = false;
+  s_.failures = 0;
+  s_.not_before = TimePoint{};
+  s_.last_error.clear();
+  s_.last_error_kind.clear();
+  std::error_code ec;
+  fs::remove(current_cert_path(), ec);
+  if (auto st = persist(); !st)
+    return ApiError{ApiErrorKind::transient, "persist state: " + st.error().message, 0, Seconds(0), {}};
+  return deleted;
 }
 
 bool Rotator::due(TimePoint now) const {
@@ -224,7 +276,7 @@ StepResult Rotator::local_failure(const Error& e, TimePoint now) {
   return r;
 }
 
-std::vector<PlannedCall> Rotator::plan(TimePoint now) const {
+std::vector<PlannedCall> Rotator::plan(TimePoint now, bool assume_due) const {
   std::vector<PlannedCall> out;
   std::string new_id = s_.next && !s_.next->id.empty() ? s_.next->id : "<new id>";
   auto retire_list = [&] {
@@ -234,7 +286,7 @@ std::vector<PlannedCall> Rotator::plan(TimePoint now) const {
   };
   switch (s_.phase) {
     case Phase::idle:
-      if (!due(now)) return out;
+      if (!assume_due && !due(now)) return out;
       [[fallthrough]];
     case Phase::uploading:
       if (s_.phase == Phase::uploading && s_.upload_sent) out.push_back(api_.plan_list());
@@ -408,6 +460,7 @@ StepResult Rotator::do_retire(TimePoint now) {
   fs::rename(next_cert_path(), current_cert_path(), ec);
   // The client key is at Cloudflare now, which needs it; the local copy is no longer needed.
   fs::remove(next_key_path(), ec);
+  s_.previous_id = s_.current ? s_.current->id : std::string();
   s_.current = s_.next;
   s_.next.reset();
   s_.upload_sent = false;

@@ -43,6 +43,7 @@ struct RotationState {
   bool upload_sent = false;           // a POST for `next` may have reached the API
   std::vector<std::string> discard;   // ids of failed deployments, deleted when retiring
   std::vector<std::string> retire;    // ids still to delete in phase retiring
+  std::string previous_id;            // the certificate the last completed rotation replaced
   bool force = false;                 // rotate on the next step whatever the expiry
   unsigned failures = 0;              // consecutive failed steps (0 = healthy)
   TimePoint not_before{};             // backoff: no API call before this
@@ -86,6 +87,16 @@ class Rotator {
   StepResult step(TimePoint now);
   // Ask for a rotation on the next step (agentctl aop rotate), persisted.
   [[nodiscard]] Status request_rotation();
+  // agentctl aop revoke: deletes the working certificate (and failed uploads) at the API, one
+  // DELETE per call, persisting after each; the zone is then unissued. Only when idle (a
+  // rotation under way is refused as "local"). Returns the ids deleted.
+  ApiResult<std::vector<std::string>> revoke(TimePoint now);
+  // The calls a rotation requested now would make (dry run of agentctl aop issue/rotate).
+  [[nodiscard]] std::vector<PlannedCall> plan_rotation(TimePoint now) const { return plan(now, true); }
+  // The calls revoke() would make (dry run).
+  [[nodiscard]] std::vector<PlannedCall> plan_revoke() const;
+  [[nodiscard]] bool due_at(TimePoint now) const { return due(now); }
+  [[nodiscard]] const RotationOptions& options() const { return opts_; }
 
   [[nodiscard]] const RotationState& state() const { return s_; }
   [[nodiscard]] std::filesystem::path next_key_path() const { return opts_.ca_dir / "client-next.key"; }
@@ -95,7 +106,7 @@ class Rotator {
  private:
   Rotator(CfApi& api, RotationOptions opts, RotationState s) : api_(api), opts_(std::move(opts)), s_(std::move(s)) {}
   [[nodiscard]] bool due(TimePoint now) const;
-  [[nodiscard]] std::vector<PlannedCall> plan(TimePoint now) const;
+  [[nodiscard]] std::vector<PlannedCall> plan(TimePoint now, bool assume_due = false) const;
   [[nodiscard]] Status persist();
   StepResult ok(TimePoint next_at);
   StepResult failed(ApiError e, TimePoint now);

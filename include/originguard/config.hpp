@@ -2,8 +2,10 @@
 // file, line and key. Defaults are documented in docs/CONFIG.md and packaging/agent.toml.
 #pragma once
 
+#include <toml++/impl/forward_declarations.h>  // toml::table, for AopSectionReader
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +17,11 @@
 #include "originguard/result.hpp"
 
 namespace og {
+
+class TomlReader;
+namespace aop {
+struct AopConfig;  // agent/aop/config.hpp
+}
 
 inline constexpr std::string_view kDefaultConfigPath = "/etc/originguard/agent.toml";
 inline constexpr std::string_view kCloudflareApiUrl = "https://api.cloudflare.com/client/v4/ips";
@@ -105,19 +112,27 @@ struct AgentConfig {
   XdpConfig xdp;
   RealIpConfig realip;
   MetricsConfig metrics;
+  // [[aop.zone]]: read by agent/aop (og_aop, which og_common cannot depend on); null = none.
+  std::shared_ptr<const aop::AopConfig> aop;
 };
+
+// The reader of the [aop] section, which lives in og_aop: the agent passes
+// og::aop::read_agent_aop. Without one, an [aop] section is refused as an unknown section.
+using AopSectionReader = Status (*)(const TomlReader& r, const toml::table& root, AgentConfig& cfg);
 
 [[nodiscard]] const char* to_string(ProtectMode m);
 [[nodiscard]] const char* to_string(XdpMode m);
 
 // Parses TOML text; `origin` names the file in error messages ("agent.toml:12: ...").
-[[nodiscard]] Result<AgentConfig> parse_agent_config(std::string_view toml_text, std::string_view origin);
+[[nodiscard]] Result<AgentConfig> parse_agent_config(std::string_view toml_text, std::string_view origin,
+                                                     AopSectionReader aop = nullptr);
 
 // Reads and parses a file. A missing file at the default path yields the defaults.
 // `ssh_port`: the server port of the SSH session the agent runs from (ssh_session_port()),
 // refused as a protected port while mgmt_allow is empty, like 22.
 [[nodiscard]] Result<AgentConfig> load_agent_config(const std::filesystem::path& path, bool missing_ok,
-                                                    std::optional<std::uint16_t> ssh_port);
+                                                    std::optional<std::uint16_t> ssh_port,
+                                                    AopSectionReader aop = nullptr);
 
 // The SSH lock-out guard. Ports in `ports` that would cut off the operator's SSH while
 // `mgmt` is empty: 22, and `ssh_port`. Config validation refuses them; an enforcer handed

@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 
+#include "aop/manager.hpp"
 #include "promtool.hpp"
 #include "status.hpp"
 #include "test_support.hpp"
@@ -90,6 +91,40 @@ TEST_F(MetricsTest, EveryFamilyTheMonitoringPackUses) {
     EXPECT_THAT(m, HasSubstr(line));
   expect_grouped(m);
   EXPECT_EQ(test::promtool_check_metrics(m), "") << m;
+}
+
+// [[aop.zone]] families from a real aop::Manager (configured, not yet run: every zone's
+// counters at 0), once each among the agent's, and the whole text still valid.
+TEST_F(MetricsTest, AopFamiliesWithTheRest) {
+  boost::asio::io_context io;
+  aop::Manager aop(io, {});
+  aop::AopConfig cfg;
+  for (const char* id : {"0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"}) {
+    aop::AopZoneConfig z;
+    z.zone_id = id;
+    z.api_token_file = "/nonexistent/token";
+    z.ca_dir = std::string("/nonexistent/") + id;
+    cfg.zones.push_back(z);
+  }
+  aop.configure(&cfg);
+  snap_.aop_metrics = aop.metrics();
+  snap_.aop = aop.status(kNow);
+  const auto m = build_metrics(snap_);
+  for (const char* line : {
+           "# TYPE originguard_aop_certificate_expiry_timestamp_seconds gauge\n",
+           "originguard_aop_rotations_total{zone=\"0123456789abcdef0123456789abcdef\",result=\"completed\"} 0\n",
+           "originguard_aop_rotations_total{zone=\"fedcba9876543210fedcba9876543210\",result=\"failed\"} 0\n",
+           "originguard_aop_rotation_in_progress{zone=\"0123456789abcdef0123456789abcdef\"} 0\n",
+       })
+    EXPECT_THAT(m, HasSubstr(line));
+  expect_grouped(m);
+  EXPECT_EQ(test::promtool_check_metrics(m), "") << m;
+  const auto st = build_status(snap_);
+  ASSERT_EQ(st["aop"].size(), 2u);
+  EXPECT_EQ(st["aop"][0]["state"], "starting");
+  for (const char* key :
+       {"zone_id", "state", "current_cert_id", "previous_cert_id", "expires_on", "next_action_at", "last_error"})
+    EXPECT_TRUE(st["aop"][0].contains(key)) << key;
 }
 
 TEST_F(MetricsTest, NoEnforcerStillValid) {

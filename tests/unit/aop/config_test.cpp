@@ -159,3 +159,75 @@ TEST(ApiToken, ReadTrimmedOnlyFromAPrivateFile) {
 
 }  // namespace
 }  // namespace og::aop::test
+
+namespace og::aop::test {
+namespace {
+
+// The agent's whole config with the [aop] reader the agent passes: --check-config and reload
+// refuse a bad [[aop.zone]] or an unusable token file with file, line and reason.
+class AgentAopConfig : public ::testing::Test {
+ protected:
+  og::test::TempDir tmp;
+  std::filesystem::path token = tmp / "token";
+  void SetUp() override {
+    og::test::write_file(token, "secret-token-77\n");
+    ::chmod(token.c_str(), 0600);
+  }
+  std::string doc() const {
+    return "[protect]\nmode = \"audit\"\n\n[aop]\nexport_dir = \"/run/og-test/aop\"\n\n[[aop.zone]]\nzone_id = \"" +
+           std::string(kZ) + "\"\napi_token_file = \"" + token.string() + "\"\n";
+  }
+};
+
+TEST_F(AgentAopConfig, ReadWithTheAgentsReader) {
+  auto c = parse_agent_config(doc(), "agent.toml", &read_agent_aop);
+  ASSERT_TRUE(ok(c));
+  ASSERT_TRUE(c->aop);
+  ASSERT_EQ(c->aop->zones.size(), 1u);
+  EXPECT_EQ(c->aop->export_dir, "/run/og-test/aop");
+  EXPECT_EQ(c->aop->zones[0].zone_id, kZ);
+  EXPECT_TRUE(ok(parse_agent_config("[protect]\nmode = \"audit\"\n", "agent.toml", &read_agent_aop)));
+  EXPECT_FALSE(parse_agent_config("[protect]\nmode = \"audit\"\n", "agent.toml", &read_agent_aop)->aop);
+}
+
+TEST_F(AgentAopConfig, WithoutTheReaderAopIsAnUnknownSection) {
+  auto c = parse_agent_config(doc(), "agent.toml");
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("agent.toml:4: aop: unknown section"), std::string::npos) << c.error().message;
+}
+
+TEST_F(AgentAopConfig, TokenFileRefusedWithFileLineAndReasonNeverTheToken) {
+  ::chmod(token.c_str(), 0640);
+  auto c = parse_agent_config(doc(), "agent.toml", &read_agent_aop);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().message, "agent.toml:9: [aop.zone] api_token_file: " + token.string() +
+                                   ": mode 0640 lets others read it; expected 0600 or stricter");
+  std::filesystem::remove(token);
+  c = parse_agent_config(doc(), "agent.toml", &read_agent_aop);
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("agent.toml:9: [aop.zone] api_token_file: "), std::string::npos)
+      << c.error().message;
+  og::test::write_file(token, "two words\n");
+  ::chmod(token.c_str(), 0600);
+  c = parse_agent_config(doc(), "agent.toml", &read_agent_aop);
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("agent.toml:9: [aop.zone] api_token_file: "), std::string::npos);
+  EXPECT_EQ(c.error().message.find("two words"), std::string::npos) << "the token is never echoed";
+}
+
+TEST_F(AgentAopConfig, BadZoneRefusedWithLine) {
+  auto c = parse_agent_config(doc() + "renew_before = \"100d\"\n", "agent.toml", &read_agent_aop);
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("agent.toml:10: [aop.zone] renew_before: must be shorter"), std::string::npos)
+      << c.error().message;
+  c = parse_agent_config(doc() + "api_ca_file = \"relative.pem\"\n", "agent.toml", &read_agent_aop);
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("agent.toml:10: [aop.zone] api_ca_file: must be an absolute path"),
+            std::string::npos)
+      << c.error().message;
+  c = parse_agent_config(doc() + "\n[aop.bogus]\n", "agent.toml", &read_agent_aop);
+  ASSERT_FALSE(c);
+}
+
+}  // namespace
+}  // namespace og::aop::test

@@ -2,18 +2,10 @@
 // CA, made at start): a full first issue and rotation, a 429 storm with a real Retry-After
 // header, a bad token, and an upload whose answer is lost.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <fstream>
-#include <thread>
-
+#include "aop/fake_api_server.hpp"
 #include "aop/rotation.hpp"
 #include "test_support.hpp"
-
-extern char** environ;
 
 namespace og::aop::test {
 namespace {
@@ -24,56 +16,10 @@ using og::test::ok;
 constexpr const char* kZone = "0123456789abcdef0123456789abcdef";
 constexpr const char* kToken = "curl-test-token";
 
-class FakeApiServer {
- public:
-  explicit FakeApiServer(const std::filesystem::path& dir) : dir_(dir) {
-    // Debian's python3 first: a shim earlier on PATH (pyenv) costs about a second per start.
-    std::string python = ::access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-    std::vector<std::string> args = {python,    OG_FAKE_CF_API, "--dir",         dir.string(), "--zone",         kZone,
-                                     "--token", kToken,         "--max-seconds", "300",        "--deploy-delay", "0"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    if (posix_spawnp(&pid_, python.c_str(), nullptr, nullptr, argv.data(), environ) != 0) pid_ = -1;
-  }
-  ~FakeApiServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  FakeApiServer(const FakeApiServer&) = delete;
-  FakeApiServer& operator=(const FakeApiServer&) = delete;
-
-  // Polls for the port file (the server writes it last, after its TLS material).
-  [[nodiscard]] bool wait_ready() {
-    for (int i = 0; i < 300 && pid_ > 0; ++i) {
-      std::ifstream in(dir_ / "port");
-      if (in >> port_) return true;
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return false;
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
-  }
-  [[nodiscard]] std::string base() const { return "https://127.0.0.1:" + std::to_string(port_) + "/client/v4"; }
-  [[nodiscard]] std::string requests() const { return og::test::read_file(dir_ / "requests.log"); }
-  void control(const std::string& json) { og::test::write_file(dir_ / "control.json", json); }
-  [[nodiscard]] nlohmann::json state() const { return nlohmann::json::parse(og::test::read_file(dir_ / "state.json")); }
-
- private:
-  std::filesystem::path dir_;
-  pid_t pid_ = -1;
-  int port_ = 0;
-};
-
 class CurlFakeApi : public ::testing::Test {
  protected:
   og::test::TempDir tmp;
-  FakeApiServer server{tmp / "api"};
+  FakeApiServer server{tmp / "api", kZone, kToken};
   std::unique_ptr<CurlApiHttp> http;
   RotationOptions opts;
   TimePoint now = TimePoint(Seconds(1'800'000'000));
