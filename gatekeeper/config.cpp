@@ -146,7 +146,8 @@ Status read_global(const Reader& r, const toml::table& t, GatekeeperConfig& c) {
                              "ciphersuites",
                              "metrics_listen",
                              "control_socket",
-                             "control_group"});
+                             "control_group",
+                             "aop_dir"});
       !st)
     return st;
   std::vector<std::string> listen;
@@ -170,6 +171,7 @@ Status read_global(const Reader& r, const toml::table& t, GatekeeperConfig& c) {
   c.workers = static_cast<unsigned>(workers);
   if (!(st = r.string(t, s, "default_host", c.default_host))) return st;
   if (!(st = r.path(t, s, "edge_ranges_file", c.edge_ranges_file))) return st;
+  if (!(st = r.path(t, s, "aop_dir", c.aop_dir))) return st;
   // Durations are added to the steady clock: bounded well below its range.
   auto duration = [&](std::string_view key, std::chrono::seconds& out, std::chrono::seconds max) -> Status {
     if (auto read = r.duration(t, s, key, out); !read) return read;
@@ -250,7 +252,23 @@ Status read_host(const Reader& r, const toml::table& t, HostConfig& h) {
   if (!(st = r.choice(t, s, "mtls", h.mtls,
                       {{"required", Mtls::required}, {"optional", Mtls::optional}, {"off", Mtls::off}})))
     return st;
-  if (!(st = r.path(t, s, "client_ca", h.client_ca))) return st;
+  // "aop:<zone_id>": the CA bundle the agent exports for that [[aop.zone]] (resolved against
+  // [gatekeeper] aop_dir once the whole file is read).
+  std::string ca;
+  if (!(st = r.string(t, s, "client_ca", ca))) return st;
+  if (ca.starts_with("aop:")) {
+    const std::string zone = ca.substr(4);
+    const bool hex32 = zone.size() == 32 && std::all_of(zone.begin(), zone.end(), [](char c) {
+                         return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                       });
+    if (!hex32)
+      return r.error_at(t.get("client_ca"), t, s, "client_ca",
+                        "\"aop:\" must be followed by the zone id (32 lower-case hex digits), as in the agent's "
+                        "[[aop.zone]] zone_id");
+    h.client_ca_aop_zone = zone;
+  } else if (!(st = r.path(t, s, "client_ca", h.client_ca))) {
+    return st;
+  }
   if (!(st = r.paths(t, s, "crl", h.crls))) return st;
   for (auto key : {"pin_spki_sha256", "pin_cert_sha256"}) {
     auto& out = std::string_view(key) == "pin_spki_sha256" ? h.pin_spki_sha256 : h.pin_cert_sha256;
@@ -324,6 +342,7 @@ Result<GatekeeperConfig> parse_gatekeeper_config(std::string_view text, std::str
     for (auto& n : h.names)
       if (!seen.insert(n).second)
         return r.error_at(e.source(), "host", "names", "\"" + n + "\" is listed by two [[host]] tables");
+    if (!h.client_ca_aop_zone.empty()) h.client_ca = cfg.aop_dir / (h.client_ca_aop_zone + ".pem");
     cfg.hosts.push_back(std::move(h));
   }
   if (!cfg.default_host.empty()) {

@@ -51,6 +51,9 @@ struct HostConfig {
   std::vector<std::filesystem::path> keys;
   Mtls mtls = Mtls::required;
   std::filesystem::path client_ca;  // empty: the embedded origin-pull CA
+  // client_ca = "aop:<zone_id>": client_ca is then <aop_dir>/<zone_id>.pem, the bundle the
+  // agent exports for that [[aop.zone]] (its CA, plus the next one during a CA rollover).
+  std::string client_ca_aop_zone;
   std::vector<std::filesystem::path> crls;
   std::vector<std::string> pin_spki_sha256;  // base64 of SHA-256, as given
   std::vector<std::string> pin_cert_sha256;
@@ -77,6 +80,8 @@ struct GatekeeperConfig {
   unsigned workers = 0;                         // 0: one per online CPU
   std::string default_host;                     // a name of one [[host]]; empty: no-SNI/unknown-SNI refused
   std::filesystem::path edge_ranges_file = "/run/originguard/edge-ranges.json";
+  // The agent's [aop] export_dir: where client_ca = "aop:<zone_id>" finds <zone_id>.pem.
+  std::filesystem::path aop_dir = "/run/originguard/aop";
   std::chrono::seconds handshake_timeout{10};
   // From accept to a complete ClientHello (never more than handshake_timeout).
   std::chrono::seconds client_hello_timeout{5};

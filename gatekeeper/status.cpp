@@ -86,7 +86,11 @@ nlohmann::json status_json(const PolicySet& set, const ProcessFacts& p, WallTime
                        {"days_left", c.days_left},
                        {"warning", c.warning}});
     json client_ca = nullptr;  // mtls = "off": no client CA is loaded
-    if (h->cfg.mtls != Mtls::off) client_ca = h->global_ca ? "origin-pull (global)" : h->cfg.client_ca.string();
+    if (h->cfg.mtls != Mtls::off)
+      client_ca = h->global_ca ? "origin-pull (global)"
+                  : !h->cfg.client_ca_aop_zone.empty()
+                      ? "aop:" + h->cfg.client_ca_aop_zone + " (" + h->cfg.client_ca.string() + ")"
+                      : h->cfg.client_ca.string();
     hosts.push_back({{"names", h->cfg.names},
                      {"mtls", to_string(h->cfg.mtls)},
                      {"mode", to_string(h->cfg.mode)},

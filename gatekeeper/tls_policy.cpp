@@ -335,7 +335,13 @@ Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const 
     if (!names) return fail(where("client_ca: out of memory"));
     auto cas = h.client_ca.empty() ? load_certs_pem(embedded::kOriginPullCaPem, "embedded origin-pull CA")
                                    : load_certs_file(h.client_ca);
-    if (!cas) return fail(where("client_ca " + cas.error().message));
+    if (!cas)
+      return fail(where("client_ca " + cas.error().message +
+                        (h.client_ca_aop_zone.empty()
+                             ? std::string()
+                             : " (aop:" + h.client_ca_aop_zone +
+                                   ": the agent writes it once that zone is in its [[aop.zone]]; [gatekeeper] aop_dir "
+                                   "must be the agent's [aop] export_dir)")));
     if (auto st = add_ca_certs(store, names.get(), *cas); !st) return fail(where("client_ca: " + st.error().message));
     SSL_CTX_set_client_CA_list(ctx, names.release());  // takes ownership
     p->global_ca = h.client_ca.empty();

@@ -200,3 +200,35 @@ TEST(GkConfig, EmptyListenMeansSocketActivation) {
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_TRUE(c->listen.empty());
 }
+
+// client_ca = "aop:<zone_id>": the bundle the agent exports for that [[aop.zone]], under
+// [gatekeeper] aop_dir (the agent's [aop] export_dir), whichever of the two comes first.
+TEST(GkConfig, ClientCaFromTheAgentsAopZone) {
+  const std::string host = R"(
+[[host]]
+names = ["a.test"]
+cert = "/c.pem"
+key = "/k.pem"
+upstream = "127.0.0.1:8080"
+client_ca = "aop:0123456789abcdef0123456789abcdef"
+)";
+  auto c = parse_gatekeeper_config("[gatekeeper]\nlisten = [\"127.0.0.1:8443\"]\n" + host, "gk.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->hosts[0].client_ca, "/run/originguard/aop/0123456789abcdef0123456789abcdef.pem");
+  EXPECT_EQ(c->hosts[0].client_ca_aop_zone, "0123456789abcdef0123456789abcdef");
+  c = parse_gatekeeper_config(host + "[gatekeeper]\nlisten = [\"127.0.0.1:8443\"]\naop_dir = \"/srv/aop\"\n",
+                              "gk.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->hosts[0].client_ca, "/srv/aop/0123456789abcdef0123456789abcdef.pem");
+
+  for (const char* bad : {"aop:", "aop:0123456789ABCDEF0123456789abcdef", "aop:../../etc/passwd",
+                          "aop:0123456789abcdef0123456789abcdef/x"}) {
+    std::string text = "[gatekeeper]\nlisten = [\"127.0.0.1:8443\"]\n" + host;
+    text.replace(text.find("aop:0123456789abcdef0123456789abcdef"), 36, bad);
+    auto b = parse_gatekeeper_config(text, "gk.toml");
+    ASSERT_FALSE(b) << bad;
+    EXPECT_NE(b.error().message.find("gk.toml:9: [host] client_ca: \"aop:\" must be followed by the zone id"),
+              std::string::npos)
+        << b.error().message;
+  }
+}
