@@ -31,7 +31,7 @@ if [[ -z ${OG_QUICK:-} ]]; then
   fi
   if [[ -x scripts/fuzz.sh ]]; then
     echo "== fuzz smoke"
-    scripts/fuzz.sh "${OG_FUZZ_SECONDS:-20}"
+    scripts/fuzz.sh "${OG_FUZZ_SECONDS:-10}"
   fi
 fi
 echo "== all tests passed in $((SECONDS - START)) s"
