@@ -156,7 +156,7 @@ TEST_F(MetricsServerTest, ErrorsAnswerAndClose) {
   const auto post = exchange("POST /metrics HTTP/1.1\r\n\r\n");
   EXPECT_THAT(post, StartsWith("HTTP/1.1 405 Method Not Allowed\r\n"));
   EXPECT_THAT(post, HasSubstr("\r\nAllow: GET, HEAD\r\n"));
-  EXPECT_THAT(exchange(std::string("\x16\x03\x01\x02\x00\x01\r\n\r\n", 12)),
+  EXPECT_THAT(exchange(std::string("\x16\x03\x01\x02\x00\x01\r\n\r\n", 10)),
               StartsWith("HTTP/1.1 400 Bad Request\r\n"));
   EXPECT_THAT(exchange("GET /metrics HTTP/1.1\r\nX: " + std::string(5000, 'a')),
               StartsWith("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
