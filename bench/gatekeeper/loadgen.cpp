@@ -41,6 +41,7 @@
 #include <utility>
 #include <vector>
 
+#include "originguard/handle.hpp"
 #include "tls_libctx.hpp"
 
 namespace {
@@ -54,12 +55,7 @@ struct Args {
 };
 
 template <auto Fn>
-struct Deleter {
-  template <class T>
-  void operator()(T* p) const {
-    Fn(p);
-  }
-};
+using Deleter = og::FreeWith<Fn>;
 using CtxPtr = std::unique_ptr<SSL_CTX, Deleter<SSL_CTX_free>>;
 using SslPtr = std::unique_ptr<SSL, Deleter<SSL_free>>;
 using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
@@ -114,16 +110,7 @@ struct Client {
   }
 };
 
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
+using Fd = og::UniqueFd;
 
 Fd dial(int port) {
   Fd fd(socket(AF_INET, SOCK_STREAM, 0));
@@ -132,8 +119,8 @@ Fd dial(int port) {
   sa.sin_port = htons(static_cast<std::uint16_t>(port));
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   int one = 1;
-  setsockopt(fd.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (connect(fd.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return Fd(-1);
+  setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return Fd();
   return fd;
 }
 
@@ -180,8 +167,8 @@ Outcome refused(const char* where) {
 // One full handshake, counted only once the server has accepted the certificate (see above).
 Outcome one_handshake(Client& c, const Args& a, bool request) {
   Fd fd = dial(a.port);
-  if (fd.fd < 0) return Outcome::failed;
-  SslPtr ssl = c.make(a, fd.fd);
+  if (!fd.valid()) return Outcome::failed;
+  SslPtr ssl = c.make(a, fd.get());
   if (SSL_connect(ssl.get()) != 1) return refused("handshake");  // TLS 1.2 refuses inside it
   std::string buf;
   if (request) return get(ssl.get(), a, buf) ? Outcome::accepted : refused("request");
@@ -263,7 +250,7 @@ int run_ka(const Args& a) {
       std::vector<double> mine;
       std::string buf;
       Fd fd = dial(a.port);
-      SslPtr ssl = fd.fd < 0 ? nullptr : c.make(a, fd.fd);
+      SslPtr ssl = !fd.valid() ? nullptr : c.make(a, fd.get());
       if (!ssl || SSL_connect(ssl.get()) != 1) {
         ++failed;
         return;
@@ -294,7 +281,7 @@ int run_idle(const Args& a) {
   std::string buf;
   for (int i = 0; i < a.conns; ++i) {
     Fd fd = dial(a.port);
-    SslPtr ssl = fd.fd < 0 ? nullptr : c.make(a, fd.fd);
+    SslPtr ssl = !fd.valid() ? nullptr : c.make(a, fd.get());
     if (!ssl || SSL_connect(ssl.get()) != 1 || !get(ssl.get(), a, buf)) {
       ++failed;
       continue;
