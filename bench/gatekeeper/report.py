@@ -60,7 +60,8 @@ def main(path):
         rounds = hs[w][s]
         return [rounds[r][i] for r in sorted(rounds)]
 
-    print(f"""
+    if hs:
+        print(f"""
 Full handshakes (no resumption), {meta['rounds']} rounds × {meta['secs']} s per phase, server
 orders alternating. Server CPU µs per accepted handshake, median [IQR]; ratio = nginx's median /
 the gatekeeper's (> 1: the gatekeeper spends less CPU per handshake), with the IQR of the
@@ -70,22 +71,22 @@ shipped: nginx sends {meta['nst_ngx']} NewSessionTickets per TLS 1.3 handshake, 
 
 | workload | nginx µs/hs | gatekeeper µs/hs | ratio | gatekeeper no cache µs/hs | ratio, no cache | hs/s nginx / gk / gk no cache (medians) | server busy, min (nginx / gk / no cache) |
 |---|---|---|---|---|---|---|---|""")
-    low = []
-    for name, nw, desc in workloads:
-        n, g, g0 = series(name, "ngx", 0), series(name, "gk", 0), series(name, "gk0", 0)
-        rates = " / ".join(f"{statistics.median(series(name, s, 1)):.0f}" if series(name, s, 1) else "—"
-                           for s in ("ngx", "gk", "gk0"))
-        busy = " / ".join(f"{min(series(name, s, 2)):.2f}" if series(name, s, 2) else "—" for s in ("ngx", "gk", "gk0"))
-        for s in ("ngx", "gk", "gk0"):
-            low += [f"{name}/{s} round {r}" for r, v in hs[name][s].items() if v[3]]
-        print(f"| {desc} | {cell(n)} | {cell(g)} | {ratio(n, g)} | {cell(g0)} | {ratio(n, g0) if g0 else '—'} "
-              f"| {rates} | {busy} |")
-    if meta.get("pinned") != "1":
-        print("\nThe servers were not pinned (fewer than two CPUs): the 95 % busy rule was not applied.")
-    if low:
-        print("\nKept although the server was below 95 % busy after three tries: " + ", ".join(low))
-    print("\nTwo-worker rows: both servers and the load generator share the CPUs (not pinned), so"
-          " the 95 % rule does not apply there; CPU per handshake is still the server's own.")
+        low = []
+        for name, nw, desc in workloads:
+            n, g, g0 = series(name, "ngx", 0), series(name, "gk", 0), series(name, "gk0", 0)
+            rates = " / ".join(f"{statistics.median(series(name, s, 1)):.0f}" if series(name, s, 1) else "—"
+                               for s in ("ngx", "gk", "gk0"))
+            busy = " / ".join(f"{min(series(name, s, 2)):.2f}" if series(name, s, 2) else "—" for s in ("ngx", "gk", "gk0"))
+            for s in ("ngx", "gk", "gk0"):
+                low += [f"{name}/{s} round {r}" for r, v in hs[name][s].items() if v[3]]
+            print(f"| {desc} | {cell(n)} | {cell(g)} | {ratio(n, g)} | {cell(g0)} | {ratio(n, g0) if g0 else '—'} "
+                  f"| {rates} | {busy} |")
+        if meta.get("pinned") != "1":
+            print("\nThe servers were not pinned (fewer than two CPUs): the 95 % busy rule was not applied.")
+        if low:
+            print("\nKept although the server was below 95 % busy after three tries: " + ", ".join(low))
+        print("\nTwo-worker rows: both servers and the load generator share the CPUs (not pinned), so"
+              " the 95 % rule does not apply there; CPU per handshake is still the server's own.")
 
     if lat:
         print(f"""

@@ -4,6 +4,8 @@
 #
 #   bench/gatekeeper/run.sh [BUILD_DIR]
 #   env: ROUNDS=10 SECS=3 IDLE_CONNS=10000 DISTINCT=1000 LAT_SECS=10 HS_THREADS=3 QUICK=1
+#        SECTIONS="idle hs lat ka" (a subset re-runs only those tables; lat without hs needs
+#        LAT_RATE, the offered handshakes/s)
 #
 # Same settings on both sides: the same server certificates (ECDSA P-256 or RSA-2048), the same
 # client CA (RSA-4096, SHA-512, like Cloudflare's origin-pull CA) and client leaf (ECDSA P-256:
@@ -33,6 +35,9 @@ LAT_SECS=${LAT_SECS:-10}
 HS_THREADS=${HS_THREADS:-3}
 if [[ -n ${QUICK:-} ]]; then ROUNDS=1 SECS=1 IDLE=200 DISTINCT=20 LAT_SECS=2; fi
 (( ROUNDS >= 1 )) || { echo "ROUNDS must be >= 1" >&2; exit 2; }
+SECTIONS=" ${SECTIONS:-idle hs lat ka} "
+has() { [[ $SECTIONS == *" $1 "* ]]; }
+has hs || ! has lat || [[ -n ${LAT_RATE:-} ]] || { echo "SECTIONS has lat without hs: set LAT_RATE" >&2; exit 2; }
 [[ -x $LOADGEN ]] || { echo "no $LOADGEN (build with -DOG_BENCH=ON)" >&2; exit 2; }
 . "$(dirname "$0")/../../tests/e2e/gatekeeper/lib_gk.sh"
 log() { echo "[${SECONDS}s] $*" >&2; }
@@ -209,7 +214,8 @@ idle() {  # port pids: bytes of RSS per held connection, and the server's fds pe
   (( ${open:-0} > 0 )) || { echo "idle phase on port $1 opened no connection: $out" >&2; exit 1; }
   echo "$(( (after - before) * 1024 / open )) $(awk -v d=$((fds1 - fds0)) -v n="$open" 'BEGIN { printf "%.2f", d / n }') $open $(field failed <<<"$out")"
 }
-MEM=("ngx $(idle "$NGX_PORT" "$NGX_PIDS")" "gk $(idle "$GK_PORT" "$GK_PID")")
+MEM=()
+has idle && MEM=("ngx $(idle "$NGX_PORT" "$NGX_PIDS")" "gk $(idle "$GK_PORT" "$GK_PID")")
 
 # ---- CPU pinning -----------------------------------------------------------------------------
 mapfile -t CPUS < <(python3 -c 'import os; print("\n".join(map(str, sorted(os.sched_getaffinity(0)))))')
@@ -264,7 +270,7 @@ phase() {  # workload-index server round: one phase, a line in $DATA
   done
   echo "hs $name $s $r $line 3 low" >>"$DATA"
 }
-for r in $(seq 1 "$ROUNDS"); do
+has hs && for r in $(seq 1 "$ROUNDS"); do
   for w in "${!WORKLOADS[@]}"; do
     IFS='|' read -r _ _ _ _ _ nw <<<"${WORKLOADS[$w]}"
     servers=(ngx gk gk0); ((nw == 2)) && servers=(ngx gk)
@@ -276,10 +282,11 @@ done
 
 log "latency"
 # ---- latency at a fixed offered load: half of nginx's median rate on the first workload ----
-RATE=$(awk '$1 == "hs" && $2 == "tls13-ec" && $3 == "ngx" { print $6 }' "$DATA" | sort -n |
+RATE=${LAT_RATE:-}
+has hs && RATE=$(awk '$1 == "hs" && $2 == "tls13-ec" && $3 == "ngx" { print $6 }' "$DATA" | sort -n |
   awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; r = int(m / 2); print (r < 10 ? 10 : r) }')
 echo "meta rate $RATE" >>"$DATA"
-for r in $(seq 1 "$(( ROUNDS < 3 ? ROUNDS : 3 ))"); do
+has lat && for r in $(seq 1 "$(( ROUNDS < 3 ? ROUNDS : 3 ))"); do
   order=(ngx:$NGX_PORT gk:$GK_PORT); ((r % 2 == 0)) && order=(gk:$GK_PORT ngx:$NGX_PORT)
   for s in "${order[@]}"; do
     IFS=: read -r name port <<<"$s"
@@ -291,7 +298,7 @@ done
 
 log "keep-alive"
 # ---- keep-alive requests, pinned, rounds -------------------------------------------------------
-for r in $(seq 1 "$ROUNDS"); do
+has ka && for r in $(seq 1 "$ROUNDS"); do
   order=(ngx:$NGX_PORT:$NGX_PIDS gk:$GK_PORT:$GK_PID); ((r % 2 == 0)) && order=(gk:$GK_PORT:$GK_PID ngx:$NGX_PORT:$NGX_PIDS)
   for s in "${order[@]}"; do
     IFS=: read -r name port pids <<<"$s"
