@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <fstream>
 
 namespace og {
 
@@ -93,6 +94,25 @@ Status check_allow_width(const RangeSet& s) {
     for (const auto& p : s.of(f))
       if (auto st = check_prefix_breadth(p); !st) return st;
   return check_coverage(s);
+}
+
+Result<RangeSet> read_prefix_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return fail_errno("open " + path);
+  std::vector<Prefix> out;
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (auto h = line.find('#'); h != std::string::npos) line.resize(h);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\r' || line.back() == '\t')) line.pop_back();
+    std::size_t s = line.find_first_not_of(" \t");
+    if (s == std::string::npos) continue;
+    auto p = parse_prefix(std::string_view(line).substr(s), BareAddress::as_host_prefix);
+    if (!p) return fail(p.error().context(path + ":" + std::to_string(n)));
+    out.push_back(*p);
+  }
+  return RangeSet::from(std::move(out));
 }
 
 }  // namespace og

@@ -23,18 +23,6 @@ void log_ssl_errors(std::string_view event) {
       &event);
 }
 
-std::string take_ssl_errors() {
-  std::string out;
-  unsigned long e = 0;
-  while ((e = ERR_get_error()) != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
-}
-
 namespace {
 
 Result<BioPtr> open_file(const std::filesystem::path& file) {

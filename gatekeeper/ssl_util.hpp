@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "originguard/handle.hpp"
+#include "originguard/openssl_error.hpp"
 #include "originguard/result.hpp"
 
 namespace og::gk {
@@ -41,7 +42,7 @@ using Sha256 = std::array<std::uint8_t, 32>;
 // Drains OpenSSL's error queue into one log line per error (ERR_print_errors_cb).
 void log_ssl_errors(std::string_view event);
 // Drains OpenSSL's error queue into a "; "-joined string (for Result messages).
-[[nodiscard]] std::string take_ssl_errors();
+[[nodiscard]] inline std::string take_ssl_errors() { return og::take_openssl_errors(); }
 
 [[nodiscard]] Result<std::vector<X509Ptr>> load_certs_pem(std::string_view pem, std::string_view origin);
 [[nodiscard]] Result<std::vector<X509Ptr>> load_certs_file(const std::filesystem::path& file);

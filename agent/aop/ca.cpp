@@ -19,18 +19,6 @@ namespace fs = std::filesystem;
 
 namespace ossl {
 
-std::string last_error() {
-  std::string out;
-  unsigned long e;
-  while ((e = ERR_get_error()) != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
-}
-
 std::string bio_text(BIO* b) {
   char* data = nullptr;
   long n = BIO_get_mem_data(b, &data);

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "originguard/handle.hpp"
+#include "originguard/openssl_error.hpp"
 
 namespace og::aop::ossl {
 
@@ -25,7 +26,7 @@ using Bignum = Owned<BIGNUM, BN_free>;
 using Extension = Owned<X509_EXTENSION, X509_EXTENSION_free>;
 
 // The OpenSSL error queue as one line (emptied), for an error message.
-std::string last_error();
+inline std::string last_error() { return take_openssl_errors(); }
 
 // PEM text of an in-memory BIO.
 std::string bio_text(BIO* b);

@@ -58,4 +58,9 @@ inline constexpr int kMaxCoveragePrefixes = 4;
 // Both rules.
 [[nodiscard]] Status check_allow_width(const RangeSet& s);
 
+// A prefix file of the command-line tools (og-nft-apply, og-xdp-apply, benches): one prefix
+// or bare address (a host prefix) per line, `#` comments, blank lines skipped; an error names
+// path:line. Operator input, not a range source: the source parsers are in agent/ranges/.
+[[nodiscard]] Result<RangeSet> read_prefix_file(const std::string& path);
+
 }  // namespace og

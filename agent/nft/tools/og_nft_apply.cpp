@@ -4,7 +4,6 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -16,27 +15,9 @@
 #include "nft_enforcer.hpp"
 #include "originguard/cidr.hpp"
 #include "originguard/log.hpp"
+#include "originguard/range_set.hpp"
 
 namespace {
-
-og::Result<og::RangeSet> read_prefixes(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return og::fail_errno("open " + path);
-  std::vector<og::Prefix> out;
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (auto h = line.find('#'); h != std::string::npos) line.resize(h);
-    while (!line.empty() && (line.back() == ' ' || line.back() == '\r' || line.back() == '\t')) line.pop_back();
-    std::size_t s = line.find_first_not_of(" \t");
-    if (s == std::string::npos) continue;
-    auto p = og::parse_prefix(std::string_view(line).substr(s), og::BareAddress::as_host_prefix);
-    if (!p) return og::fail(p.error().context(path + ":" + std::to_string(n)));
-    out.push_back(*p);
-  }
-  return og::RangeSet::from(std::move(out));
-}
 
 volatile std::sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
@@ -105,7 +86,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   og::DesiredState a, b;
-  auto ra = read_prefixes(ranges);
+  auto ra = og::read_prefix_file(ranges);
   if (!ra) {
     std::cerr << "og-nft-apply: " << ra.error().message << "\n";
     return 2;
@@ -113,7 +94,7 @@ int main(int argc, char** argv) {
   a.edge = *ra;
   std::vector<og::Prefix> mg;
   if (!mgmt_file.empty()) {
-    auto m = read_prefixes(mgmt_file);
+    auto m = og::read_prefix_file(mgmt_file);
     if (!m) {
       std::cerr << "og-nft-apply: " << m.error().message << "\n";
       return 2;
@@ -133,7 +114,7 @@ int main(int argc, char** argv) {
   a.mode = mode == "audit" ? og::ProtectMode::audit : og::ProtectMode::enforce;
   b = a;
   if (!alt_ranges.empty()) {
-    auto rb = read_prefixes(alt_ranges);
+    auto rb = og::read_prefix_file(alt_ranges);
     if (!rb) {
       std::cerr << "og-nft-apply: " << rb.error().message << "\n";
       return 2;

@@ -3,37 +3,14 @@
 // exits, --uninstall removes them.
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
 #include "originguard/cidr.hpp"
 #include "originguard/log.hpp"
+#include "originguard/range_set.hpp"
 #include "xdp_enforcer.hpp"
-
-namespace {
-
-og::Result<og::RangeSet> read_prefixes(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return og::fail_errno("open " + path);
-  std::vector<og::Prefix> out;
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (auto h = line.find('#'); h != std::string::npos) line.resize(h);
-    while (!line.empty() && (line.back() == ' ' || line.back() == '\r' || line.back() == '\t')) line.pop_back();
-    std::size_t s = line.find_first_not_of(" \t");
-    if (s == std::string::npos) continue;
-    auto p = og::parse_prefix(std::string_view(line).substr(s), og::BareAddress::as_host_prefix);
-    if (!p) return og::fail(p.error().context(path + ":" + std::to_string(n)));
-    out.push_back(*p);
-  }
-  return og::RangeSet::from(std::move(out));
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"og-xdp-apply: attach the XDP enforcer with prefixes from a file (test and benchmark tool)"};
@@ -102,7 +79,7 @@ int main(int argc, char** argv) {
   og::DesiredState d[2];
   for (int i = 0; i < 2; ++i) {
     const std::string& file = i == 0 || alt_ranges.empty() ? ranges : alt_ranges;
-    auto set = read_prefixes(file);
+    auto set = og::read_prefix_file(file);
     if (!set) {
       std::cerr << "og-xdp-apply: " << set.error().message << "\n";
       return 2;
