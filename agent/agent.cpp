@@ -11,6 +11,7 @@
 
 #include "originguard/atomic_file.hpp"
 #include "originguard/log.hpp"
+#include "originguard/range_snapshot.hpp"
 #ifdef OG_HAVE_NFT
 #include "nft/nft_enforcer.hpp"
 #endif
@@ -243,17 +244,14 @@ void Agent::arm_verify_timer() {
 void Agent::export_ranges() {
   const auto& path = cfg_.ranges.export_file;
   if (path.empty()) return;
-  const auto& eff = effective();
-  nlohmann::json j{{"version", 1},
-                   {"generated_at", rfc3339(clock_.wall())},
-                   {"source", state_.current.source},
-                   {"ipv4", eff.strings(Family::v4)},
-                   {"ipv6", eff.strings(Family::v6)}};
+  RangeSnapshot snap;
+  snap.ranges = effective();
+  snap.source = state_.current.source;
+  snap.generated_at = rfc3339(clock_.wall());
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
   clear_warning("export.failed");
-  if (auto st = write_file_atomic(path, j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", 0644);
-      !st) {
+  if (auto st = write_file_atomic(path, encode_range_snapshot(snap), 0644); !st) {
     set_warning({"export.failed", "range export failed: " + st.error().message});
     log::error("export.failed", {{"file", path.string()}, {"error", st.error().message}});
   }
