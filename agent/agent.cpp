@@ -11,6 +11,7 @@
 
 #include "originguard/atomic_file.hpp"
 #include "originguard/log.hpp"
+#include "originguard/range_snapshot.hpp"
 #ifdef OG_HAVE_NFT
 #include "nft/nft_enforcer.hpp"
 #endif
@@ -46,7 +47,7 @@ std::vector<EnforcerSet::ApplyError> take_unavailable(std::vector<EnforcerSet::A
 
 // In packet order: XDP (at the driver) first, then nftables. `with_xdp` false: the caller
 // brings the XDP enforcer it already has (EnforcerSet::transfer).
-std::vector<std::unique_ptr<Enforcer>> make_enforcers(const AgentConfig& cfg, bool with_xdp = true) {
+std::vector<std::unique_ptr<Enforcer>> make_enforcers(const AgentConfig& cfg, bool with_xdp) {
   std::vector<std::unique_ptr<Enforcer>> out;
 #ifdef OG_HAVE_XDP
   if (cfg.xdp.enabled && with_xdp) out.push_back(make_xdp_enforcer({xdp_options(cfg), cfg.xdp.pin_dir}));
@@ -79,6 +80,12 @@ nlohmann::json to_json(const Explanation& e) {
 
 }  // namespace
 
+AgentDeps production_agent_deps() {
+  static const ranges::SystemClock clock;
+  return {[](const ranges::HttpOptions& o) { return std::make_unique<ranges::CurlHttpClient>(o); }, clock,
+          make_enforcers};
+}
+
 // Reading is for [control] group; everything else changes state (refresh, even unforced:
 // it fetches, writes the state file and may replace the ranges in force; aop-issue, -rotate
 // and -revoke act at Cloudflare) and needs admin.
@@ -88,7 +95,7 @@ ControlAccess command_access(std::string_view cmd) {
   return ControlAccess::admin;
 }
 
-Agent::Agent(AgentOptions opts, AgentConfig cfg)
+Agent::Agent(AgentOptions opts, AgentConfig cfg, AgentDeps deps)
     : opts_(std::move(opts)),
       cfg_(std::move(cfg)),
       signals_(io_, SIGTERM, SIGINT, SIGHUP),
@@ -96,6 +103,8 @@ Agent::Agent(AgentOptions opts, AgentConfig cfg)
       watchdog_timer_(io_),
       verify_timer_(io_),
       retry_timer_(io_),
+      deps_(std::move(deps)),
+      clock_(deps_.clock),
       scheduler_(ranges::ScheduleConfig::from(cfg_.ranges), clock_),
       enforcers_(clock_, apply_retry(cfg_)) {}
 
@@ -235,17 +244,14 @@ void Agent::arm_verify_timer() {
 void Agent::export_ranges() {
   const auto& path = cfg_.ranges.export_file;
   if (path.empty()) return;
-  const auto& eff = effective();
-  nlohmann::json j{{"version", 1},
-                   {"generated_at", rfc3339(clock_.wall())},
-                   {"source", state_.current.source},
-                   {"ipv4", eff.strings(Family::v4)},
-                   {"ipv6", eff.strings(Family::v6)}};
+  RangeSnapshot snap;
+  snap.ranges = effective();
+  snap.source = state_.current.source;
+  snap.generated_at = rfc3339(clock_.wall());
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
   clear_warning("export.failed");
-  if (auto st = write_file_atomic(path, j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", 0644);
-      !st) {
+  if (auto st = write_file_atomic(path, encode_range_snapshot(snap), 0644); !st) {
     set_warning({"export.failed", "range export failed: " + st.error().message});
     log::error("export.failed", {{"file", path.string()}, {"error", st.error().message}});
   }
@@ -274,10 +280,9 @@ void Agent::start_refresh(bool force, ControlServer::Reply waiter) {
   auto cfg = std::make_shared<const RangesConfig>(cfg_.ranges);
   log::info("refresh.start", {{"force", force}});
   asio::post(worker_, [this, cfg, in = std::move(in)] {
-    ranges::CurlHttpClient http(
-        {cfg->connect_timeout, cfg->total_timeout, cfg->max_body_bytes, cfg->ca_file, &stopping_});
-    ranges::Refresher refresher(http, *cfg);
-    auto outcome = refresher.run(in, std::chrono::system_clock::now());
+    auto http = deps_.http({cfg->connect_timeout, cfg->total_timeout, cfg->max_body_bytes, cfg->ca_file, &stopping_});
+    ranges::Refresher refresher(*http, *cfg);
+    auto outcome = refresher.run(in, clock_.wall());
     asio::post(io_, [this, outcome = std::move(outcome)]() mutable { finish_refresh(std::move(outcome)); });
   });
 }
@@ -388,7 +393,7 @@ void Agent::reload(ControlServer::Reply reply) {
   if (cfg_.nftables.enabled != old.nftables.enabled || xdp_is != xdp_was) {
     previous.emplace(std::move(enforcers_));
     enforcers_ = EnforcerSet(clock_, apply_retry(cfg_));
-    enforcers_.reset(make_enforcers(cfg_, !(xdp_was && xdp_is)));
+    enforcers_.reset(deps_.enforcers(cfg_, !(xdp_was && xdp_is)));
     // The XDP enforcer holds its pin directory's lock: a second one would be locked out.
     if (xdp_was && xdp_is) enforcers_.transfer("xdp", *previous);
   }
@@ -614,7 +619,7 @@ void Agent::arm_watchdog(std::chrono::microseconds period) {
   });
 }
 
-int Agent::run() {
+Status Agent::start() {
   started_at_ = clock_.wall();
   steady_started_ = clock_.now();
   log::info("agent.starting",
@@ -632,17 +637,14 @@ int Agent::run() {
   }
 #endif
   realip_.sync(cfg_.realip, state_.current.ranges);
-  enforcers_.reset(make_enforcers(cfg_));
+  enforcers_.reset(deps_.enforcers(cfg_, true));
   watch_enforcer_events();
   (void)apply_enforcers("start", false);
 
   control_ = std::make_unique<ControlServer>(
       io_, cfg_.control, [this](const ControlRequest& r, ControlServer::Reply rep) { handle(r, std::move(rep)); },
       command_access);
-  if (auto st = control_->start(); !st) {
-    log::error("control.failed", {{"error", st.error().message}});
-    return 1;
-  }
+  if (auto st = control_->start(); !st) return st;
   // Not fatal: protection does not depend on it; status says why and it is retried.
   (void)metrics_server_.configure(cfg_.metrics.listen);
   aop_.configure(cfg_.aop.get());
@@ -662,6 +664,14 @@ int Agent::run() {
   sd_notifyf(0, "READY=1\nSTATUS=%zu IPv4 + %zu IPv6 prefixes from %s", state_.current.ranges.v4().size(),
              state_.current.ranges.v6().size(), state_.current.source.c_str());
   log::info("agent.ready", {{"socket", cfg_.control.socket.string()}});
+  return {};
+}
+
+int Agent::run() {
+  if (auto st = start(); !st) {
+    log::error("control.failed", {{"error", st.error().message}});
+    return 1;
+  }
   io_.run();
 
   stopping_ = true;

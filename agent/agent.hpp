@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "metrics_server.hpp"
 #include "originguard/control_server.hpp"
 #include "originguard/enforcer.hpp"
+#include "ranges/http_client.hpp"
 #include "ranges/refresher.hpp"
 #include "ranges/scheduler.hpp"
 #include "realip.hpp"
@@ -36,11 +38,37 @@ struct AgentOptions {
 // the rest (unknown commands included).
 [[nodiscard]] ControlAccess command_access(std::string_view cmd);
 
+// The agent's seams with the outside world. production_agent_deps() wires the real ones
+// (curl, the system clocks, nftables/XDP); unit tests pass doubles, so the agent's logic runs
+// without root or network.
+struct AgentDeps {
+  // Makes the client for one refresh attempt; called on the worker thread.
+  using HttpClientFactory = std::function<std::unique_ptr<ranges::HttpClient>(const ranges::HttpOptions&)>;
+  // The enforcers a config asks for, in packet order. `with_xdp` false: the caller keeps the
+  // XDP enforcer it already has (EnforcerSet::transfer), whose pin directory lock a second one
+  // could not take.
+  using EnforcerFactory = std::function<std::vector<std::unique_ptr<Enforcer>>(const AgentConfig&, bool with_xdp)>;
+
+  HttpClientFactory http;
+  const ranges::Clock& clock;
+  EnforcerFactory enforcers;
+};
+
+[[nodiscard]] AgentDeps production_agent_deps();
+
 class Agent {
  public:
-  Agent(AgentOptions opts, AgentConfig cfg);
+  Agent(AgentOptions opts, AgentConfig cfg, AgentDeps deps);
   ~Agent();
-  int run();  // returns the process exit code
+  // start(), then the event loop until SIGTERM/SIGINT; returns the process exit code.
+  int run();
+  // Everything before the loop: last-known-good ranges loaded and exported, enforcers
+  // applied, control socket bound, timers armed. An error: the control socket could not be
+  // bound.
+  Status start();
+  // The loop start() armed. Owners that drive it themselves (unit tests) stop it before the
+  // Agent goes.
+  [[nodiscard]] boost::asio::io_context& io() { return io_; }
 
  private:
   void load_initial_ranges();
@@ -86,7 +114,8 @@ class Agent {
   boost::asio::steady_timer retry_timer_;
   boost::asio::thread_pool worker_{1};
   std::atomic<bool> stopping_{false};
-  ranges::SystemClock clock_;
+  AgentDeps deps_;
+  const ranges::Clock& clock_;
   ranges::RefreshScheduler scheduler_;
   RefreshState state_;
   mutable std::optional<RangeSet> effective_;

@@ -83,7 +83,7 @@ int main(int argc, char** argv) try {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int rc;
   {
-    og::Agent agent({config_path, missing_ok, ssh_port}, std::move(*cfg));
+    og::Agent agent({config_path, missing_ok, ssh_port}, std::move(*cfg), og::production_agent_deps());
     rc = agent.run();
   }
   curl_global_cleanup();

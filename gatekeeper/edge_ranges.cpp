@@ -3,32 +3,19 @@
 #include <sys/stat.h>
 
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "originguard/log.hpp"
+#include "originguard/range_snapshot.hpp"
 
 namespace og::gk {
 
 Result<RangeSet> parse_edge_ranges(std::string_view text) {
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return fail("not a JSON object");
-  if (!j.contains("version") || j["version"] != 1) return fail("unsupported or missing \"version\" (expected 1)");
-  std::vector<Prefix> ps;
-  for (const char* key : {"ipv4", "ipv6"}) {
-    if (!j.contains(key)) continue;
-    const auto& arr = j[key];
-    if (!arr.is_array()) return fail(std::string("\"") + key + "\" must be an array");
-    for (const auto& e : arr) {
-      if (!e.is_string()) return fail(std::string("\"") + key + "\" entries must be strings");
-      auto p = parse_prefix(e.get<std::string>());
-      if (!p) return fail(std::string(key) + ": " + p.error().message);
-      if ((p->family() == Family::v4) != (std::string_view(key) == "ipv4"))
-        return fail(std::string(key) + ": " + e.get<std::string>() + " is of the other family");
-      ps.push_back(*p);
-    }
-  }
-  return RangeSet::from(std::move(ps));
+  // A list may be missing (a file written by hand for one family); an empty set is what the
+  // gatekeeper has before its first load anyway: nothing counts as edge.
+  auto snap = decode_range_snapshot(text, {.both_lists = false});
+  if (!snap) return fail(snap.error());
+  return std::move(snap->ranges);
 }
 
 void EdgeRanges::poll() {

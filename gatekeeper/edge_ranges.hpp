@@ -1,5 +1,5 @@
-// The edge range snapshot the agent exports ({"version":1,"ipv4":[...],"ipv6":[...]}),
-// re-read when the file is replaced. Readers on any thread get an immutable RangeSet.
+// The edge range snapshot the agent exports (originguard/range_snapshot.hpp), re-read when
+// the file is replaced. Readers on any thread get an immutable RangeSet.
 #pragma once
 
 #include <atomic>
