@@ -9,6 +9,7 @@
 
 #include <cstring>
 
+#include "fetch/subprocess.hpp"
 #include "originguard/atomic_file.hpp"
 #include "originguard/log.hpp"
 #include "originguard/range_snapshot.hpp"
@@ -82,7 +83,7 @@ nlohmann::json to_json(const Explanation& e) {
 
 AgentDeps production_agent_deps() {
   static const ranges::SystemClock clock;
-  return {[](const ranges::HttpOptions& o) { return std::make_unique<ranges::CurlHttpClient>(o); }, clock,
+  return {[](const ranges::HttpOptions& o) { return std::make_unique<fetch::SubprocessHttpClient>(o); }, clock,
           make_enforcers};
 }
 

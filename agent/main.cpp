@@ -1,5 +1,4 @@
 // originguard-agent entry point: options, config, daemonisation, then Agent::run().
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -80,14 +79,10 @@ int main(int argc, char** argv) try {
     std::perror("originguard-agent: daemonize");
     return 1;
   }
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-  int rc;
-  {
-    og::Agent agent({config_path, missing_ok, ssh_port}, std::move(*cfg), og::production_agent_deps());
-    rc = agent.run();
-  }
-  curl_global_cleanup();
-  return rc;
+  // No curl_global_init: transfers run in originguard-fetch, the unprivileged helper, so the
+  // agent neither links curl nor initialises a TLS library at idle (docs/SECURITY.md).
+  og::Agent agent({config_path, missing_ok, ssh_port}, std::move(*cfg), og::production_agent_deps());
+  return agent.run();
 } catch (const std::exception& e) {
   og::log::error("agent.fatal", {{"error", e.what()}});
   return 70;

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 SECS=${1:-30}
 BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 TARGETS=(fuzz_prefix fuzz_api_json fuzz_text_list fuzz_config fuzz_control_request fuzz_range_snapshot fuzz_store fuzz_aop_envelope
-         fuzz_metrics_request fuzz_gk_sni fuzz_gk_http_host fuzz_gk_proxy_v2 fuzz_gk_config)
+         fuzz_metrics_request fuzz_fetch_frame fuzz_gk_sni fuzz_gk_http_host fuzz_gk_proxy_v2 fuzz_gk_config)
 
 CC=${CC:-clang} CXX=${CXX:-clang++} cmake -S . -B "$BUILD_DIR" -G Ninja -DOG_FUZZ=ON >/dev/null
 cmake --build "$BUILD_DIR" -j"${JOBS:-$(nproc)}" --target "${TARGETS[@]}"

@@ -105,7 +105,12 @@ Result<ApiResponse> CurlApiHttp::send(const ApiRequest& req) {
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (!opts_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, opts_.ca_file.c_str());
+  if (!opts_.ca_pem.empty()) {
+    curl_blob ca{const_cast<char*>(opts_.ca_pem.data()), opts_.ca_pem.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
+  } else if (!opts_.ca_file.empty()) {
+    curl_easy_setopt(c, CURLOPT_CAINFO, opts_.ca_file.c_str());
+  }
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(opts_.connect_timeout.count()));
   curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(opts_.total_timeout.count()));
   curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(opts_.max_body_bytes));

@@ -1,6 +1,7 @@
 // The HTTP seam of the Cloudflare API client: JSON requests with a bearer token. CfApi talks
-// to ApiHttp, unit tests mock it, CurlApiHttp is the real thing (https only, TLS verified, no
-// redirects, timeouts and size cap from ranges::HttpOptions, the agent's shutdown flag).
+// to ApiHttp, unit tests mock it, CurlApiHttp is the real transfer (https only, TLS verified, no
+// redirects, timeouts and size cap from ranges::HttpOptions). It runs only inside
+// originguard-fetch, the unprivileged helper; the agent uses fetch::SubprocessApiHttp.
 //
 // The token is secret: it goes into the Authorization header and nowhere else (not into
 // errors, logs or the dry-run plan). Implementations must keep it so.

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "fetch/subprocess.hpp"
 #include "originguard/atomic_file.hpp"
 #include "originguard/log.hpp"
 
@@ -21,7 +22,7 @@ struct Manager::Worker {
   AopZoneConfig cfg;
   fs::path export_file;
   ManagerOptions opts;
-  std::unique_ptr<CurlApiHttp> http;
+  std::unique_ptr<ApiHttp> http;
   std::unique_ptr<CfApi> api;
   std::optional<Rotator> rot;
 
@@ -38,7 +39,8 @@ struct Manager::Worker {
     ho.total_timeout = opts.total_timeout;
     ho.ca_file = cfg.api_ca_file;
     ho.abort = opts.abort;
-    http = std::make_unique<CurlApiHttp>(ho);
+    // The transfers run in the unprivileged fetch helper (docs/SECURITY.md).
+    http = std::make_unique<fetch::SubprocessApiHttp>(ho, fetch::SpawnOptions{opts.fetch_helper});
     api = std::make_unique<CfApi>(*http, cfg.api_base, cfg.zone_id, *token, cfg.hostnames);
     OPENSSL_cleanse(token->data(), token->size());
     RotationOptions ro;

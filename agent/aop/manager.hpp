@@ -44,6 +44,7 @@ struct ManagerOptions {
   Seconds retry_max{3600};
   Seconds max_wait{3600};                        // longest a zone's timer waits before looking again
   std::chrono::milliseconds start_jitter{2000};  // first step after start/reload: 0..this
+  std::string fetch_helper{};                    // originguard-fetch ("" = found as fetch::default_helper_path() says)
 };
 
 class Manager {

@@ -1,5 +1,7 @@
-// HTTP GET seam: the refresher talks to this interface, tests mock it, CurlHttpClient is the
-// real thing (TLS verification on, https only, timeouts, size cap, proxy env respected).
+// HTTP GET seam: the refresher talks to this interface, tests mock it. CurlHttpClient is the
+// real transfer (TLS verification on, https only, timeouts, size cap, proxy env respected); it
+// runs only inside originguard-fetch, the unprivileged helper, and the agent reaches it through
+// fetch::SubprocessHttpClient (agent/fetch/subprocess.hpp, docs/SECURITY.md).
 #pragma once
 
 #include <atomic>
@@ -31,6 +33,9 @@ struct HttpOptions {
   std::size_t max_body_bytes = 1 << 20;
   std::string ca_file;                       // "" = system trust store
   const std::atomic<bool>* abort = nullptr;  // set -> transfer aborted (agent shutdown)
+  // The CA bundle's content, used instead of ca_file when set: the fetch helper gets it on
+  // stdin from the agent, which read ca_file as root, and so needs no file access.
+  std::string ca_pem{};
 };
 
 class CurlHttpClient final : public HttpClient {

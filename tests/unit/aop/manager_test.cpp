@@ -54,6 +54,7 @@ class ManagerTest : public ::testing::Test {
     mo.retry_min = 1s;
     mo.retry_max = 2s;
     mo.start_jitter = 0ms;
+    mo.fetch_helper = OG_FETCH_HELPER;
   }
 
   void write_token(const std::string& t) {
