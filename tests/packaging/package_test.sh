@@ -210,7 +210,7 @@ check "dpkg -i originguard-dbgsym" IN dpkg -i "/var/tmp/og-package/$(basename "$
 # ---- 4. files, conffiles, user, units, man pages -------------------------------------------
 files=$(IN dpkg -L originguard)
 for f in /usr/sbin/originguard-agent /usr/sbin/originguard-gatekeeper /usr/bin/agentctl \
-  /etc/originguard/agent.toml /etc/originguard/gatekeeper.toml \
+  /usr/libexec/originguard/originguard-fetch /etc/originguard/agent.toml /etc/originguard/gatekeeper.toml \
   /usr/lib/systemd/system/originguard-agent.service /usr/lib/systemd/system/originguard-gatekeeper.service \
   /usr/lib/systemd/system/originguard-gatekeeper.socket /usr/lib/systemd/system/originguard-gatekeeper-control.socket \
   /usr/lib/sysusers.d/originguard.conf /usr/share/bash-completion/completions/agentctl \
@@ -236,7 +236,10 @@ check "user originguard-gk: system uid, no login shell, no home ($passwd)" \
   matches '^originguard-gk:x:[0-9]+:[0-9]+:[^:]*:/nonexistent:/usr/sbin/nologin$' "$passwd"
 check "user originguard-gk has a system uid ($uid < 1000)" test "${uid:-1000}" -lt 1000
 check "group originguard-gk exists" IN getent group originguard-gk
-for b in /usr/sbin/originguard-agent /usr/sbin/originguard-gatekeeper /usr/bin/agentctl; do
+# The agent's HTTP(S) runs in its unprivileged helper (docs/SECURITY.md): no libcurl in it.
+check "originguard-agent does not link libcurl" not matches libcurl "$(IN readelf -d /usr/sbin/originguard-agent)"
+for b in /usr/sbin/originguard-agent /usr/sbin/originguard-gatekeeper /usr/bin/agentctl \
+  /usr/libexec/originguard/originguard-fetch; do
   check "$b is stripped (no .debug_info)" not matches debug_info "$(IN readelf -S "$b")"
   id=$(IN readelf -n "$b" | awk '/Build ID/ {print $3}')
   check "$b: its debug symbols are in originguard-dbgsym (build-id $id)" \
