@@ -135,6 +135,8 @@ Status read_global(const Reader& r, const toml::table& t, GatekeeperConfig& c) {
                              "header_timeout",
                              "idle_timeout",
                              "upstream_connect_timeout",
+                             "upstream_keepalive",
+                             "upstream_keepalive_timeout",
                              "max_connections",
                              "max_connections_per_source",
                              "max_header_bytes",
@@ -184,6 +186,8 @@ Status read_global(const Reader& r, const toml::table& t, GatekeeperConfig& c) {
   if (!(st = duration("header_timeout", c.header_timeout, kDay))) return st;
   if (!(st = duration("idle_timeout", c.idle_timeout, kDay))) return st;
   if (!(st = duration("upstream_connect_timeout", c.upstream_connect_timeout, kDay))) return st;
+  if (!(st = duration("upstream_keepalive_timeout", c.upstream_keepalive_timeout, kDay))) return st;
+  if (!(st = r.count(t, s, "upstream_keepalive", c.upstream_keepalive, 0, 100'000))) return st;
   if (!(st = duration("max_connection_lifetime", c.max_connection_lifetime, 30 * kDay))) return st;
   if (!(st = r.count(t, s, "max_connections", c.max_connections, 1, 10'000'000))) return st;
   if (!(st = r.count(t, s, "max_connections_per_source", c.max_connections_per_source, 0, 10'000'000))) return st;

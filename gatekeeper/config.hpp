@@ -88,6 +88,11 @@ struct GatekeeperConfig {
   std::chrono::seconds header_timeout{10};
   std::chrono::seconds idle_timeout{60};
   std::chrono::seconds upstream_connect_timeout{5};
+  // Idle kept-alive upstream connections per worker and upstream (http mode, no PROXY header),
+  // shared by the worker's client connections; 0: none, each client connection keeps its own.
+  std::size_t upstream_keepalive = 32;
+  // A pooled connection idle this long is closed (below typical upstream keep-alive timeouts).
+  std::chrono::seconds upstream_keepalive_timeout{60};
   std::size_t max_connections = 10000;
   // Open connections per source not in the edge snapshot (IPv4 address or IPv6 /64); 0: no cap.
   std::size_t max_connections_per_source = 256;

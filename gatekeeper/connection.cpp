@@ -1,6 +1,9 @@
 #include "connection.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/query.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -224,10 +227,40 @@ struct ConnFacts {
   bool id_complete = false;
   std::string proxy_header;  // sent first on every new upstream connection ("" when off)
   std::string peer;          // for logs
+  bool pool = false;         // upstream connections are borrowed from the worker's pool
+  UpstreamKey up_key;        // the pool's key for the host's upstream (when `pool`)
 };
 
 using TcpUp = PlainStream<tcp>;
 using UnixUp = PlainStream<unix_proto>;
+
+// One worker's upstream pools, one per upstream type: an io_context service, so that the
+// pools are per worker without locks and are closed when the io_context shuts down.
+class WorkerPools : public asio::execution_context::service {
+ public:
+  using key_type = WorkerPools;
+  inline static asio::execution_context::id id;
+  explicit WorkerPools(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+  template <class Up>
+  UpstreamPool<Up>& of() {
+    if constexpr (std::is_same_v<Up, TlsStream>)
+      return tls_;
+    else if constexpr (std::is_same_v<Up, TcpUp>)
+      return tcp_;
+    else
+      return unix_;
+  }
+
+ private:
+  void shutdown() override {
+    tls_.clear();
+    tcp_.clear();
+    unix_.clear();
+  }
+  UpstreamPool<TlsStream> tls_;
+  UpstreamPool<TcpUp> tcp_;
+  UpstreamPool<UnixUp> unix_;
+};
 
 // What a connection keeps between requests. Heap-allocated, so that while it waits for the
 // next request no coroutine frame is alive (nginx's model): this and one pending wait.
@@ -257,12 +290,15 @@ struct Session {
   Deadline dl;
   TlsStream tls;
   ConnFacts f;
-  std::shared_ptr<void> upstream;  // http mode: std::optional<Up> of the host's upstream type
+  WorkerPools* pools = nullptr;  // this worker's, looked up on first use
+  // http mode: std::unique_ptr<Up> of the host's upstream type. With upstream_keepalive it
+  // holds a connection only during an exchange, and is dropped while the session is idle.
+  std::shared_ptr<void> upstream;
 
   template <class Up>
-  std::optional<Up>& upstream_as() {
-    if (!upstream) upstream = std::make_shared<std::optional<Up>>();
-    return *static_cast<std::optional<Up>*>(upstream.get());
+  std::unique_ptr<Up>& upstream_as() {
+    if (!upstream) upstream = std::make_shared<std::unique_ptr<Up>>();
+    return *static_cast<std::unique_ptr<Up>*>(upstream.get());
   }
   // max_connection_lifetime of the generation the connection is held to.
   [[nodiscard]] Deadline::clock::time_point end_of_life() const { return born + f.cfg->max_connection_lifetime; }
@@ -276,7 +312,7 @@ void log_connect_failure(const ConnFacts& f, const error_code& ec, bool tls) {
 }
 
 template <class Up>
-awaitable<error_code> connect_upstream(std::optional<Up>& up, const ConnFacts& f, Deadline& dl) {
+awaitable<error_code> connect_upstream(std::unique_ptr<Up>& up, const ConnFacts& f, Deadline& dl) {
   error_code ec;
   auto ex = co_await asio::this_coro::executor;
   const Upstream& u = f.host->cfg.upstream;
@@ -298,7 +334,7 @@ awaitable<error_code> connect_upstream(std::optional<Up>& up, const ConnFacts& f
       X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), u.host.c_str());
     }
     SSL_set_connect_state(ssl.get());
-    up.emplace(std::move(s), std::move(ssl), &dl);
+    up = std::make_unique<Up>(std::move(s), std::move(ssl), &dl);
     co_await up->socket().async_connect(ep, redirect(ec));
     ec = waited(ec, &dl);
     if (!ec) up->socket().set_option(tcp::no_delay(true), ec);
@@ -306,7 +342,7 @@ awaitable<error_code> connect_upstream(std::optional<Up>& up, const ConnFacts& f
     if (!ec && !f.proxy_header.empty()) ec = co_await up->socket_write(f.proxy_header);
     if (!ec) ec = co_await up->handshake();
   } else {
-    up.emplace(typename Up::socket_type(ex), &dl);
+    up = std::make_unique<Up>(typename Up::socket_type(ex), &dl);
     if constexpr (std::is_same_v<Up, TcpUp>) {
       tcp::endpoint ep(asio::ip::make_address(u.host, ec), u.port);
       if (!ec) co_await up->socket().async_connect(ep, redirect(ec));
@@ -328,7 +364,7 @@ awaitable<error_code> connect_upstream(std::optional<Up>& up, const ConnFacts& f
 // While an upstream exists, the deadline cancels both sides; back to the client only after.
 template <class Up>
 struct ExpiryScope {
-  ExpiryScope(Deadline& dl, TlsStream& tls, std::optional<Up>& up) : dl_(dl), tls_(tls) {
+  ExpiryScope(Deadline& dl, TlsStream& tls, std::unique_ptr<Up>& up) : dl_(dl), tls_(tls) {
     dl_.on_expiry([&tls, &up] {
       tls.cancel();
       if (up) up->cancel();
@@ -399,7 +435,7 @@ awaitable<void> splice(TlsStream& tls, Up& up, Deadline& dl, std::chrono::second
 
 template <class Up>
 awaitable<void> run_tcp(Session& s) {
-  std::optional<Up> up;
+  std::unique_ptr<Up> up;
   ExpiryScope<Up> scope(s.dl, s.tls, up);
   if (co_await connect_upstream(up, s.f, s.dl)) co_return;
   co_await splice(s.tls, *up, s.dl, s.f.cfg->idle_timeout, s.end_of_life());
@@ -557,6 +593,11 @@ struct Exchange {
   bool body_sent = false;
   bool own_continue = false;  // the gatekeeper sent the client a 100 itself
   bool may_retry = false;
+  // How the final response ended (return_verdict of a pooled connection).
+  bool saw_101 = false;
+  bool response_done = false;
+  bool close_delimited = false;
+  bool response_keep_alive = false;
 };
 
 // Relays one upstream response (1xx interim responses included) to the client as received.
@@ -593,6 +634,7 @@ awaitable<Outcome> relay_response(TlsStream& tls, Buffer& cin, Up& up, Buffer& u
           checked = true;
           const unsigned status = res.get().result_int();
           if (status == 101) {
+            x.saw_101 = true;
             // A switch the request asked for and was allowed to make, to what it asked; any
             // other 101 would turn the connection into an unchecked tunnel (h2c, a smuggled
             // second request).
@@ -672,6 +714,9 @@ awaitable<Outcome> relay_response(TlsStream& tls, Buffer& cin, Up& up, Buffer& u
       }
       continue;
     }
+    x.response_done = true;
+    x.close_delimited = res.need_eof();
+    x.response_keep_alive = res.keep_alive();
     if (!res.keep_alive() || res.need_eof()) co_return Outcome::close;
     co_return Outcome::keep_alive;
   }
@@ -746,7 +791,7 @@ awaitable<bool> run_http(Session& s) {
   TlsStream& tls = s.tls;
   Deadline& dl = s.dl;
   ConnFacts& f = s.f;
-  std::optional<Up>& up = s.upstream_as<Up>();
+  std::unique_ptr<Up>& up = s.upstream_as<Up>();
   ExpiryScope<Up> scope(dl, tls, up);
   Buffer cin, uin;
   error_code ec;
@@ -844,6 +889,8 @@ awaitable<bool> run_http(Session& s) {
     // The connection's last request once its lifetime has passed: answered, then closed.
     const bool client_keep_alive = msg.keep_alive() && Deadline::clock::now() < s.end_of_life();
     rewrite_request_headers(msg.base(), identity(f, tls.ssl()), {x.http10_client, client_keep_alive, x.websocket});
+    // What the upstream reads from the request as sent (its version, its Connection field).
+    const bool request_keep_alive = msg.keep_alive();
     const std::string head = serialize_head(msg.base());
     if (req.chunked()) framer.attach(req);
 
@@ -861,9 +908,31 @@ awaitable<bool> run_http(Session& s) {
       up.reset();
       uin.clear();
     }
+    PoolStats& stats = s.shared.upstream_pool;
+    // A lent connection that does not go back is counted once, with why.
+    auto discard = [&](Discard why) {
+      if (!f.pool || !up) return;
+      stats.discard(why);
+      up->close();
+      up.reset();
+      uin.clear();
+    };
+    if (f.pool) {
+      if (!s.pools)
+        s.pools = &asio::use_service<WorkerPools>(asio::query(tls.socket().get_executor(), asio::execution::context));
+      while (!up && (up = s.pools->of<Up>().take(f.up_key, stats))) {
+        up->set_deadline(&dl);
+        // Checked again here: the readiness wait's completion may still be queued.
+        if (!up->idle_clean()) {
+          discard(Discard::upstream_closed);
+          continue;
+        }
+        stats.reuses.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
     Outcome out = Outcome::close;
     for (int attempt = 0; attempt < 2; ++attempt) {
-      x.may_retry = attempt == 0 && bodyless && up.has_value();
+      x.may_retry = attempt == 0 && bodyless && up != nullptr;
       if (!up && co_await connect_upstream(up, f, dl)) {
         co_await send_page(tls, dl, 502, "Upstream unavailable.");
         co_return false;
@@ -881,6 +950,7 @@ awaitable<bool> run_http(Session& s) {
       if (sent.ec && sent.side == Side::upstream && x.may_retry && upstream_lost(sent.ec)) {
         out = Outcome::retry;
       } else if (sent.ec) {
+        discard(Discard::request_incomplete);
         co_await send_failed(tls, dl, f, sent);
         co_return false;
       } else {
@@ -888,17 +958,23 @@ awaitable<bool> run_http(Session& s) {
       }
       if (out != Outcome::retry) break;
       og::log::debug("gk_upstream_retry", {{"host", f.host->cfg.label()}});
+      if (f.pool) stats.discard(Discard::upstream_closed);
       up->close();
       up.reset();
       uin.clear();
     }
-    if (out == Outcome::ended) co_return false;
+    if (out == Outcome::ended) {
+      discard(x.saw_101 ? Discard::upgrade : Discard::error);
+      co_return false;
+    }
     if (out == Outcome::abort) {
+      discard(Discard::response_incomplete);
       og::log::info("gk_response_aborted", {{"host", f.host->cfg.label()}, {"peer", f.peer}});
       tls.abort();
       co_return false;
     }
     if (out == Outcome::upgraded) {
+      if (f.pool) stats.discard(Discard::upgrade);  // spliced for good, then closed
       // WebSocket: bytes already buffered go first, then splice.
       dl.expires_after(cfg.idle_timeout);
       if (cin.size() && co_await up->write_all(cin.data().data(), cin.size())) co_return false;
@@ -908,7 +984,25 @@ awaitable<bool> run_http(Session& s) {
     }
     // Bytes after a complete response (a body on HEAD/204/304, junk) would be read as the
     // next response: such an upstream connection is not reused.
-    if (out == Outcome::close || uin.size()) {
+    if (f.pool) {
+      ExchangeEnd end;
+      end.request_complete = x.body_sent && req.is_done();
+      end.response_complete = x.response_done;
+      end.close_delimited = x.close_delimited;
+      end.upgrade = x.websocket || x.saw_101;
+      end.request_keep_alive = request_keep_alive;
+      end.response_keep_alive = x.response_keep_alive;
+      end.extra_bytes = uin.size();
+      end.pending_input = !up->idle_clean();
+      if (const auto why = return_verdict(end)) {
+        discard(*why);
+      } else {
+        auto ex = up->socket().get_executor();  // before `up` is moved from (argument order)
+        s.pools->of<Up>().give(ex, f.up_key, std::move(up), cfg.upstream_keepalive, cfg.upstream_keepalive_timeout,
+                               stats);
+        up.reset();
+      }
+    } else if (out == Outcome::close || uin.size()) {
       up->close();
       up.reset();
       uin.clear();
@@ -988,6 +1082,8 @@ void init_facts(ConnFacts& f, const HostPolicy& host, const GatekeeperConfig& cf
   f.id.verify = to_string(f.verify);
   const bool verified = f.verify == VerifyState::success;
   f.id.trusted_edge = verified || (host.cfg.mtls == Mtls::off && host.cfg.require_edge_ip && peer_is_edge);
+  f.pool = pooled(host.cfg, cfg);
+  if (f.pool) f.up_key = upstream_key(host.cfg, host.upstream_ctx.get());
   X509* peer_cert = SSL_get0_peer_certificate(ssl);
   if (host.cfg.proxy_protocol != ProxyProtocol::off) {
     std::optional<Sha256> fp;  // a v2 TLV; hashed once, the identity header reuses it
@@ -1040,6 +1136,7 @@ awaitable<void> serve_requests(std::unique_ptr<Session> s) {
     idle = co_await run_http<UnixUp>(*s);
   else
     idle = co_await run_http<TcpUp>(*s);
+  if (idle && s->f.pool) s->upstream.reset();  // holds no connection between exchanges
   if (idle) await_request(std::move(s));
 }
 

@@ -17,6 +17,7 @@
 #include "edge_ranges.hpp"
 #include "source_limiter.hpp"
 #include "tls_policy.hpp"
+#include "upstream_pool.hpp"
 
 namespace og::gk {
 
@@ -29,7 +30,8 @@ struct Shared {
   // Closed at accept: outside the edge snapshot while every host requires it; over
   // max_connections_per_source.
   std::atomic<std::uint64_t> refused_not_edge{0}, refused_source_limit{0};
-  SourceLimiter sources;  // open connections per source not in the edge snapshot
+  SourceLimiter sources;    // open connections per source not in the edge snapshot
+  PoolStats upstream_pool;  // the workers' upstream keep-alive pools, summed
 };
 
 // One of max_connections, taken at accept in one atomic step, so that workers accepting at the

@@ -250,6 +250,11 @@ struct Server::Impl {
     f.refused_not_edge = shared.refused_not_edge.load(std::memory_order_relaxed);
     f.refused_source_limit = shared.refused_source_limit.load(std::memory_order_relaxed);
     f.handshake_errors = shared.handshake_errors.load(std::memory_order_relaxed);
+    // Summed over workers whose adds and subtracts race: never shown below zero.
+    f.upstream_idle = static_cast<std::uint64_t>(std::max<std::int64_t>(0, shared.upstream_pool.idle.load()));
+    f.upstream_reuses = shared.upstream_pool.reuses.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < f.upstream_discards.size(); ++i)
+      f.upstream_discards[i] = shared.upstream_pool.discards[i].load(std::memory_order_relaxed);
     return f;
   }
 

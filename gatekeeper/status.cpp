@@ -74,6 +74,15 @@ std::vector<std::string> policy_warnings(const PolicySet& set, WallTime now) {
   return out;
 }
 
+namespace {
+nlohmann::json upstream_pool_json(const ProcessFacts& p) {
+  nlohmann::json discards = nlohmann::json::object();
+  for (std::size_t i = 0; i < p.upstream_discards.size(); ++i)
+    discards[to_string(static_cast<Discard>(i))] = p.upstream_discards[i];
+  return {{"idle", p.upstream_idle}, {"reuses", p.upstream_reuses}, {"discards", std::move(discards)}};
+}
+}  // namespace
+
 nlohmann::json status_json(const PolicySet& set, const ProcessFacts& p, WallTime now) {
   using nlohmann::json;
   json hosts = json::array();
@@ -132,6 +141,7 @@ nlohmann::json status_json(const PolicySet& set, const ProcessFacts& p, WallTime
           {"refused_not_edge", p.refused_not_edge},
           {"refused_source_limit", p.refused_source_limit},
           {"handshake_errors", p.handshake_errors},
+          {"upstream_pool", upstream_pool_json(p)},
           {"hosts", std::move(hosts)},
           {"warnings", policy_warnings(set, now)}};
 }
@@ -165,6 +175,15 @@ std::string metrics_text(const PolicySet& set, const ProcessFacts& p) {
   family("og_gk_handshake_errors_total", "counter",
          "Handshakes that failed otherwise: timed out, broken off, not TLS.");
   line("og_gk_handshake_errors_total", "", p.handshake_errors);
+  family("og_gk_upstream_idle", "gauge", "Idle kept-alive upstream connections in the workers' pools now.");
+  line("og_gk_upstream_idle", "", p.upstream_idle);
+  family("og_gk_upstream_reuses_total", "counter", "Requests sent on a pooled upstream connection.");
+  line("og_gk_upstream_reuses_total", "", p.upstream_reuses);
+  family("og_gk_upstream_discards_total", "counter",
+         "Upstream connections closed instead of pooled or reused (upstream_keepalive), by reason.");
+  for (std::size_t i = 0; i < p.upstream_discards.size(); ++i)
+    line("og_gk_upstream_discards_total", std::string("reason=\"") + to_string(static_cast<Discard>(i)) + "\"",
+         p.upstream_discards[i]);
   family("og_gk_handshakes_total", "counter", "Completed handshakes, by host.");
   per_host([&](const HostPolicy& h, const std::string& host) {
     line("og_gk_handshakes_total", host, h.stats.handshakes_ok.load());

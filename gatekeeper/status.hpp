@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tls_policy.hpp"
+#include "upstream_pool.hpp"
 
 namespace og::gk {
 
@@ -46,6 +47,10 @@ struct ProcessFacts {
   std::uint64_t refused_not_edge = 0;      // at accept: every host requires an edge source
   std::uint64_t refused_source_limit = 0;  // at accept: max_connections_per_source
   std::uint64_t handshake_errors = 0;
+  // The workers' upstream keep-alive pools (upstream_keepalive).
+  std::uint64_t upstream_idle = 0;
+  std::uint64_t upstream_reuses = 0;
+  std::array<std::uint64_t, static_cast<std::size_t>(Discard::count_)> upstream_discards{};
 };
 
 // mTLS against the bundled global origin-pull CA without SPKI/cert pins: every Cloudflare

@@ -81,6 +81,8 @@ class TlsStream {
   // messages (session tickets) are consumed.
   [[nodiscard]] bool idle_clean();
 
+  // A pooled upstream connection serves one client connection's deadline at a time.
+  void set_deadline(Deadline* d) { deadline_ = d; }
   [[nodiscard]] SSL* ssl() const { return ssl_.get(); }
   [[nodiscard]] boost::asio::ip::tcp::socket& socket() { return sock_; }
   void cancel();
@@ -111,6 +113,7 @@ class PlainStream {
     sock_.shutdown(socket_type::shutdown_send, ignored);
   }
   [[nodiscard]] socket_type& socket() { return sock_; }
+  void set_deadline(Deadline* d) { deadline_ = d; }
   void cancel() {
     error_code ignored;
     sock_.cancel(ignored);

@@ -77,7 +77,9 @@ for host in n.test w.test; do
     "status=204 body=b'' status=200 body=b'\\{\"method\": \"GET\", \"target\": \"/next\"" "$(lines "$out")"
 done
 out=$(gk_hc n.test --send "$(req /a n.test)" --read --send "$(req /b n.test)" --read)
-expect_match "a clean keep-alive upstream connection is still reused" '"target": "/b".*"n": 1' "$(lines "$out")"
+# /b is not its upstream connection's first request (with upstream_keepalive an earlier client's
+# exchange may have used it too: n counts them all).
+expect_match "a clean keep-alive upstream connection is still reused" '"target": "/b".*"n": [1-9]' "$(lines "$out")"
 
 # --- finding 10: a response that cannot be completed cuts the client connection (no close_notify)
 out=$(gk_hc n.test --send "$(req /truncate n.test)" --read)

@@ -170,6 +170,8 @@ class StubHandler(socketserver.BaseRequestHandler):
     /switch      101 Upgrade: h2c whatever was asked; everything after it is logged as "spliced"
     /ws          101 Upgrade: websocket, then echo; /ws-h2c answers a websocket request with h2c
     /bigheader   200 with a 12 KB header field
+    /extra       200 "ok" and, in the same write, an unasked response "POISONED" (a desync)
+    /close       200 "ok" with Connection: close, then FIN
     /cl-te       Content-Length and Transfer-Encoding together
     /trailer-flood  a chunked body whose trailer section never ends
     /early-slow  401 before reading the body, its own body sent in two parts 1.5 s apart
@@ -308,6 +310,13 @@ class StubHandler(socketserver.BaseRequestHandler):
             for _ in range(4096):  # 256 KiB of trailer fields, never ended
                 self.send(b"X-Trailer: " + b"t" * 52 + b"\r\n")
             time.sleep(1)
+            return False
+        elif path == "/extra":
+            self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                      b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nPOISONED")
+        elif path == "/close":
+            self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            time.sleep(0.1)
             return False
         elif path == "/bigheader":
             self.send(b"HTTP/1.1 200 OK\r\nX-Big: " + b"b" * 12288 + b"\r\nContent-Length: 3\r\n\r\nbig")
