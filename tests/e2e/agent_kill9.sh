@@ -44,7 +44,10 @@ ip -n "$NS" link add ogk0 type veth peer name ogk1
 ip -n "$NS" link set ogk0 up
 ip -n "$NS" link set ogk1 up
 RS=$OG_TMP/rs
-og_range_server "$NS" "$RS"
+# The range server's own lifetime bound (900 s by default) must outlast every round: the
+# 40-round XDP run that stopped at round 41 "without refresh.ok" had outlived it (the
+# agent's fetch was refused; rounds take 8-40 s each on the shared 2-core machine).
+og_range_server "$NS" "$RS" $((600 + ROUNDS * 120))
 "$OG_PYTHON" "$TOOLS/gen_ranges.py" "$PREFIXES" 1 "$OG_TMP/A.json"
 "$OG_PYTHON" "$TOOLS/gen_ranges.py" "$PREFIXES" 2 "$OG_TMP/B.json"
 jq -s '.[0].result.ipv4_cidrs += .[1].result.ipv4_cidrs | .[0].result.ipv6_cidrs += .[1].result.ipv6_cidrs | .[0]' \
@@ -176,6 +179,7 @@ for ((i = 1; i <= ROUNDS; i++)); do
     { og_fail "round $i: the kill did not happen ($out)"; bad_rounds=$((bad_rounds + 1)); break; }
   wait "$AGENT_PID" 2>/dev/null || true
   read -r phase delay <<<"$out"
+  t_kill=$SECONDS
   PHASES[$phase]=$((${PHASES[$phase]:-0} + 1))
   k=$(kernel)
   held=$(kernel_set "$k")
@@ -201,6 +205,7 @@ for ((i = 1; i <= ROUNDS; i++)); do
   [[ $adopted_as == "${SET_ETAG[$stored]} 0" ]] ||
     { og_fail "round $i: the restarted agent runs on $adopted_as (etag, drift repairs), expected set $stored, 0"; ok=0; }
   ((ok)) || bad_rounds=$((bad_rounds + 1))
+  og_log "round $i: killed $phase after ${delay} ms; nftables $([[ $held == "$cur" ]] && echo old || echo new), restart adopted $stored ($((SECONDS - t_kill)) s to check and restart)"
   cur=$stored
 done
 summary="$((i - 1)) rounds in $((SECONDS - t_rounds)) s; kill landed: before the apply ${PHASES[before_apply]:-0}, \
