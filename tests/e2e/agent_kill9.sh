@@ -62,6 +62,7 @@ serve A
 SOCK=$OG_TMP/agent.sock
 STATE=$OG_TMP/state
 LOG=$OG_TMP/agent.log
+: >"$LOG"
 cat >"$OG_TMP/agent.toml" <<TOML
 [ranges]
 sources = ["https://127.0.0.1:$RS_PORT/client/v4/ips"]
@@ -102,12 +103,22 @@ adopted() {  # the restarted agent enforces, healthy, not still refreshing
     { ((!XDP)) || [[ $(st '"\(.enforcers.xdp.state) \(.enforcers.xdp.attached)"') == "enforcing true" ]]; }
 }
 AGENT_PID=
+# The agent opens its control socket after it has put its last-known-good (20000 prefixes)
+# in force in both layers: well under a second on a quiet machine, but 20 s was once not
+# enough at nice 19 under a load average of 15. 60 s still fails a hang; on a failure the
+# message says whether the agent is alive, where it waits, and what it logged since its start.
+START_S=${OG_KILL_START_S:-60}
 start_agent() {
+  local log_from
+  log_from=$(($(wc -l <"$LOG") + 1))
   ip netns exec "$NS" "$AGENT" --config "$OG_TMP/agent.toml" --foreground 2>>"$LOG" &
   AGENT_PID=$!
   OG_PIDS+=("$AGENT_PID")
-  og_wait_for 20 ctl version || { og_fail "agent did not start"; return 1; }
-  og_wait_for 20 adopted || og_fail "agent not healthy after its start: $(st '[.warning_details[].id]|join(",")')"
+  og_wait_for "$START_S" ctl version || {
+    og_fail "agent did not answer within $START_S s (state $(awk '{print $3}' "/proc/$AGENT_PID/stat" 2>/dev/null || echo gone), wchan $(cat "/proc/$AGENT_PID/wchan" 2>/dev/null)); its log since the start: $(tail -n +"$log_from" "$LOG" | tail -n 8 | tr '\n' '|')"
+    return 1
+  }
+  og_wait_for "$START_S" adopted || og_fail "agent not healthy after its start: $(st '[.warning_details[].id]|join(",")')"
 }
 ms_now() { date +%s%3N; }
 
