@@ -188,7 +188,7 @@ void RealIpFiles::run_on_change() {
   }
   running_ = true;
   log::info("realip.on_change", {{"command", join_argv(on_change_)}});
-  runner_.run(on_change_, timeout_, [this](CommandResult r) { on_change_done(r); });
+  runner_.run(on_change_, timeout_, [this](const CommandResult& r) { on_change_done(r); });
 }
 
 void RealIpFiles::on_change_done(const CommandResult& r) {

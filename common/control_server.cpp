@@ -43,7 +43,7 @@ struct ControlServer::Session : std::enable_shared_from_this<Session> {
     sock.close(ec);
   }
 
-  void send(nlohmann::json j) {
+  void send(const nlohmann::json& j) {
     if (replied) return;
     replied = true;
     if (stage == Stage::closed) return;  // evicted, or timed out while the handler worked
@@ -389,7 +389,7 @@ void ControlServer::dispatch(const std::shared_ptr<Session>& s, std::size_t n) {
   if (need != ControlAccess::group)
     log::info("control.command",
               {{"cmd", req->cmd}, {"force", req->force}, {"uid", s->peer.uid}, {"pid", s->peer.pid}});
-  handler_(*req, [s](nlohmann::json j) { s->send(std::move(j)); });
+  handler_(*req, [s](const nlohmann::json& j) { s->send(j); });
 }
 
 }  // namespace og

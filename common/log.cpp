@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -19,8 +20,16 @@ bool stderr_is_journal() {
   static const bool value = [] {
     const char* js = std::getenv("JOURNAL_STREAM");
     if (!js) return false;
+    // "<device>:<inode>", both decimal and whole: from_chars reports what sscanf would
+    // silently accept (trailing bytes, overflow).
+    const std::string_view v(js);
+    const auto colon = v.find(':');
+    if (colon == std::string_view::npos) return false;
     unsigned long dev = 0, ino = 0;
-    if (std::sscanf(js, "%lu:%lu", &dev, &ino) != 2) return false;
+    const char* const mid = v.data() + colon;
+    const char* const end = v.data() + v.size();
+    if (auto r = std::from_chars(v.data(), mid, dev); r.ec != std::errc{} || r.ptr != mid) return false;
+    if (auto r = std::from_chars(mid + 1, end, ino); r.ec != std::errc{} || r.ptr != end) return false;
     struct stat st {};
     if (fstat(STDERR_FILENO, &st) != 0) return false;
     return st.st_dev == dev && st.st_ino == ino;

@@ -28,11 +28,14 @@ std::vector<Prefix> normalise(std::vector<Prefix> in, std::size_t& removed) {
 }  // namespace
 
 RangeSet RangeSet::from(std::vector<Prefix> prefixes, std::size_t* removed) {
-  std::vector<Prefix> v4, v6;
-  for (auto& p : prefixes) (p.family() == Family::v4 ? v4 : v6).push_back(p);
+  // The caller's vector becomes the IPv4 half (a large set is not copied a second time).
+  auto mid =
+      std::stable_partition(prefixes.begin(), prefixes.end(), [](const Prefix& p) { return p.family() == Family::v4; });
+  std::vector<Prefix> v6(mid, prefixes.end());
+  prefixes.erase(mid, prefixes.end());
   std::size_t dropped = 0;
   RangeSet s;
-  s.v4_ = normalise(std::move(v4), dropped);
+  s.v4_ = normalise(std::move(prefixes), dropped);
   s.v6_ = normalise(std::move(v6), dropped);
   if (removed) *removed = dropped;
   return s;

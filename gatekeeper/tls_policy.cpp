@@ -502,7 +502,7 @@ Result<std::shared_ptr<const PolicySet>> PolicySet::build(const GatekeeperConfig
 }
 
 Result<std::shared_ptr<const PolicySet>> PolicySet::build(const GatekeeperConfig& cfg, HostStatsRegistry& stats,
-                                                          WallClock clock) {
+                                                          const WallClock& clock) {
   auto set = std::make_shared<PolicySet>();
   set->cfg_ = cfg;
   for (std::size_t i = 0; i < cfg.hosts.size(); ++i) {

@@ -168,7 +168,7 @@ class PolicySet {
   // Loads every certificate, key, CA and CRL; the error names the host and the file. Host
   // counters come from `stats` (kept across reloads); without it each host gets fresh ones.
   static Result<std::shared_ptr<const PolicySet>> build(const GatekeeperConfig& cfg, HostStatsRegistry& stats,
-                                                        WallClock clock);
+                                                        const WallClock& clock);
   static Result<std::shared_ptr<const PolicySet>> build(const GatekeeperConfig& cfg, HostStatsRegistry& stats);
   static Result<std::shared_ptr<const PolicySet>> build(const GatekeeperConfig& cfg);
 

@@ -19,9 +19,14 @@ else
 import json, sys
 root = sys.argv[2] + "/"
 dirs = tuple(root + d + "/" for d in ("common", "agent", "agentctl", "gatekeeper"))
-# agent/aop/ is left out until the change in flight there lands (docs/TESTING.md).
+# agent/aop/ is left out until the change in flight there lands (docs/TESTING.md). The
+# gatekeeper's coroutine files cannot be parsed by clang 14 against Debian 12's libstdc++ 12
+# (clang 14 does not define __cpp_impl_coroutine, so asio hides awaitable: hundreds of
+# clang-diagnostic-error, not findings); g++ -Wall -Wextra -Werror still checks them.
+skip = tuple(root + f for f in ("agent/aop/", "gatekeeper/connection.cpp", "gatekeeper/server.cpp",
+                                "gatekeeper/stream.cpp"))
 print("\n".join(sorted({e["file"] for e in json.load(open(sys.argv[1]))
-                        if e["file"].startswith(dirs) and not e["file"].startswith(root + "agent/aop/")})))
+                        if e["file"].startswith(dirs) and not e["file"].startswith(skip)})))
 PY
   )
 fi
@@ -41,5 +46,9 @@ for f in "$out"/*.failed; do
   failed=$((failed + 1))
   grep -v -E '^[0-9]+ warnings? (and [0-9]+ errors? )?generated|^Suppressed [0-9]+ warnings|^Use -header-filter|^Error while processing' "$f" || true
 done
-echo "clang-tidy: ${#files[@]} files, $failed with findings, $((SECONDS - START)) s"
+# CPU time as well as wall time: on a shared machine the wall time says more about the other
+# load than about this stage (CPU / 2 is its wall time on an idle 2-core machine).
+times >"$out/times"  # in this shell: a subshell's children times start at zero
+cpu=$(tail -n 1 "$out/times" | awk '{ for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] } printf "%.0f", s }')
+echo "clang-tidy: ${#files[@]} files, $failed with findings, $((SECONDS - START)) s wall, ${cpu} s CPU"
 ((failed == 0))

@@ -7,7 +7,9 @@ PKGS=(
   build-essential cmake ninja-build pkg-config git
   # scripts/coverage.sh: line coverage from g++ --coverage
   gcovr
-  clang llvm lld libclang-rt-14-dev clang-format clang-tidy
+  clang llvm lld libclang-rt-14-dev clang-format
+  # scripts/clang-tidy.sh (a CI stage): clang-tidy-14 and its run-clang-tidy-14
+  clang-tidy-14
   libcurl4-openssl-dev libssl-dev openssl
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev

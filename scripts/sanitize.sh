@@ -14,5 +14,7 @@ cmake --build "$BUILD_DIR" -j"${JOBS:-$(nproc)}" --target og_unit_tests og_nft_u
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # The packaging checks (label packaging) run the installed-program binaries, which this
-# build does not make; the main ctest run has them.
-ctest --test-dir "$BUILD_DIR" -L unit -LE packaging --output-on-failure --timeout 300
+# build does not make; the main ctest run has them. The unit tests are independent of each
+# other (each makes its own temporary directory, binds port 0, names files by pid), so they
+# run one per core.
+ctest --test-dir "$BUILD_DIR" -L unit -LE packaging --output-on-failure --timeout 300 -j"${JOBS:-$(nproc)}"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 2: install dependencies, build, and run every test:
-#   0. clang-format drift check
-#   1. CTest, all tiers: unit, bpf, e2e (network namespaces; root)
+#   0. clang-format drift check; clang-tidy over the first-party sources (after the build,
+#      whose compile_commands.json it reads)
+#   1. CTest, all tiers: unit (in parallel), then bpf and e2e (network namespaces; root; serial)
 #   2. unit tests again under ASan + UBSan
 #   3. the gatekeeper's unit and e2e tiers under ThreadSanitizer
 #   4. every libFuzzer target for a short bounded run
@@ -14,8 +15,17 @@ echo "== format (.clang-format)"
 scripts/check-format.sh
 BUILD_DIR=${BUILD_DIR:-build}
 BUILD_DIR=$BUILD_DIR scripts/build.sh
-echo "== ctest (unit, bpf, e2e)"
-ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 900 -j1
+echo "== clang-tidy (.clang-tidy, warnings as errors)"
+BUILD_DIR=$BUILD_DIR scripts/clang-tidy.sh
+echo "== ctest: unit tier"
+# Unit tests are independent of each other (own temporary directories, port 0): one per core.
+ctest_rc=0
+ctest --test-dir "$BUILD_DIR" -L unit --output-on-failure --timeout 900 -j"$(nproc)" || ctest_rc=1
+echo "== ctest: bpf and e2e tiers"
+# Everything else, one at a time: these are timing-sensitive (kill points, polling bounds).
+# Run even when a unit test failed, so that one CI run reports every failing tier.
+ctest --test-dir "$BUILD_DIR" -LE unit --output-on-failure --timeout 900 -j1 || ctest_rc=1
+((ctest_rc == 0))
 if [[ -z ${OG_QUICK:-} ]]; then
   if [[ -x scripts/sanitize.sh ]]; then
     echo "== unit tests under ASan + UBSan"

@@ -361,6 +361,7 @@ std::vector<SetElem> port_elems(const std::vector<std::uint16_t>& ports) {
   std::sort(sorted.begin(), sorted.end());
   sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
   std::vector<SetElem> out;
+  out.reserve(sorted.size());
   for (auto p : sorted) {
     out.push_back(SetElem{{static_cast<std::uint8_t>(p >> 8), static_cast<std::uint8_t>(p & 0xff)}, false});
   }

@@ -18,7 +18,10 @@ namespace {
 constexpr long kBpfFsMagic = 0xcafe4a11;
 const std::filesystem::path kDefaultBpfFs = "/sys/fs/bpf";
 
-int libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
+// The format comes from libbpf (its own literals, checked where libbpf calls its printer);
+// the attribute says so to the compiler, which then checks the vsnprintf below against it.
+__attribute__((format(printf, 2, 0))) int libbpf_print(enum libbpf_print_level level, const char* format,
+                                                       va_list args) {
   char buf[2048];
   va_list copy;
   va_copy(copy, args);

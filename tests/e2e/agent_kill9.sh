@@ -44,7 +44,10 @@ ip -n "$NS" link add ogk0 type veth peer name ogk1
 ip -n "$NS" link set ogk0 up
 ip -n "$NS" link set ogk1 up
 RS=$OG_TMP/rs
-og_range_server "$NS" "$RS"
+# The range server's own lifetime bound (900 s by default) must outlast every round: the
+# 40-round XDP run that stopped at round 41 "without refresh.ok" had outlived it (the
+# agent's fetch was refused; rounds take 8-40 s each on the shared 2-core machine).
+og_range_server "$NS" "$RS" $((600 + ROUNDS * 120))
 "$OG_PYTHON" "$TOOLS/gen_ranges.py" "$PREFIXES" 1 "$OG_TMP/A.json"
 "$OG_PYTHON" "$TOOLS/gen_ranges.py" "$PREFIXES" 2 "$OG_TMP/B.json"
 jq -s '.[0].result.ipv4_cidrs += .[1].result.ipv4_cidrs | .[0].result.ipv6_cidrs += .[1].result.ipv6_cidrs | .[0]' \
@@ -59,6 +62,7 @@ serve A
 SOCK=$OG_TMP/agent.sock
 STATE=$OG_TMP/state
 LOG=$OG_TMP/agent.log
+: >"$LOG"
 cat >"$OG_TMP/agent.toml" <<TOML
 [ranges]
 sources = ["https://127.0.0.1:$RS_PORT/client/v4/ips"]
@@ -99,12 +103,22 @@ adopted() {  # the restarted agent enforces, healthy, not still refreshing
     { ((!XDP)) || [[ $(st '"\(.enforcers.xdp.state) \(.enforcers.xdp.attached)"') == "enforcing true" ]]; }
 }
 AGENT_PID=
+# The agent opens its control socket after it has put its last-known-good (20000 prefixes)
+# in force in both layers: well under a second on a quiet machine, but 20 s was once not
+# enough at nice 19 under a load average of 15. 60 s still fails a hang; on a failure the
+# message says whether the agent is alive, where it waits, and what it logged since its start.
+START_S=${OG_KILL_START_S:-60}
 start_agent() {
+  local log_from
+  log_from=$(($(wc -l <"$LOG") + 1))
   ip netns exec "$NS" "$AGENT" --config "$OG_TMP/agent.toml" --foreground 2>>"$LOG" &
   AGENT_PID=$!
   OG_PIDS+=("$AGENT_PID")
-  og_wait_for 20 ctl version || { og_fail "agent did not start"; return 1; }
-  og_wait_for 20 adopted || og_fail "agent not healthy after its start: $(st '[.warning_details[].id]|join(",")')"
+  og_wait_for "$START_S" ctl version || {
+    og_fail "agent did not answer within $START_S s (state $(awk '{print $3}' "/proc/$AGENT_PID/stat" 2>/dev/null || echo gone), wchan $(cat "/proc/$AGENT_PID/wchan" 2>/dev/null)); its log since the start: $(tail -n +"$log_from" "$LOG" | tail -n 8 | tr '\n' '|')"
+    return 1
+  }
+  og_wait_for "$START_S" adopted || og_fail "agent not healthy after its start: $(st '[.warning_details[].id]|join(",")')"
 }
 ms_now() { date +%s%3N; }
 
@@ -176,6 +190,7 @@ for ((i = 1; i <= ROUNDS; i++)); do
     { og_fail "round $i: the kill did not happen ($out)"; bad_rounds=$((bad_rounds + 1)); break; }
   wait "$AGENT_PID" 2>/dev/null || true
   read -r phase delay <<<"$out"
+  t_kill=$SECONDS
   PHASES[$phase]=$((${PHASES[$phase]:-0} + 1))
   k=$(kernel)
   held=$(kernel_set "$k")
@@ -201,6 +216,7 @@ for ((i = 1; i <= ROUNDS; i++)); do
   [[ $adopted_as == "${SET_ETAG[$stored]} 0" ]] ||
     { og_fail "round $i: the restarted agent runs on $adopted_as (etag, drift repairs), expected set $stored, 0"; ok=0; }
   ((ok)) || bad_rounds=$((bad_rounds + 1))
+  og_log "round $i: killed $phase after ${delay} ms; nftables $([[ $held == "$cur" ]] && echo old || echo new), restart adopted $stored ($((SECONDS - t_kill)) s to check and restart)"
   cur=$stored
 done
 summary="$((i - 1)) rounds in $((SECONDS - t_rounds)) s; kill landed: before the apply ${PHASES[before_apply]:-0}, \

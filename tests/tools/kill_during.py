@@ -12,7 +12,8 @@ Then reads the agent's log written since the request and prints one line:
   "<phase> <delay_ms>"  with phase before_apply | in_apply | after_apply
 (in_apply: refresh.ok logged, not yet every enforcer's apply event: APPLY_EVENTS, comma
 separated, default "nft.apply"; "xdp.apply" too when the XDP enforcer runs). Exits 1 when the agent was already gone or
-the marker did not come within 30 s.
+the marker did not come within 30 s or the refresh failed (then the line printed says which,
+with the agent's log lines since the request).
 """
 import os
 import random
@@ -37,8 +38,11 @@ def main():
         while b"event=refresh.ok" not in seen:
             chunk = log.read()
             seen += chunk
-            if time.monotonic() > deadline:
-                print("no refresh.ok in the log", file=sys.stderr)
+            if b"event=refresh.failed" in seen or time.monotonic() > deadline:
+                # Say what the agent did instead (a failed fetch, no refresh at all, a hang).
+                what = b"refresh.failed" if b"event=refresh.failed" in seen else b"no refresh.ok within 30 s"
+                tail = b" | ".join(seen.strip().splitlines()[-6:])
+                print(f"{what.decode()}; agent log since the request: {tail.decode(errors='replace')}")
                 return 1
             if not chunk:
                 time.sleep(0.001)
