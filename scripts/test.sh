@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # README command 2: install dependencies, build, and run every test:
-#   0. clang-format drift check; clang-tidy over the first-party sources (after the build,
-#      whose compile_commands.json it reads)
+#   0. clang-format drift check
 #   1. CTest, all tiers: unit (in parallel), then bpf and e2e (network namespaces; root; serial)
 #   2. unit tests again under ASan + UBSan
 #   3. the gatekeeper's unit and e2e tiers under ThreadSanitizer
@@ -15,8 +14,6 @@ echo "== format (.clang-format)"
 scripts/check-format.sh
 BUILD_DIR=${BUILD_DIR:-build}
 BUILD_DIR=$BUILD_DIR scripts/build.sh
-echo "== clang-tidy (.clang-tidy, warnings as errors)"
-BUILD_DIR=$BUILD_DIR scripts/clang-tidy.sh
 echo "== ctest: unit tier"
 # Unit tests are independent of each other (own temporary directories, port 0): one per core.
 ctest_rc=0
