@@ -113,7 +113,9 @@ FAULTS=0  # faults injected (each one also checked for recovery)
 start_agent
 CUR=$OG_TMP/ranges-0.json
 og_check "agent healthy at start" og_wait_for 10 healthy
-og_check "the kernel holds the served set" kernel_holds "$CUR"
+# Healthy can come before the first refresh has landed (the stored or embedded set is in
+# force meanwhile): wait for the served one.
+og_check "the kernel holds the served set" og_wait_for 10 kernel_holds "$CUR"
 og_check "the export's missing directory was made, the file written" exported_has 198.51.100.0/24
 
 # --- 1. state directory read-only, then full ------------------------------------------------

@@ -286,10 +286,22 @@ check "agentctl status: embedded ranges in force (no network in the container)" 
   test "$(jq -r '.ranges.ipv4 > 0 and .ranges.ipv6 > 0' <<<"$status")" = true
 check "control socket given to group adm (CAP_CHOWN in the sandbox)" \
   test "$(IN stat -c '%G %a' /run/originguard/agent.sock)" = "adm 660"
+# The first refresh ran through originguard-fetch under the unit's sandbox: it must have got as
+# far as the network (none here), i.e. past its privilege drop to nobody, which the unit's
+# capability bounding set and system-call filter have to allow.
+lerr=
+for _ in $(seq 1 150); do
+  lerr=$(IN agentctl status --json 2>/dev/null | jq -r '.ranges.last_error // empty' 2>/dev/null || true)
+  [[ -n $lerr ]] && break
+  sleep 0.2
+done
+check "the fetch helper ran under the unit and reached the network step ($lerr)" \
+  bash -c '[[ -n $1 && $1 != *"fetch helper"* && $1 != *privilege* && $1 != *capabilit* ]]' _ "$lerr"
 caps=$(IN awk '/^CapBnd/ {print $2}' "/proc/$apid/status" || true)
-# CAP_CHOWN 0, CAP_NET_ADMIN 12, CAP_SYS_ADMIN 21, CAP_BPF 39
-check "agent's capability bounding set = CHOWN NET_ADMIN SYS_ADMIN BPF ($caps)" \
-  test "$caps" = "$(printf '%016x' $(((1 << 0) | (1 << 12) | (1 << 21) | (1 << 39))))"
+# CAP_CHOWN 0, CAP_SETGID 6, CAP_SETUID 7 (originguard-fetch's drop to nobody), CAP_NET_ADMIN 12,
+# CAP_SYS_ADMIN 21, CAP_BPF 39
+check "agent's capability bounding set = CHOWN SETGID SETUID NET_ADMIN SYS_ADMIN BPF ($caps)" \
+  test "$caps" = "$(printf '%016x' $(((1 << 0) | (1 << 6) | (1 << 7) | (1 << 12) | (1 << 21) | (1 << 39))))"
 check "agent runs under a seccomp filter with no_new_privs" \
   IN grep -Pzq 'NoNewPrivs:\t1\nSeccomp:\t2' "/proc/$apid/status"
 check "agent sees / read-only (ProtectSystem=strict)" matches '^ro' "$(IN findmnt -N "$apid" -no OPTIONS /)"
