@@ -150,6 +150,9 @@ gk_conf() {  # file port cache workers
 listen = ["127.0.0.1:$2"]
 workers = $4
 max_connections = 30000
+# Every client is 127.0.0.1, not in an edge snapshot: without this the per-source cap (256)
+# would refuse the idle phase's connections; nginx has no such cap.
+max_connections_per_source = 0
 verdict_cache_entries = $3
 edge_ranges_file = "$T/none.json"
 control_socket = ""
