@@ -3,6 +3,7 @@
 // descriptor.
 #pragma once
 
+#include <spawn.h>
 #include <unistd.h>
 
 #include <memory>
@@ -49,6 +50,23 @@ class UniqueFd {
 
  private:
   int fd_ = -1;
+};
+
+// posix_spawn's attribute and file-action objects, destroyed on every path (the agent's
+// command runner and its fetch helper both spawn children).
+struct SpawnSetup {
+  posix_spawn_file_actions_t actions{};
+  posix_spawnattr_t attr{};
+  SpawnSetup() {
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attr);
+  }
+  ~SpawnSetup() {
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+  }
+  SpawnSetup(const SpawnSetup&) = delete;
+  SpawnSetup& operator=(const SpawnSetup&) = delete;
 };
 
 }  // namespace og
