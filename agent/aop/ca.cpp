@@ -31,7 +31,7 @@ const char* to_string(KeyType k) { return k == KeyType::ecdsa_p256 ? "ecdsa-p256
 
 namespace {
 
-constexpr std::size_t kMaxPemBytes = 64 * 1024;
+constexpr std::size_t kMaxPemBytes = std::size_t{64} * 1024;
 
 Failure ssl_fail(std::string_view what) { return fail(std::string(what) + ": " + ossl::last_error()); }
 

@@ -123,7 +123,7 @@ json plan_json(const std::vector<PlannedCall>& plan) {
 
 }  // namespace
 
-Manager::Manager(asio::io_context& io, ManagerOptions opts) : io_(io), opts_(opts) {}
+Manager::Manager(asio::io_context& io, ManagerOptions opts) : io_(io), opts_(std::move(opts)) {}
 
 Manager::~Manager() {
   for (auto& [id, z] : zones_) z->timer.cancel();

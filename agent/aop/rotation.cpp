@@ -73,7 +73,7 @@ Result<std::vector<std::string>> decode_ids(const json& j) {
   return out;
 }
 
-std::string normalise_serial(std::string s) {
+std::string normalise_serial(const std::string& s) {
   std::string out;
   for (char c : s)
     if (c != ':') out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -160,7 +160,7 @@ Result<RotationState> decode_state(std::string_view text) {
   return s;
 }
 
-Result<Rotator> Rotator::open(CfApi& api, RotationOptions opts, std::string zone_id) {
+Result<Rotator> Rotator::open(CfApi& api, RotationOptions opts, const std::string& zone_id) {
   RotationState s;
   s.zone_id = zone_id;
   std::error_code ec;

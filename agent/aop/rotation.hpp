@@ -82,7 +82,7 @@ class Rotator {
  public:
   // Reads the state file (absent = a fresh idle state for the zone); a file for another zone,
   // or one that does not decode, is refused rather than overwritten.
-  static Result<Rotator> open(CfApi& api, RotationOptions opts, std::string zone_id);
+  static Result<Rotator> open(CfApi& api, RotationOptions opts, const std::string& zone_id);
 
   StepResult step(TimePoint now);
   // Ask for a rotation on the next step (agentctl aop rotate), persisted.

@@ -20,9 +20,9 @@
 
 namespace og::fetch {
 
-inline constexpr std::size_t kMaxHeadBytes = 16 * 1024;
-inline constexpr std::size_t kMaxRequestBytes = 8 * 1024 * 1024;  // a CA bundle fits
-inline constexpr std::size_t kMaxCaBytes = 4 * 1024 * 1024;
+inline constexpr std::size_t kMaxHeadBytes = std::size_t{16} * 1024;
+inline constexpr std::size_t kMaxRequestBytes = std::size_t{8} * 1024 * 1024;  // a CA bundle fits
+inline constexpr std::size_t kMaxCaBytes = std::size_t{4} * 1024 * 1024;
 
 struct FetchRequest {
   std::string kind;  // "get" (ranges::HttpClient) or "api" (aop::ApiHttp)
