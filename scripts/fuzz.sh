@@ -14,6 +14,7 @@ TARGETS=(fuzz_prefix fuzz_api_json fuzz_text_list fuzz_config fuzz_control_reque
 
 CC=${CC:-clang} CXX=${CXX:-clang++} cmake -S . -B "$BUILD_DIR" -G Ninja -DOG_FUZZ=ON >/dev/null
 cmake --build "$BUILD_DIR" -j"${JOBS:-$(nproc)}" --target "${TARGETS[@]}"
+[[ -z ${OG_BUILD_ONLY:-} ]] || exit 0  # scripts/test.sh builds ahead, in the background
 
 mkdir -p "$BUILD_DIR/artifacts"
 # FUZZ_JOBS targets at a time (default: one per core), each for the full SECS: libFuzzer
