@@ -13,6 +13,7 @@
 #include "originguard/atomic_file.hpp"
 #include "originguard/log.hpp"
 #include "originguard/range_snapshot.hpp"
+#include "ranges/system_clock.hpp"
 #ifdef OG_HAVE_NFT
 #include "nft/nft_enforcer.hpp"
 #endif

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <ctime>
 
-#include "kernel.hpp"
+#include "netlink_kernel.hpp"
 #include "originguard/duration.hpp"
 #include "originguard/log.hpp"
 #include "ruleset.hpp"

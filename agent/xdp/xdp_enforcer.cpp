@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <sstream>
 
+#include "bpf_kernel.hpp"
 #include "originguard/duration.hpp"
 #include "originguard/log.hpp"
 
