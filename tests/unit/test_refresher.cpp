@@ -4,7 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "mock_http_client.hpp"
+#include "doubles/mock_http_client.hpp"
 #include "ranges/refresher.hpp"
 #include "test_support.hpp"
 

@@ -3,8 +3,8 @@
 // header, a bad token, and an upload whose answer is lost.
 #include <gtest/gtest.h>
 
-#include "aop/fake_api_server.hpp"
 #include "aop/rotation.hpp"
+#include "doubles/fake_api_server.hpp"
 #include "fetch/curl_api_http.hpp"
 #include "test_support.hpp"
 
