@@ -13,6 +13,7 @@
 #include "originguard/atomic_file.hpp"
 #include "originguard/log.hpp"
 #include "originguard/range_snapshot.hpp"
+#include "ranges/system_clock.hpp"
 #ifdef OG_HAVE_NFT
 #include "nft/nft_enforcer.hpp"
 #endif
@@ -295,16 +296,16 @@ void Agent::finish_refresh(ranges::RefreshOutcome outcome) {
   nlohmann::json reply{{"ok", outcome.kind != Kind::failed}};
 
   if (outcome.kind == Kind::failed) {
-    state_.last_error = outcome.error;
+    state_.last_error = outcome.error.message;
     state_.last_error_at = now;
     ++state_.failed;
     scheduler_.on_failure();
     state_.consecutive_failures = scheduler_.consecutive_failures();
-    log::warn("refresh.failed", {{"error", outcome.error},
+    log::warn("refresh.failed", {{"error", outcome.error.message},
                                  {"failures", state_.consecutive_failures},
                                  {"retry_in_s", duration_cast<seconds>(scheduler_.until_next()).count()}});
     reply["result"] = "failed";
-    reply["error"] = outcome.error;
+    reply["error"] = outcome.error.message;
   } else {
     state_.last_error.reset();
     state_.last_error_at.reset();

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "originguard/enforcer.hpp"
-#include "ranges/scheduler.hpp"
+#include "ranges/clock.hpp"
 #include "status.hpp"
 
 namespace og {

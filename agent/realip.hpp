@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "command.hpp"
+#include "command_runner.hpp"
 #include "originguard/config.hpp"
 #include "originguard/range_set.hpp"
-#include "ranges/scheduler.hpp"
+#include "ranges/clock.hpp"
 #include "status.hpp"
 
 namespace og {

@@ -11,7 +11,7 @@
 
 #include "metrics.hpp"
 #include "originguard/config.hpp"
-#include "ranges/scheduler.hpp"
+#include "ranges/clock.hpp"
 #include "ranges/store.hpp"
 
 namespace og {

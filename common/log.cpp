@@ -1,4 +1,5 @@
 #include "originguard/log.hpp"
+#include "originguard/log_fields.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -69,11 +70,7 @@ void append_value(std::string& out, std::string_view v) {
   out += '"';
 }
 
-}  // namespace
-
-void set_min_level(Level l) { g_min = static_cast<int>(l); }
-
-std::string format(Level l, std::string_view event, std::initializer_list<Field> fields) {
+std::string format_span(Level l, std::string_view event, std::span<const Field> fields) {
   std::string line = "level=";
   line += name(l);
   line += " event=";
@@ -87,7 +84,19 @@ std::string format(Level l, std::string_view event, std::initializer_list<Field>
   return line;
 }
 
+}  // namespace
+
+void set_min_level(Level l) { g_min = static_cast<int>(l); }
+
+std::string format(Level l, std::string_view event, std::initializer_list<Field> fields) {
+  return format_span(l, event, std::span<const Field>(fields.begin(), fields.size()));
+}
+
 void write(Level l, std::string_view event, std::initializer_list<Field> fields) {
+  write_fields(l, event, std::span<const Field>(fields.begin(), fields.size()));
+}
+
+void write_fields(Level l, std::string_view event, std::span<const Field> fields) {
   if (static_cast<int>(l) > g_min.load(std::memory_order_relaxed)) return;
   std::string line;
   if (stderr_is_journal()) {
@@ -100,7 +109,7 @@ void write(Level l, std::string_view event, std::initializer_list<Field> fields)
     std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ ", &tm);
     line = ts;
   }
-  line += format(l, event, fields);
+  line += format_span(l, event, fields);
   line += '\n';
   static std::mutex mu;
   std::lock_guard lock(mu);

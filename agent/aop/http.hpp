@@ -1,7 +1,7 @@
 // The HTTP seam of the Cloudflare API client: JSON requests with a bearer token. CfApi talks
-// to ApiHttp, unit tests mock it, CurlApiHttp is the real transfer (https only, TLS verified, no
-// redirects, timeouts and size cap from ranges::HttpOptions). It runs only inside
-// originguard-fetch, the unprivileged helper; the agent uses fetch::SubprocessApiHttp.
+// to ApiHttp, unit tests mock it (tests/doubles/mock_api_http.hpp). The real transfer,
+// fetch::CurlApiHttp (agent/fetch/curl_api_http.hpp), runs only inside originguard-fetch, the
+// unprivileged helper; the agent uses fetch::SubprocessApiHttp.
 //
 // The token is secret: it goes into the Authorization header and nowhere else (not into
 // errors, logs or the dry-run plan). Implementations must keep it so.
@@ -10,7 +10,6 @@
 #include <string>
 
 #include "originguard/result.hpp"
-#include "ranges/http_client.hpp"
 
 namespace og::aop {
 
@@ -34,15 +33,6 @@ class ApiHttp {
   // Transport failures (refused, TLS, timeout, size cap, aborted) are errors; any HTTP status
   // is a response.
   virtual Result<ApiResponse> send(const ApiRequest& req) = 0;
-};
-
-class CurlApiHttp final : public ApiHttp {
- public:
-  explicit CurlApiHttp(ranges::HttpOptions opts) : opts_(std::move(opts)) {}
-  Result<ApiResponse> send(const ApiRequest& req) override;
-
- private:
-  ranges::HttpOptions opts_;
 };
 
 }  // namespace og::aop

@@ -18,9 +18,9 @@
 #include <cstring>
 #include <string>
 
-#include "aop/http.hpp"
+#include "fetch/curl_api_http.hpp"
+#include "fetch/curl_http_client.hpp"
 #include "fetch/frame.hpp"
-#include "ranges/http_client.hpp"
 
 namespace {
 
@@ -93,7 +93,7 @@ fetch::FetchOutcome perform(const fetch::FetchRequest& req) {
   o.ca_pem = req.ca_pem;
   fetch::FetchOutcome out;
   if (req.kind == "get") {
-    ranges::CurlHttpClient http(o);
+    fetch::CurlHttpClient http(o);
     auto r = http.get(req.url, req.if_none_match);
     if (!r) {
       out.error = r.error().message;
@@ -103,7 +103,7 @@ fetch::FetchOutcome perform(const fetch::FetchRequest& req) {
     out.response = {r->status, std::move(r->content_type), std::move(r->etag), {}, std::move(r->body)};
     return out;
   }
-  aop::CurlApiHttp http(o);
+  fetch::CurlApiHttp http(o);
   aop::ApiRequest ar{req.method, req.url, req.bearer_token, req.json_body};
   auto r = http.send(ar);
   explicit_bzero(ar.bearer_token.data(), ar.bearer_token.size());

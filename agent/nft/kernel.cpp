@@ -1,4 +1,4 @@
-#include "kernel.hpp"
+#include "netlink_kernel.hpp"
 
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>

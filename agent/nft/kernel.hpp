@@ -1,9 +1,10 @@
 // The seam between the enforcer logic and the kernel: commit a batch, read our table back.
-// The netlink implementation is tested for real in the e2e tier; unit tests use a fake.
+// The netlink implementation (netlink_kernel.hpp) is tested for real in the e2e tier; unit
+// tests use tests/doubles/mock_nft_kernel.hpp.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-#include <memory>
 
 #include "nl.hpp"
 #include "ruleset.hpp"
@@ -24,13 +25,5 @@ class NftKernel {
   // Sequence number for the next batch.
   virtual std::uint32_t next_seq(std::size_t messages_hint) = 0;
 };
-
-std::unique_ptr<NftKernel> make_netlink_kernel();
-
-// Conversions from parsed libnftnl objects (also used by the unit tests). libnftnl 1.2.4
-// takes non-const objects in its nftnl_obj getters.
-[[nodiscard]] ChainDef chain_def_from(const nftnl_chain* c);
-[[nodiscard]] SetDef set_def_from(const nftnl_set* s);  // includes elements, sorted
-[[nodiscard]] CounterDef counter_def_from(nftnl_obj* o);
 
 }  // namespace og::nft

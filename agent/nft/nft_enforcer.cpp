@@ -4,21 +4,13 @@
 #include <cstdlib>
 #include <ctime>
 
-#include "kernel.hpp"
+#include "netlink_kernel.hpp"
 #include "originguard/duration.hpp"
+#include "originguard/enforcer_report.hpp"
 #include "originguard/log.hpp"
 #include "ruleset.hpp"
 
 namespace og {
-namespace {
-
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : "; ") + s;
-  return out;
-}
-
-}  // namespace
 
 NftEnforcer::NftEnforcer(std::unique_ptr<nft::NftKernel> kernel, NftEnforcerOptions opts)
     : kernel_(std::move(kernel)), opts_(opts) {}
@@ -85,12 +77,7 @@ Status NftEnforcer::apply(const DesiredState& desired) {
   last_apply_ms_ = ms;
   last_error_.clear();
   ++applies_;
-  log::info("nft.apply", {{"mode", to_string(d.mode)},
-                          {"edge_v4", d.edge.v4().size()},
-                          {"edge_v6", d.edge.v6().size()},
-                          {"mgmt", d.mgmt.size()},
-                          {"ports", d.ports.size()},
-                          {"duration_ms", ms}});
+  log_applied("nft.apply", d, {{"ports", d.ports.size()}}, ms);
   return {};
 }
 
@@ -109,7 +96,7 @@ Result<bool> NftEnforcer::verify() {
     return false;
   }
   clean_generation_.reset();
-  log::warn("nft.drift", {{"reasons", join(drift.reasons)}, {"rebuild", drift.rebuild}});
+  log::warn("nft.drift", {{"reasons", join_reasons(drift.reasons)}, {"rebuild", drift.rebuild}});
   const auto t0 = std::chrono::steady_clock::now();
   auto st = commit_desired(*applied_, drift.rebuild, actual->present);
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -159,7 +146,7 @@ nlohmann::json NftEnforcer::status() const {
       warn("table_missing",
            "table inet originguard is missing from the kernel: nothing is filtered until the next verify puts it back");
     } else if (auto drift = nft::diff(nft::desired_table(*applied_), *actual, false); !drift.empty()) {
-      warn("table_modified", "table inet originguard differs from the applied state (" + join(drift.reasons) +
+      warn("table_modified", "table inet originguard differs from the applied state (" + join_reasons(drift.reasons) +
                                  "): the next verify repairs it");
     }
     j["elements"] = {{"edge_v4", applied_->edge.v4().size()},

@@ -26,19 +26,19 @@
 
 namespace og::nft {
 
-using og::FreeWith;
+using og::Unique;
 
-using TablePtr = std::unique_ptr<nftnl_table, FreeWith<nftnl_table_free>>;
-using ChainPtr = std::unique_ptr<nftnl_chain, FreeWith<nftnl_chain_free>>;
-using RulePtr = std::unique_ptr<nftnl_rule, FreeWith<nftnl_rule_free>>;
-using ExprPtr = std::unique_ptr<nftnl_expr, FreeWith<nftnl_expr_free>>;
-using SetPtr = std::unique_ptr<nftnl_set, FreeWith<nftnl_set_free>>;
-using SetElemPtr = std::unique_ptr<nftnl_set_elem, FreeWith<nftnl_set_elem_free>>;
-using ObjPtr = std::unique_ptr<nftnl_obj, FreeWith<nftnl_obj_free>>;
-using GenPtr = std::unique_ptr<nftnl_gen, FreeWith<nftnl_gen_free>>;
-using UdataPtr = std::unique_ptr<nftnl_udata_buf, FreeWith<nftnl_udata_buf_free>>;
-using SetElemsIterPtr = std::unique_ptr<nftnl_set_elems_iter, FreeWith<nftnl_set_elems_iter_destroy>>;
-using ExprIterPtr = std::unique_ptr<nftnl_expr_iter, FreeWith<nftnl_expr_iter_destroy>>;
+using TablePtr = Unique<nftnl_table, nftnl_table_free>;
+using ChainPtr = Unique<nftnl_chain, nftnl_chain_free>;
+using RulePtr = Unique<nftnl_rule, nftnl_rule_free>;
+using ExprPtr = Unique<nftnl_expr, nftnl_expr_free>;
+using SetPtr = Unique<nftnl_set, nftnl_set_free>;
+using SetElemPtr = Unique<nftnl_set_elem, nftnl_set_elem_free>;
+using ObjPtr = Unique<nftnl_obj, nftnl_obj_free>;
+using GenPtr = Unique<nftnl_gen, nftnl_gen_free>;
+using UdataPtr = Unique<nftnl_udata_buf, nftnl_udata_buf_free>;
+using SetElemsIterPtr = Unique<nftnl_set_elems_iter, nftnl_set_elems_iter_destroy>;
+using ExprIterPtr = Unique<nftnl_expr_iter, nftnl_expr_iter_destroy>;
 
 // Allocation failures are out-of-memory, not recoverable errors: they throw std::bad_alloc.
 TablePtr make_table();
@@ -122,7 +122,7 @@ class Socket {
                  const std::function<Status(const nlmsghdr*)>& on_msg);
 
  private:
-  using MnlPtr = std::unique_ptr<mnl_socket, FreeWith<mnl_socket_close>>;
+  using MnlPtr = Unique<mnl_socket, mnl_socket_close>;
   explicit Socket(MnlPtr s) : sock_(std::move(s)) {}
   Status set_buffers(std::size_t send_bytes);
 

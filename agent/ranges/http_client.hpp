@@ -1,7 +1,9 @@
-// HTTP GET seam: the refresher talks to this interface, tests mock it. CurlHttpClient is the
-// real transfer (TLS verification on, https only, timeouts, size cap, proxy env respected); it
-// runs only inside originguard-fetch, the unprivileged helper, and the agent reaches it through
-// fetch::SubprocessHttpClient (agent/fetch/subprocess.hpp, docs/SECURITY.md).
+// HTTP GET seam: the refresher talks to this interface, tests mock it
+// (tests/doubles/mock_http_client.hpp). The real transfer, fetch::CurlHttpClient
+// (agent/fetch/curl_http_client.hpp: TLS verification on, https only, timeouts, size cap, proxy
+// env respected), runs only inside originguard-fetch, the unprivileged helper; the agent reaches
+// it through fetch::SubprocessHttpClient (agent/fetch/subprocess.hpp, docs/SECURITY.md).
+// HttpOptions are what every implementation is built from.
 #pragma once
 
 #include <atomic>
@@ -36,15 +38,6 @@ struct HttpOptions {
   // The CA bundle's content, used instead of ca_file when set: the fetch helper gets it on
   // stdin from the agent, which read ca_file as root, and so needs no file access.
   std::string ca_pem{};
-};
-
-class CurlHttpClient final : public HttpClient {
- public:
-  explicit CurlHttpClient(HttpOptions opts) : opts_(std::move(opts)) {}
-  Result<HttpResponse> get(const std::string& url, const std::string& if_none_match) override;
-
- private:
-  HttpOptions opts_;
 };
 
 }  // namespace og::ranges

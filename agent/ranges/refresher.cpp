@@ -6,14 +6,14 @@ RefreshOutcome Refresher::run(const RefreshInput& in, WallTime now) {
   RefreshOutcome out;
   SourceFetcher fetcher(http_, cfg_);
   const auto policy = ValidationPolicy::from(cfg_);
-  std::vector<std::string> failures;
+  std::vector<Error> failures;
 
   for (const auto& alt : cfg_.sources) {
     const std::string label = describe(alt);
     const bool same_source = label == in.current_source;
     auto fetched = fetcher.fetch(alt, in.etags, same_source && !in.force);
     if (!fetched) {
-      failures.push_back(fetched.error().message);
+      failures.push_back(fetched.error());
       continue;
     }
     if (fetched->not_modified) {
@@ -22,7 +22,7 @@ RefreshOutcome Refresher::run(const RefreshInput& in, WallTime now) {
     }
     auto valid = validate(fetched->ranges, policy, in.last_good ? &*in.last_good : nullptr, in.force);
     if (!valid) {
-      failures.push_back(label + ": refused: " + valid.error().message);
+      failures.push_back(valid.error().context(label + ": refused"));
       continue;
     }
     out.kind = RefreshOutcome::Kind::updated;
@@ -36,12 +36,15 @@ RefreshOutcome Refresher::run(const RefreshInput& in, WallTime now) {
   }
 
   if (out.kind == RefreshOutcome::Kind::failed) {
-    for (const auto& f : failures) out.error += (out.error.empty() ? "" : "; then ") + f;
+    for (const auto& f : failures) {
+      out.error.message += (out.error.message.empty() ? "" : "; then ") + f.message;
+      if (out.error.sys_errno == 0) out.error.sys_errno = f.sys_errno;
+    }
     return out;
   }
   if (!failures.empty()) {
     std::string why;
-    for (const auto& f : failures) why += (why.empty() ? "" : "; ") + f;
+    for (const auto& f : failures) why += (why.empty() ? "" : "; ") + f.message;
     out.notes.push_back("preferred source failed, used a fallback: " + why);
   }
   return out;

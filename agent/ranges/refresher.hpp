@@ -24,7 +24,9 @@ struct RefreshOutcome {
   Kind kind = Kind::failed;
   StoredRanges result;             // updated: the new set (fetched_at = now)
   std::vector<std::string> notes;  // non-fatal: duplicates removed, fallback source used
-  std::string error;               // failed: why every alternative was refused
+  // failed: why every alternative was refused, "; then "-joined in order; sys_errno is the
+  // first alternative's errno that is set (a file:/// source that cannot be read), else 0.
+  Error error;
 };
 
 class Refresher {

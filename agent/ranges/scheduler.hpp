@@ -6,22 +6,9 @@
 #include <functional>
 
 #include "originguard/config.hpp"
+#include "ranges/clock.hpp"
 
 namespace og::ranges {
-
-class Clock {
- public:
-  using time_point = std::chrono::steady_clock::time_point;
-  virtual ~Clock() = default;
-  [[nodiscard]] virtual time_point now() const = 0;
-  [[nodiscard]] virtual std::chrono::system_clock::time_point wall() const = 0;
-};
-
-class SystemClock final : public Clock {
- public:
-  [[nodiscard]] time_point now() const override { return std::chrono::steady_clock::now(); }
-  [[nodiscard]] std::chrono::system_clock::time_point wall() const override { return std::chrono::system_clock::now(); }
-};
 
 struct ScheduleConfig {
   Seconds interval{3600};

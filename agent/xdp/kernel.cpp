@@ -1,4 +1,4 @@
-#include "kernel.hpp"
+#include "bpf_kernel.hpp"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>

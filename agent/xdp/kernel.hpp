@@ -1,7 +1,8 @@
 // The seam between the XDP enforcer's logic and the kernel: load a program generation, attach
 // it to interfaces with pinned bpf_links, swap generations, read counters, list interfaces and
-// default routes, watch link events. The libbpf + rtnetlink implementation is tested for real
-// in the bpf and e2e tiers; the enforcer's logic is unit-tested against a fake.
+// default routes, watch link events. The libbpf + rtnetlink implementation (bpf_kernel.hpp) is
+// tested for real in the bpf and e2e tiers; the enforcer's logic is unit-tested against
+// tests/doubles/fake_xdp_kernel.hpp.
 #pragma once
 
 #include <cstdint>
@@ -76,11 +77,5 @@ class XdpKernel {
   // Reads pending notifications; true when the interfaces should be looked at again.
   virtual bool drain_events() = 0;
 };
-
-struct KernelOptions {
-  std::filesystem::path pin_dir = "/sys/fs/bpf/originguard";
-};
-
-[[nodiscard]] std::unique_ptr<XdpKernel> make_bpf_kernel(KernelOptions opts);
 
 }  // namespace og::xdp

@@ -4,17 +4,13 @@
 #include <cerrno>
 #include <sstream>
 
+#include "bpf_kernel.hpp"
 #include "originguard/duration.hpp"
+#include "originguard/enforcer_report.hpp"
 #include "originguard/log.hpp"
 
 namespace og {
 namespace {
-
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : "; ") + s;
-  return out;
-}
 
 const xdp::Interface* find_iface(const std::vector<xdp::Interface>& v, std::string_view name) {
   auto it = std::find_if(v.begin(), v.end(), [&](const auto& i) { return i.name == name; });
@@ -110,15 +106,12 @@ Status XdpEnforcer::apply(const DesiredState& desired) {
   last_apply_ms_ = ms;
   last_error_.clear();
   ++applies_;
-  log::info("xdp.apply", {{"mode", to_string(desired.mode)},
-                          {"edge_v4", desired.edge.v4().size()},
-                          {"edge_v6", desired.edge.v6().size()},
-                          {"mgmt", desired.mgmt.size()},
-                          {"prog_id", prog->prog_id},
-                          {"generation", prog->generation},
-                          {"conntrack", prog->conntrack},
-                          {"attached", attached()},
-                          {"duration_ms", ms}});
+  log_applied("xdp.apply", desired,
+              {{"prog_id", prog->prog_id},
+               {"generation", prog->generation},
+               {"conntrack", prog->conntrack},
+               {"attached", attached()}},
+              ms);
   return {};
 }
 
@@ -349,7 +342,7 @@ void XdpEnforcer::record(const std::vector<Change>& changes, const char* why) {
   ++drift_repairs_;
   last_drift_ = std::move(drift);
   last_drift_at_ = std::chrono::system_clock::now();
-  log::warn("xdp.drift.repaired", {{"repairs", drift_repairs_}, {"reasons", join(last_drift_)}});
+  log::warn("xdp.drift.repaired", {{"repairs", drift_repairs_}, {"reasons", join_reasons(last_drift_)}});
 }
 
 Result<bool> XdpEnforcer::verify() {

@@ -32,7 +32,7 @@ REPS=${REPS:-9}
 ROUNDS=${ROUNDS:-5}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-4}
 SECTIONS=${SECTIONS:-"1 2 3"}
-BENCH=$BUILD/agent/xdp/og-xdp-bench
+BENCH=$BUILD/bench/xdp/og-xdp-bench
 XDP_APPLY=$BUILD/agent/xdp/og-xdp-apply
 NFT_APPLY=$BUILD/agent/nft/og-nft-apply
 [[ $(id -u) -eq 0 ]] || { echo "bench/xdp: needs root" >&2; exit 77; }

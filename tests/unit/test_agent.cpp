@@ -8,9 +8,9 @@
 
 #include "agent.hpp"
 #include "client.hpp"
-#include "fake_clock.hpp"
-#include "mock_enforcer.hpp"
-#include "mock_http_client.hpp"
+#include "doubles/fake_clock.hpp"
+#include "doubles/mock_enforcer.hpp"
+#include "doubles/mock_http_client.hpp"
 #include "originguard/config.hpp"
 #include "test_support.hpp"
 

@@ -6,10 +6,10 @@
 
 #include <linux/netfilter/nf_tables.h>
 
+#include "doubles/fake_clock.hpp"
+#include "doubles/mock_enforcer.hpp"
+#include "doubles/mock_nft_kernel.hpp"
 #include "enforcer_set.hpp"
-#include "fake_clock.hpp"
-#include "mock_enforcer.hpp"
-#include "nft/mock_kernel.hpp"
 #include "nft_enforcer.hpp"
 #include "ruleset.hpp"
 

@@ -11,8 +11,8 @@
 #include <random>
 #include <thread>
 
-#include "fake_clock.hpp"
-#include "fake_command_runner.hpp"
+#include "doubles/fake_clock.hpp"
+#include "doubles/fake_command_runner.hpp"
 #include "ranges/store.hpp"
 #include "realip.hpp"
 #include "test_support.hpp"

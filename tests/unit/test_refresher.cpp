@@ -1,8 +1,10 @@
 // One refresh attempt against a mocked HTTP client: sources, fallbacks, 304s, validation.
+#include <cerrno>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "mock_http_client.hpp"
+#include "doubles/mock_http_client.hpp"
 #include "ranges/refresher.hpp"
 #include "test_support.hpp"
 
@@ -51,7 +53,7 @@ class RefresherTest : public ::testing::Test {
 TEST_F(RefresherTest, JsonApi200IsUpdated) {
   EXPECT_CALL(http_, get(kApi, "")).WillOnce(Return(response(200, "application/json", snapshot(), "W/\"hdr-1\"")));
   auto out = run();
-  ASSERT_EQ(out.kind, Kind::updated) << out.error;
+  ASSERT_EQ(out.kind, Kind::updated) << out.error.message;
   EXPECT_EQ(out.result.ranges.v4().size(), 15u);
   EXPECT_EQ(out.result.ranges.v6().size(), 7u);
   EXPECT_EQ(out.result.source, kApi);
@@ -59,7 +61,7 @@ TEST_F(RefresherTest, JsonApi200IsUpdated) {
   EXPECT_EQ(out.result.etags, (EtagMap{{kApi, "W/\"hdr-1\""}}));    // the header is sent back
   EXPECT_EQ(out.result.fetched_at, kNow);
   EXPECT_THAT(out.notes, IsEmpty());
-  EXPECT_THAT(out.error, IsEmpty());
+  EXPECT_THAT(out.error.message, IsEmpty());
 }
 
 TEST_F(RefresherTest, NotModifiedWhenTheSameSourceAnswers304) {
@@ -70,7 +72,7 @@ TEST_F(RefresherTest, NotModifiedWhenTheSameSourceAnswers304) {
   EXPECT_CALL(http_, get(kApi, "W/\"hdr-1\"")).WillOnce(Return(response(304, "", "")));
   auto out = run(in);
   EXPECT_EQ(out.kind, Kind::not_modified);
-  EXPECT_THAT(out.error, IsEmpty());
+  EXPECT_THAT(out.error.message, IsEmpty());
 }
 
 TEST_F(RefresherTest, NoIfNoneMatchForADifferentSource) {
@@ -80,7 +82,7 @@ TEST_F(RefresherTest, NoIfNoneMatchForADifferentSource) {
   in.etags = {{kApi, "W/\"hdr-1\""}};
   EXPECT_CALL(http_, get(kApi, "")).WillOnce(Return(response(200, "application/json", snapshot(), "W/\"hdr-2\"")));
   auto out = run(in);
-  ASSERT_EQ(out.kind, Kind::updated) << out.error;
+  ASSERT_EQ(out.kind, Kind::updated) << out.error.message;
   EXPECT_EQ(out.result.etags.at(kApi), "W/\"hdr-2\"");
 }
 
@@ -89,7 +91,7 @@ TEST_F(RefresherTest, NoIfNoneMatchWithoutAStoredEtag) {
   in.current_source = kApi;
   EXPECT_CALL(http_, get(kApi, "")).WillOnce(Return(response(200, "application/json", snapshot())));
   auto out = run(in);
-  ASSERT_EQ(out.kind, Kind::updated) << out.error;
+  ASSERT_EQ(out.kind, Kind::updated) << out.error.message;
   EXPECT_THAT(out.result.etags, IsEmpty()) << "no ETag header, nothing to send next time";
 }
 
@@ -97,7 +99,7 @@ TEST_F(RefresherTest, Unsolicited304IsAFailure) {
   EXPECT_CALL(http_, get(kApi, "")).WillOnce(Return(response(304, "", "")));
   auto out = run();
   EXPECT_EQ(out.kind, Kind::failed);
-  EXPECT_THAT(out.error, AllOf(HasSubstr(kApi), HasSubstr("HTTP 304")));
+  EXPECT_THAT(out.error.message, AllOf(HasSubstr(kApi), HasSubstr("HTTP 304")));
 }
 
 struct BadAnswer {
@@ -135,8 +137,8 @@ TEST_F(RefresherTest, BadAnswersFailNamingUrlAndReason) {
     Refresher r(http, cfg_);
     auto out = r.run({}, kNow);
     EXPECT_EQ(out.kind, Kind::failed);
-    EXPECT_THAT(out.error, HasSubstr(kApi));
-    EXPECT_THAT(out.error, HasSubstr(std::string(c.why)));
+    EXPECT_THAT(out.error.message, HasSubstr(kApi));
+    EXPECT_THAT(out.error.message, HasSubstr(std::string(c.why)));
     EXPECT_TRUE(out.result.ranges.empty()) << "a failed refresh carries no ranges";
   }
 }
@@ -150,7 +152,7 @@ TEST_F(RefresherTest, FallbackToSecondAlternativeAddsANote) {
   EXPECT_CALL(http_, get(kTextV6, ""))
       .WillOnce(Return(response(200, "text/plain", read_file(test_data("ips-v6.txt")), "\"v6\"")));
   auto out = run();
-  ASSERT_EQ(out.kind, Kind::updated) << out.error;
+  ASSERT_EQ(out.kind, Kind::updated) << out.error.message;
   EXPECT_EQ(out.result.source, kTextV4 + " + " + kTextV6);
   EXPECT_EQ(out.result.ranges.v4().size(), 15u);
   EXPECT_EQ(out.result.ranges.v6().size(), 7u);
@@ -164,7 +166,7 @@ TEST_F(RefresherTest, UnionGroupMergesBothFamilies) {
   EXPECT_CALL(http_, get(kTextV6, ""))
       .WillOnce(Return(response(200, "text/plain; charset=utf-8", read_file(test_data("ips-v6.txt")), "\"v6\"")));
   auto out = run();
-  ASSERT_EQ(out.kind, Kind::updated) << out.error;
+  ASSERT_EQ(out.kind, Kind::updated) << out.error.message;
   EXPECT_EQ(out.result.ranges, snapshot_set()) << "the two text lists are exactly the JSON snapshot";
   EXPECT_EQ(out.result.etags, (EtagMap{{kTextV4, "\"v4\""}, {kTextV6, "\"v6\""}}));
   EXPECT_EQ(out.result.etag, "\"v4\"");
@@ -178,7 +180,7 @@ TEST_F(RefresherTest, UnionGroupFailsIfOnePartFails) {
   EXPECT_CALL(http_, get(kTextV6, "")).WillOnce(Return(response(403, "text/html", "<html>challenge</html>")));
   auto out = run();
   EXPECT_EQ(out.kind, Kind::failed);
-  EXPECT_THAT(out.error, AllOf(HasSubstr(kTextV6), HasSubstr("HTTP 403")));
+  EXPECT_THAT(out.error.message, AllOf(HasSubstr(kTextV6), HasSubstr("HTTP 403")));
 }
 
 TEST_F(RefresherTest, UnionAllUnchangedIsNotModified) {
@@ -205,7 +207,7 @@ TEST_F(RefresherTest, UnionPartlyChangedRefetchesTheUnchangedPart) {
   EXPECT_CALL(http_, get(kTextV4, ""))
       .WillOnce(Return(response(200, "text/plain", read_file(test_data("ips-v4.txt")), "\"v4\"")));
   auto out = run(in);
-  ASSERT_EQ(out.kind, Kind::updated) << out.error;
+  ASSERT_EQ(out.kind, Kind::updated) << out.error.message;
   EXPECT_EQ(out.result.ranges.v4().size(), 15u);
   EXPECT_EQ(out.result.ranges.v6().size(), 8u);
   EXPECT_EQ(out.result.etags, (EtagMap{{kTextV4, "\"v4\""}, {kTextV6, "\"v6b\""}}));
@@ -219,7 +221,7 @@ TEST_F(RefresherTest, ChinaNetworkAddsQueryToTheApiOnly) {
   EXPECT_CALL(http_, get(kApi + "?networks=jdcloud", ""))
       .WillOnce(Return(response(200, "application/json", china_body)));
   auto out = run();
-  ASSERT_EQ(out.kind, Kind::updated) << out.error;
+  ASSERT_EQ(out.kind, Kind::updated) << out.error.message;
   EXPECT_EQ(out.result.ranges.v4().size(), 2u);
   EXPECT_TRUE(out.result.ranges.contains(*parse_address("192.0.2.1")));
   EXPECT_EQ(out.result.source, kApi) << "status shows the configured URL";
@@ -231,7 +233,7 @@ TEST_F(RefresherTest, ChinaNetworkAnswerWithoutJdcloudIsRefused) {
       .WillOnce(Return(response(200, "application/json", snapshot())));
   auto out = run();
   EXPECT_EQ(out.kind, Kind::failed);
-  EXPECT_THAT(out.error, AllOf(HasSubstr("jdcloud_cidrs"), HasSubstr(kApi)));
+  EXPECT_THAT(out.error.message, AllOf(HasSubstr("jdcloud_cidrs"), HasSubstr(kApi)));
 }
 
 TEST(EffectiveUrl, Table) {
@@ -256,7 +258,7 @@ TEST_F(RefresherTest, ShrinkIsRefusedWithoutForce) {
   EXPECT_CALL(http_, get(kApi, "\"e\"")).WillOnce(Return(response(200, "application/json", edge())));
   auto out = run(in);
   EXPECT_EQ(out.kind, Kind::failed);
-  EXPECT_THAT(out.error, AllOf(HasSubstr(kApi), HasSubstr("would shrink from 15 to 2"), HasSubstr("--force")));
+  EXPECT_THAT(out.error.message, AllOf(HasSubstr(kApi), HasSubstr("would shrink from 15 to 2"), HasSubstr("--force")));
 }
 
 TEST_F(RefresherTest, ForceSkipsShrinkRuleAndSendsNoIfNoneMatch) {
@@ -267,7 +269,7 @@ TEST_F(RefresherTest, ForceSkipsShrinkRuleAndSendsNoIfNoneMatch) {
   in.force = true;
   EXPECT_CALL(http_, get(kApi, "")).WillOnce(Return(response(200, "application/json", edge(), "\"e2\"")));
   auto out = run(in);
-  ASSERT_EQ(out.kind, Kind::updated) << out.error;
+  ASSERT_EQ(out.kind, Kind::updated) << out.error.message;
   EXPECT_EQ(out.result.ranges.v4().size(), 2u);
   EXPECT_EQ(out.result.ranges.v6().size(), 1u);
   EXPECT_EQ(out.result.etag, "test-etag-1");
@@ -279,8 +281,30 @@ TEST_F(RefresherTest, AllAlternativesFailJoinsReasons) {
   EXPECT_CALL(http_, get(kTextV4, "")).WillOnce(Return(response(500, "text/plain", "")));
   auto out = run();
   EXPECT_EQ(out.kind, Kind::failed);
-  EXPECT_THAT(out.error, HasSubstr(kApi + ": Could not resolve host"));
-  EXPECT_THAT(out.error, HasSubstr("; then " + kTextV4 + ": HTTP 500"));
+  EXPECT_THAT(out.error.message, HasSubstr(kApi + ": Could not resolve host"));
+  EXPECT_THAT(out.error.message, HasSubstr("; then " + kTextV4 + ": HTTP 500"));
+}
+
+// The outcome keeps the structured error, errno included (a missing or unreadable file:///
+// source), not only its text: the first alternative's errno that is set.
+TEST_F(RefresherTest, FailureKeepsTheErrno) {
+  og::test::TempDir dir;
+  const std::string missing = "file://" + (dir / "missing.json").string();
+  cfg_.sources = {{kApi}, {missing}};
+  EXPECT_CALL(http_, get(kApi, "")).WillOnce(Return(response(500, "text/plain", "busy")));
+  auto out = run();
+  EXPECT_EQ(out.kind, Kind::failed);
+  EXPECT_EQ(out.error.sys_errno, ENOENT);
+  EXPECT_THAT(out.error.message, HasSubstr(kApi + ": HTTP 500"));
+  EXPECT_THAT(out.error.message, HasSubstr("; then " + missing + ": open "));
+}
+
+TEST_F(RefresherTest, SuccessCarriesNoError) {
+  cfg_.sources = {{"file://" + test_data("ips-v4.txt").string(), "file://" + test_data("ips-v6.txt").string()}};
+  auto out = run();
+  ASSERT_EQ(out.kind, Kind::updated) << out.error.message;
+  EXPECT_THAT(out.error.message, IsEmpty());
+  EXPECT_EQ(out.error.sys_errno, 0);
 }
 
 TEST_F(RefresherTest, ValidationFailureFallsBack) {
@@ -288,7 +312,7 @@ TEST_F(RefresherTest, ValidationFailureFallsBack) {
   cfg_.min_ipv4 = 10;
   EXPECT_CALL(http_, get(kApi, "")).WillOnce(Return(response(200, "application/json", edge())));
   auto out = run();
-  ASSERT_EQ(out.kind, Kind::updated) << out.error;
+  ASSERT_EQ(out.kind, Kind::updated) << out.error.message;
   EXPECT_EQ(out.result.ranges, snapshot_set());
   EXPECT_THAT(out.result.source, HasSubstr("file://"));
   ASSERT_THAT(out.notes, ElementsAre(AllOf(HasSubstr("fallback"), HasSubstr("fewer than the minimum 10"))));
@@ -297,7 +321,7 @@ TEST_F(RefresherTest, ValidationFailureFallsBack) {
 TEST_F(RefresherTest, FileSourcesNeedNoHttp) {
   cfg_.sources = {{"file://" + test_data("ips-v4.txt").string(), "file://" + test_data("ips-v6.txt").string()}};
   auto out = run();  // StrictMock: any HTTP call fails the test
-  ASSERT_EQ(out.kind, Kind::updated) << out.error;
+  ASSERT_EQ(out.kind, Kind::updated) << out.error.message;
   EXPECT_EQ(out.result.ranges, snapshot_set());
   EXPECT_THAT(out.result.etags, IsEmpty());
 }
@@ -339,7 +363,7 @@ TEST_F(RefresherTest, FileSourceErrors) {
     cfg_.sources = {{url}};
     auto out = run();
     EXPECT_EQ(out.kind, Kind::failed);
-    EXPECT_THAT(out.error, AllOf(HasSubstr(url), HasSubstr(std::string(why))));
+    EXPECT_THAT(out.error.message, AllOf(HasSubstr(url), HasSubstr(std::string(why))));
   }
 }
 

@@ -4,7 +4,7 @@
 
 #include <deque>
 
-#include "fake_clock.hpp"
+#include "doubles/fake_clock.hpp"
 #include "ranges/scheduler.hpp"
 
 namespace og::ranges {

@@ -11,7 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "kernel.hpp"
+#include "netlink_kernel.hpp"
 #include "nft_enforcer.hpp"
 #include "originguard/cidr.hpp"
 #include "originguard/log.hpp"

@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bpf_kernel.hpp"
 #include "originguard/cidr.hpp"
 #include "originguard/log.hpp"
 #include "originguard/range_set.hpp"

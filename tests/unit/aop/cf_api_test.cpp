@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "aop/cf_api.hpp"
-#include "aop/fake_cf.hpp"
-#include "aop/mock_api_http.hpp"
+#include "doubles/fake_cf.hpp"
+#include "doubles/mock_api_http.hpp"
 
 namespace og::aop::test {
 namespace {

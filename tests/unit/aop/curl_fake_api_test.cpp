@@ -3,8 +3,9 @@
 // header, a bad token, and an upload whose answer is lost.
 #include <gtest/gtest.h>
 
-#include "aop/fake_api_server.hpp"
 #include "aop/rotation.hpp"
+#include "doubles/fake_api_server.hpp"
+#include "fetch/curl_api_http.hpp"
 #include "test_support.hpp"
 
 namespace og::aop::test {
@@ -20,7 +21,7 @@ class CurlFakeApi : public ::testing::Test {
  protected:
   og::test::TempDir tmp;
   FakeApiServer server{tmp / "api", kZone, kToken};
-  std::unique_ptr<CurlApiHttp> http;
+  std::unique_ptr<fetch::CurlApiHttp> http;
   RotationOptions opts;
   TimePoint now = TimePoint(Seconds(1'800'000'000));
 
@@ -30,7 +31,7 @@ class CurlFakeApi : public ::testing::Test {
     o.ca_file = (tmp / "api" / "ca.pem").string();
     o.connect_timeout = 5s;
     o.total_timeout = 20s;
-    http = std::make_unique<CurlApiHttp>(o);
+    http = std::make_unique<fetch::CurlApiHttp>(o);
     opts.state_file = tmp / "state.json";
     opts.ca_dir = tmp / "ca";
     opts.poll_interval = 1s;

@@ -11,8 +11,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "aop/fake_api_server.hpp"
 #include "aop/manager.hpp"
+#include "doubles/fake_api_server.hpp"
 #include "promtool.hpp"
 #include "test_support.hpp"
 

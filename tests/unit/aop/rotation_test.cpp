@@ -5,8 +5,8 @@
 
 #include <fstream>
 
-#include "aop/fake_cf.hpp"
 #include "aop/rotation.hpp"
+#include "doubles/fake_cf.hpp"
 #include "test_support.hpp"
 
 namespace og::aop::test {

@@ -7,8 +7,8 @@
 #include <linux/netfilter/nfnetlink.h>
 
 #include "batch_walk.hpp"
+#include "doubles/mock_nft_kernel.hpp"
 #include "kernel.hpp"
-#include "mock_kernel.hpp"
 #include "nft_enforcer.hpp"
 
 namespace og {

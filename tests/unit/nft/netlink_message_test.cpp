@@ -11,7 +11,7 @@
 #include <set>
 
 #include "batch_walk.hpp"
-#include "kernel.hpp"
+#include "netlink_kernel.hpp"
 #include "ruleset.hpp"
 
 namespace og::nft {

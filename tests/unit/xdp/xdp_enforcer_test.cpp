@@ -2,7 +2,7 @@
 // and their return, generation swaps, drift repair accounting, "auto", uninstall, status.
 #include <gtest/gtest.h>
 
-#include "fake_kernel.hpp"
+#include "doubles/fake_xdp_kernel.hpp"
 #include "xdp_enforcer.hpp"
 
 namespace og {

@@ -1,6 +1,7 @@
-// A small packet builder for BPF_PROG_TEST_RUN: Ethernet, VLAN tags, IPv4 (options,
-// fragments), IPv6 (extension headers), TCP/UDP/ICMP, ARP. Layers are listed outermost first;
-// length, protocol and next-header fields are filled in from what follows.
+// A small packet builder for BPF_PROG_TEST_RUN (the bpf tests and og-xdp-bench): Ethernet,
+// VLAN tags, IPv4 (options, fragments), IPv6 (extension headers), TCP/UDP/ICMP, ARP. Layers are
+// listed outermost first; length, protocol and next-header fields are filled in from what
+// follows.
 #pragma once
 
 #include <cstddef>

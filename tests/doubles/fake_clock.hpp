@@ -1,9 +1,9 @@
-// A Clock the test moves by hand: no sleeping, no timing (mirrors ranges/scheduler.hpp's Clock).
+// A Clock the test moves by hand: no sleeping, no timing (mirrors ranges/clock.hpp).
 #pragma once
 
 #include <chrono>
 
-#include "ranges/scheduler.hpp"
+#include "ranges/clock.hpp"
 
 namespace og::ranges::test {
 

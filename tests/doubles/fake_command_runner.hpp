@@ -1,4 +1,4 @@
-// A CommandRunner the test completes by hand (mirrors agent/command.hpp): records what would
+// A CommandRunner the test completes by hand (mirrors agent/command_runner.hpp): records what would
 // have run, and finishes the oldest pending command with the result the test chooses.
 #pragma once
 
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "command.hpp"
+#include "command_runner.hpp"
 
 namespace og::test {
 
