@@ -91,8 +91,9 @@ Status parse_aop_section(const TomlReader& r, const toml::table& root, AopConfig
   out.zones.clear();
   if (!*aop) return {};
   const toml::table& a = **aop;
-  if (auto st = r.only_keys(a, "aop", {"zone", "export_dir"}); !st) return st;
+  if (auto st = r.only_keys(a, "aop", {"zone", "export_dir", "poll_interval"}); !st) return st;
   if (auto st = r.path(a, "aop", "export_dir", out.export_dir); !st) return st;
+  if (auto st = r.duration(a, "aop", "poll_interval", out.poll_interval, Seconds(1)); !st) return st;
   const toml::node* zn = a.get("zone");
   if (!zn) return {};
   const toml::array* arr = zn->as_array();

@@ -36,6 +36,10 @@ struct AopConfig {
   // Where the agent exports each zone's CA bundle, <export_dir>/<zone_id>.pem (mode 0644: CA
   // certificates only), for the gatekeeper's client_ca = "aop:<zone_id>".
   std::filesystem::path export_dir{kDefaultAopExportDir};
+  // How often a deploying certificate is polled. Cloudflare deploys within minutes, so the
+  // default asks every 15 s; tests against the fake API (which deploys in a second or two)
+  // shorten it so that a rotation takes seconds.
+  Seconds poll_interval{15};
   std::vector<AopZoneConfig> zones;
   bool operator==(const AopConfig&) const = default;
 };

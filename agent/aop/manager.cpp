@@ -22,6 +22,7 @@ struct Manager::Worker {
   AopZoneConfig cfg;
   fs::path export_file;
   ManagerOptions opts;
+  Seconds poll_interval{15};  // [aop] poll_interval
   std::unique_ptr<ApiHttp> http;
   std::unique_ptr<CfApi> api;
   std::optional<Rotator> rot;
@@ -50,7 +51,7 @@ struct Manager::Worker {
     ro.key_type = cfg.key_type;
     ro.cert_lifetime = cfg.cert_lifetime;
     ro.renew_before = cfg.renew_before;
-    ro.poll_interval = opts.poll_interval;
+    ro.poll_interval = poll_interval;
     ro.retry_min = opts.retry_min;
     ro.retry_max = opts.retry_max;
     auto r = Rotator::open(*api, ro, cfg.zone_id);
@@ -141,7 +142,8 @@ milliseconds Manager::jitter(milliseconds base) {
 
 void Manager::configure(const AopConfig* cfg) {
   AopConfig next = cfg ? *cfg : AopConfig{};
-  const bool export_moved = next.export_dir != cfg_.export_dir;
+  // A zone's worker holds both: a change reopens every zone (from its state file).
+  const bool export_moved = next.export_dir != cfg_.export_dir || next.poll_interval != cfg_.poll_interval;
   std::map<std::string, std::shared_ptr<Zone>> zones;
   for (const auto& zc : next.zones) {
     auto it = zones_.find(zc.zone_id);
@@ -154,6 +156,7 @@ void Manager::configure(const AopConfig* cfg) {
     z->worker->cfg = zc;
     z->worker->export_file = next.export_dir / (zc.zone_id + ".pem");
     z->worker->opts = opts_;
+    z->worker->poll_interval = next.poll_interval;
     zones.emplace(zc.zone_id, z);
   }
   for (auto& [id, z] : zones_) {

@@ -39,8 +39,7 @@ struct ManagerOptions {
   const std::atomic<bool>* abort = nullptr;  // the agent's shutdown flag: aborts transfers
   Seconds connect_timeout{10};
   Seconds total_timeout{30};
-  Seconds poll_interval{15};  // while a certificate deploys
-  Seconds retry_min{30};      // backoff after a failed step, doubling
+  Seconds retry_min{30};  // backoff after a failed step, doubling
   Seconds retry_max{3600};
   Seconds max_wait{3600};                        // longest a zone's timer waits before looking again
   std::chrono::milliseconds start_jitter{2000};  // first step after start/reload: 0..this

@@ -17,7 +17,17 @@ Files in DIR:
       {"rate_limit": N, "retry_after": S}  the next N requests get 429 with Retry-After: S
       {"fail": N}                          the next N requests get 500
       {"drop_upload": N}                   the next N uploads are stored but answered 502
+      {"stall": N, "stall_match": RE, "stall_seconds": S}
+                                           the next N requests whose "METHOD PATH" matches RE
+                                           are carried out, then answered S seconds later (a
+                                           test kills the client while the answer is held;
+                                           "METHOD PATH" is appended to stalled.log first)
   Counters are decremented in the file as they are used.
+
+The edge (--edge-dir DIR): what Cloudflare's edge would present to the origin. The newest
+zone-level certificate that is "active" (or, with none, --edge-default's pair) is copied to
+DIR/edge.pem and DIR/edge.key, "<id>" is appended to DIR/edge.log, and --edge-hook (a shell
+command, e.g. one that sends SIGHUP to an nginx playing the edge) runs, each time it changes.
 
 Zone level:   POST/GET /client/v4/zones/Z/origin_tls_client_auth, GET/DELETE …/ID,
               GET/PUT …/origin_tls_client_auth/settings
@@ -147,8 +157,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def control(self, key):
-        """Consumes one unit of control.json[key]; returns the control dict if one was left."""
+    def control(self, key, match=None):
+        """Consumes one unit of control.json[key]; returns the control dict if one was left.
+        With `match`, only when control.json's "<key>_match" regex matches it."""
         path = os.path.join(self.server.state.a.dir, "control.json")
         try:
             with open(path) as f:
@@ -156,6 +167,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (FileNotFoundError, ValueError):
             return None
         if int(c.get(key, 0)) <= 0:
+            return None
+        if match is not None and not re.search(c.get(key + "_match", ""), match):
             return None
         c[key] = int(c[key]) - 1
         write_atomic(path, json.dumps(c))
@@ -190,7 +203,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.send(400, error(6007, "Malformed JSON in request body"))
             status, resp, hdrs = self.route(method, rest, body)
             st.dump()
-            return self.send(status, resp, hdrs)
+            stall = self.control("stall", f"{method} {self.path}")
+        if stall is not None:
+            with open(os.path.join(st.a.dir, "stalled.log"), "a") as f:
+                f.write(f"{method} {self.path}\n")
+            time.sleep(float(stall.get("stall_seconds", 10)))
+            try:
+                return self.send(status, resp, hdrs)
+            except OSError:  # the client is gone (killed while the answer was held)
+                self.close_connection = True
+                return None
+        return self.send(status, resp, hdrs)
 
     def route(self, method, rest, body):
         st = self.server.state
@@ -264,6 +287,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.handle_any("DELETE")
 
 
+def edge_loop(st):
+    """Plays the edge: presents the newest active zone certificate (see the module doc)."""
+    a, shown = st.a, None
+    while True:
+        with LOCK:
+            live = [c for c in st.certs["zone"].values() if st.status(c) == "active"]
+            cur = max(live, key=lambda c: c["uploaded_at"])["id"] if live else "default"
+        if cur != shown:
+            if cur == "default":
+                src = a.edge_default.split(",") if a.edge_default else None
+            else:
+                src = [os.path.join(a.dir, "uploads", cur + ext) for ext in (".pem", ".key")]
+            if src:
+                for name, path in zip(("edge.pem", "edge.key"), src):
+                    with open(path) as f:
+                        write_atomic(os.path.join(a.edge_dir, name), f.read())
+                with open(os.path.join(a.edge_dir, "edge.log"), "a") as f:
+                    f.write(cur + "\n")
+                if a.edge_hook:
+                    subprocess.run(a.edge_hook, shell=True)
+            shown = cur
+        time.sleep(0.05)
+
+
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -278,6 +325,9 @@ def main():
     ap.add_argument("--delete-delay", type=float, default=0.0, help="seconds in pending_deletion")
     ap.add_argument("--bind", default="127.0.0.1")
     ap.add_argument("--max-seconds", type=int, default=600, help="exit on its own after this long")
+    ap.add_argument("--edge-dir", help="play the edge: the certificate it presents goes here")
+    ap.add_argument("--edge-default", help="CERT,KEY the edge presents while no zone certificate is active")
+    ap.add_argument("--edge-hook", help="shell command run after the edge's certificate changed")
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     make_tls(a.dir)
@@ -288,6 +338,8 @@ def main():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(os.path.join(a.dir, "server.pem"), os.path.join(a.dir, "server.key"))
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    if a.edge_dir:
+        threading.Thread(target=edge_loop, args=(st,), daemon=True).start()
     write_atomic(os.path.join(a.dir, "port"), str(srv.server_address[1]))
     threading.Timer(a.max_seconds, lambda: os._exit(0)).start()
     srv.serve_forever()

@@ -102,6 +102,16 @@ TEST_P(AopConfigBad, RefusedWithFileLineAndKey) {
 INSTANTIATE_TEST_SUITE_P(Table, AopConfigBad, ::testing::ValuesIn(kBad),
                          [](const auto& tp) { return std::string(tp.param.name); });
 
+TEST(AopConfig, PollInterval) {
+  auto c = parse_aop_config("[aop]\npoll_interval = \"2s\"\n", "agent.toml");
+  ASSERT_TRUE(ok(c));
+  EXPECT_EQ(c->poll_interval, og::Seconds(2));
+  auto bad = parse_aop_config("[aop]\npoll_interval = \"0s\"\n", "agent.toml");
+  ASSERT_TRUE(refused(bad));
+  EXPECT_NE(bad.error().message.find("agent.toml:2: [aop] poll_interval: must be at least 1s"), std::string::npos)
+      << bad.error().message;
+}
+
 TEST(AopConfig, DuplicateZonesAndSharedCaDirsAreRefused) {
   const char* zone = "[[aop.zone]]\nzone_id = \"0123456789abcdef0123456789abcdef\"\napi_token_file = \"/t\"\n";
   auto c = parse_aop_config(std::string(zone) + zone, "agent.toml");
@@ -185,6 +195,7 @@ TEST_F(AgentAopConfig, ReadWithTheAgentsReader) {
   ASSERT_TRUE(c->aop);
   ASSERT_EQ(c->aop->zones.size(), 1u);
   EXPECT_EQ(c->aop->export_dir, "/run/og-test/aop");
+  EXPECT_EQ(c->aop->poll_interval, og::Seconds(15));
   EXPECT_EQ(c->aop->zones[0].zone_id, kZ);
   EXPECT_TRUE(ok(parse_agent_config("[protect]\nmode = \"audit\"\n", "agent.toml", &read_agent_aop)));
   EXPECT_FALSE(parse_agent_config("[protect]\nmode = \"audit\"\n", "agent.toml", &read_agent_aop)->aop);

@@ -50,7 +50,7 @@ class ManagerTest : public ::testing::Test {
     z.api_ca_file = (tmp / "api" / "ca.pem").string();
     cfg.export_dir = tmp / "export";
     cfg.zones = {z};
-    mo.poll_interval = 1s;
+    cfg.poll_interval = 1s;
     mo.retry_min = 1s;
     mo.retry_max = 2s;
     mo.start_jitter = 0ms;
