@@ -88,12 +88,13 @@ bool aop_degraded(const nlohmann::json& zone) {
 
 // `agentctl aop status|issue|rotate|revoke [ZONE]`.
 int aop_command(const std::string& socket, const std::string& action, const std::string& zone, bool json, bool dry_run,
-                bool color) {
+                bool ca, bool color) {
   og::ControlRequest req;
   req.cmd = "aop-" + action;
   nlohmann::json p = nlohmann::json::object();
   if (!zone.empty()) p["zone"] = zone;
   if (dry_run) p["dry_run"] = true;
+  if (ca) p["ca"] = true;
   req.params = p.dump();
   // issue/rotate return once the request is recorded; revoke waits for its DELETEs.
   auto reply = og::ctl::call(socket, req, std::chrono::seconds(action == "revoke" ? 120 : 60));
@@ -205,6 +206,7 @@ int main(int argc, char** argv) try {
   aop->require_subcommand(1);
   std::string aop_zone;
   bool dry_run = false;
+  bool aop_ca = false;
   auto* aop_status = aop->add_subcommand(
       "status", "per zone: state, certificates, expiry, next action, last API error (exit 1 when failing)");
   aop_status->add_option("zone", aop_zone, "zone id (default: all)");
@@ -220,12 +222,17 @@ int main(int argc, char** argv) try {
     c->add_option("zone", aop_zone, "zone id (may be left out when one zone is configured)");
     c->add_flag("--dry-run", dry_run, "print the API calls it would make and change nothing");
     c->add_flag("--json", json, "machine-readable output");
+    if (std::string_view(name) == "rotate")
+      c->add_flag("--ca", aop_ca,
+                  "roll the zone's CA over too: the new CA is trusted first (the bundle the gatekeeper reloads), the "
+                  "certificate is rotated under it ca_overlap later, the old CA is dropped ca_overlap after that");
   }
 
   CLI11_PARSE(app, argc, argv);
   const bool color = isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR");
   if (*gatekeeper) return gatekeeper_command(gk_socket, gatekeeper->get_subcommands().front()->get_name(), json, color);
-  if (*aop) return aop_command(socket, aop->get_subcommands().front()->get_name(), aop_zone, json, dry_run, color);
+  if (*aop)
+    return aop_command(socket, aop->get_subcommands().front()->get_name(), aop_zone, json, dry_run, aop_ca, color);
 
   og::ControlRequest req;
   std::chrono::seconds timeout(15);

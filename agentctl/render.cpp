@@ -255,6 +255,10 @@ std::string render_aop(const nlohmann::json& zones, bool color) {
     if (!z.value("next_cert_id", nlohmann::json()).is_null()) r("Rolling out", str(z, "next_cert_id"));
     if (!z.value("previous_cert_id", nlohmann::json()).is_null()) r("Previous", str(z, "previous_cert_id"));
     r("Next action", z.value("busy", false) ? std::string("running now") : str(z, "next_action_at"));
+    if (z.value("ca_rollover", std::string("none")) != "none")
+      r("CA rollover", str(z, "ca_rollover") + (z.value("ca_rollover_next_at", nlohmann::json()).is_null()
+                                                    ? std::string()
+                                                    : "  next step at " + str(z, "ca_rollover_next_at")));
     if (!z.value("last_error", nlohmann::json()).is_null())
       r("Last error",
         st.red(str(z, "last_error")) + st.dim(" (" + str(z, "last_error_kind") + ", at " + str(z, "last_error_at") +

@@ -42,7 +42,7 @@ constexpr std::string_view kSec = "aop.zone";
 Status read_zone(const TomlReader& r, const toml::table& t, AopZoneConfig& z) {
   if (auto st = r.only_keys(t, kSec,
                             {"zone_id", "api_token_file", "hostnames", "ca_dir", "cert_lifetime", "renew_before",
-                             "api_base", "key_type", "api_ca_file"});
+                             "api_base", "key_type", "api_ca_file", "ca_renew_before", "ca_overlap"});
       !st)
     return st;
   Status st;
@@ -69,6 +69,8 @@ Status read_zone(const TomlReader& r, const toml::table& t, AopZoneConfig& z) {
     return r.error_at(t.get("renew_before"), t, kSec, "renew_before",
                       "must be shorter than cert_lifetime (" + format_duration(z.cert_lifetime) +
                           "), or every certificate is due as soon as it is issued");
+  if (!(st = r.duration(t, kSec, "ca_renew_before", z.ca_renew_before, Seconds(86400)))) return st;
+  if (!(st = r.duration(t, kSec, "ca_overlap", z.ca_overlap, Seconds(1)))) return st;
   if (!(st = r.string(t, kSec, "api_base", z.api_base))) return st;
   if (!z.api_base.starts_with("https://") || z.api_base.size() <= 8)
     return r.error_at(t.get("api_base"), t, kSec, "api_base", "must be an https:// URL (the token travels with it)");

@@ -21,6 +21,11 @@ struct AopZoneConfig {
   std::filesystem::path ca_dir;          // default /var/lib/originguard/aop/<zone_id>
   Seconds cert_lifetime{Seconds(86400) * 90};
   Seconds renew_before{Seconds(86400) * 30};
+  // The zone's CA (10 years) is rolled over this long before it expires (or on
+  // `agentctl aop rotate --ca`); both CAs are trusted ca_overlap before the edge's certificate
+  // moves to the new CA and ca_overlap after (rotation.hpp, CaRollover).
+  Seconds ca_renew_before{Seconds(86400) * 365};
+  Seconds ca_overlap{600};
   std::string api_base{kCloudflareApiBaseUrl};
   KeyType key_type = KeyType::ecdsa_p256;
   std::string api_ca_file;  // "" = the system trust store (tests: the fake API's CA)

@@ -54,6 +54,8 @@ struct Manager::Worker {
     ro.poll_interval = poll_interval;
     ro.retry_min = opts.retry_min;
     ro.retry_max = opts.retry_max;
+    ro.ca_renew_before = cfg.ca_renew_before;
+    ro.ca_overlap = cfg.ca_overlap;
     auto r = Rotator::open(*api, ro, cfg.zone_id);
     if (!r) {
       api.reset();
@@ -332,21 +334,29 @@ bool Manager::handle(const std::string& cmd, const json& params, Reply& reply) {
     }
     dry_run = d->get<bool>();
   }
+  bool ca = false;  // aop-rotate only: roll the zone's CA over too
+  if (auto c = params.find("ca"); c != params.end()) {
+    if (!c->is_boolean() || (cmd != "aop-rotate" && c->get<bool>())) {
+      reply({{"ok", false}, {"error", "\"ca\" must be true or false, and only with aop-rotate"}});
+      return true;
+    }
+    ca = c->get<bool>();
+  }
   auto z = it->second;
   if (z->busy) {
     z->queued.push_back(
-        [this, z, cmd, dry_run, r = std::move(reply)]() mutable { command(z, cmd, dry_run, std::move(r)); });
+        [this, z, cmd, dry_run, ca, r = std::move(reply)]() mutable { command(z, cmd, dry_run, ca, std::move(r)); });
   } else {
-    command(z, cmd, dry_run, std::move(reply));
+    command(z, cmd, dry_run, ca, std::move(reply));
   }
   return true;
 }
 
-void Manager::command(const std::shared_ptr<Zone>& z, const std::string& cmd, bool dry_run, Reply reply) {
+void Manager::command(const std::shared_ptr<Zone>& z, const std::string& cmd, bool dry_run, bool ca, Reply reply) {
   z->busy = true;
   z->timer.cancel();
   std::weak_ptr<Zone> wz = z;
-  asio::post(worker_, [this, w = z->worker, wz, cmd, dry_run, reply = std::move(reply)]() mutable {
+  asio::post(worker_, [this, w = z->worker, wz, cmd, dry_run, ca, reply = std::move(reply)]() mutable {
     Outcome out;
     const TimePoint now = std::chrono::system_clock::now();
     const std::string action = cmd.substr(4);
@@ -376,16 +386,21 @@ void Manager::command(const std::shared_ptr<Zone>& z, const std::string& cmd, bo
                        format_utc(s.current->not_after) + "); agentctl aop rotate replaces it";
       } else if (action == "rotate" && !s.current) {
         rep["error"] = "zone has no certificate yet: agentctl aop issue makes the first one";
+      } else if (ca && s.ca_rollover != CaRollover::none) {
+        rep["error"] = std::string("a CA rollover is under way (") + to_string(s.ca_rollover) +
+                       "); agentctl aop status shows its progress";
       } else if (dry_run) {
         rep["ok"] = true;
         rep["plan"] = plan_json(rot.plan_rotation(now));
-      } else if (auto rq = rot.request_rotation(); !rq) {
+      } else if (auto rq = ca ? rot.request_ca_rollover() : rot.request_rotation(); !rq) {
         rep["error"] = "could not record the request: " + rq.error().message;
       } else {
         rep["ok"] = true;
         rep["detail"] = action == "issue" ? "issuing the zone's first certificate; agentctl aop status shows progress"
-                                          : "rotation started; agentctl aop status shows progress";
-        log::info("aop.requested", {{"zone", w->cfg.zone_id}, {"action", action}});
+                        : ca ? "CA rollover started (the new CA is trusted first, then the certificate rotates, "
+                               "then the old CA goes); agentctl aop status shows progress"
+                             : "rotation started; agentctl aop status shows progress";
+        log::info("aop.requested", {{"zone", w->cfg.zone_id}, {"action", action}, {"ca", ca}});
       }
       out.state = rot.state();
     }
@@ -431,6 +446,11 @@ json Manager::status(TimePoint now) const {
     j["expires_on"] = s && s->current ? json(format_utc(s->current->not_after)) : json(nullptr);
     j["renew_at"] = s && s->current ? json(format_utc(s->current->not_after - z->cfg.renew_before)) : json(nullptr);
     j["rotation_requested"] = s ? s->force : false;
+    j["ca_rollover"] = s ? to_string(s->ca_rollover) : "none";
+    j["ca_rollover_requested"] = s ? s->ca_force : false;
+    j["ca_rollover_next_at"] = s && (s->ca_rollover == CaRollover::trusting || s->ca_rollover == CaRollover::dropping)
+                                   ? time_or_null(s->ca_next_at)
+                                   : json(nullptr);
     j["next_action_at"] = z->next_at && !z->busy ? time_or_null(*z->next_at) : json(nullptr);
     j["busy"] = z->busy;
     j["failures"] = s ? s->failures : 0u;

@@ -61,7 +61,8 @@ class Manager {
   void configure(const AopConfig* cfg);
 
   // Control commands aop-status, aop-issue, aop-rotate, aop-revoke (params: "zone", optional
-  // when one zone is configured; "dry_run": true lists the API calls instead). Returns false,
+  // when one zone is configured; "dry_run": true lists the API calls instead; aop-rotate
+  // "ca": true rolls the zone's CA over, with a rotation under the new CA). Returns false,
   // leaving `reply` untouched, for any other command.
   bool handle(const std::string& cmd, const nlohmann::json& params, Reply& reply);
 
@@ -81,7 +82,7 @@ class Manager {
   void schedule(const std::shared_ptr<Zone>& z, std::chrono::milliseconds delay);
   void run_step(const std::shared_ptr<Zone>& z);
   void on_outcome(const std::shared_ptr<Zone>& z, Outcome out);
-  void command(const std::shared_ptr<Zone>& z, const std::string& cmd, bool dry_run, Reply reply);
+  void command(const std::shared_ptr<Zone>& z, const std::string& cmd, bool dry_run, bool ca, Reply reply);
   [[nodiscard]] std::chrono::milliseconds jitter(std::chrono::milliseconds base);
 
   boost::asio::io_context& io_;

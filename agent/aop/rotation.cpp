@@ -27,8 +27,23 @@ const char* to_string(Phase p) {
   return "unknown";
 }
 
+const char* to_string(CaRollover c) {
+  switch (c) {
+    case CaRollover::none:
+      return "none";
+    case CaRollover::trusting:
+      return "trusting";
+    case CaRollover::rotating:
+      return "rotating";
+    case CaRollover::dropping:
+      return "dropping";
+  }
+  return "unknown";
+}
+
 namespace {
 
+constexpr CaRollover kCaSteps[] = {CaRollover::none, CaRollover::trusting, CaRollover::rotating, CaRollover::dropping};
 constexpr Phase kPhases[] = {Phase::idle, Phase::uploading, Phase::deploying, Phase::activating, Phase::retiring};
 
 std::int64_t secs(TimePoint t) { return std::chrono::duration_cast<Seconds>(t.time_since_epoch()).count(); }
@@ -106,7 +121,10 @@ std::string encode_state(const RotationState& s) {
             {"not_before", secs(s.not_before)},
             {"last_error", s.last_error},
             {"last_error_kind", s.last_error_kind},
-            {"last_error_at", secs(s.last_error_at)}};
+            {"last_error_at", secs(s.last_error_at)},
+            {"ca_rollover", to_string(s.ca_rollover)},
+            {"ca_next_at", secs(s.ca_next_at)},
+            {"ca_force", s.ca_force}};
   return j.dump(2) + "\n";
 }
 
@@ -150,6 +168,19 @@ Result<RotationState> decode_state(std::string_view text) {
     s.last_error = j.at("last_error").get<std::string>();
     s.last_error_kind = j.at("last_error_kind").get<std::string>();
     s.last_error_at = from_secs(j.at("last_error_at").get<std::int64_t>());
+    // Added after version 1 shipped (the CA rollover): optional.
+    if (auto c = j.find("ca_rollover"); c != j.end()) {
+      const std::string step = c->get<std::string>();
+      bool found = false;
+      for (CaRollover k : kCaSteps)
+        if (step == to_string(k)) {
+          s.ca_rollover = k;
+          found = true;
+        }
+      if (!found) return fail("unknown ca_rollover " + quote_untrusted(step));
+    }
+    if (auto c = j.find("ca_next_at"); c != j.end()) s.ca_next_at = from_secs(c->get<std::int64_t>());
+    if (auto c = j.find("ca_force"); c != j.end()) s.ca_force = c->get<bool>();
   } catch (const json::exception& e) {
     return fail(e.what());
   }
@@ -185,6 +216,12 @@ Status Rotator::request_rotation() {
   return persist();
 }
 
+Status Rotator::request_ca_rollover() {
+  s_.ca_force = true;
+  s_.not_before = TimePoint{};
+  return persist();
+}
+
 std::vector<PlannedCall> Rotator::plan_revoke() const {
   std::vector<PlannedCall> out;
   for (const auto& id : s_.discard) out.push_back(api_.plan_remove(id));
@@ -197,6 +234,13 @@ ApiResult<std::vector<std::string>> Rotator::revoke(TimePoint now) {
     return ApiError{ApiErrorKind::rejected,
                     std::string("a rotation is under way (phase ") + to_string(s_.phase) +
                         "): revoke when it is done, or it would delete what it rolls out",
+                    0,
+                    Seconds(0),
+                    {}};
+  if (s_.ca_rollover != CaRollover::none)
+    return ApiError{ApiErrorKind::rejected,
+                    std::string("a CA rollover is under way (") + to_string(s_.ca_rollover) +
+                        "): revoke when it is done, or it would issue again",
                     0,
                     Seconds(0),
                     {}};
@@ -321,6 +365,7 @@ StepResult Rotator::step(TimePoint now) {
   }
   switch (s_.phase) {
     case Phase::idle:
+      if (auto r = ca_step(now)) return std::move(*r);
       return do_issue(now);
     case Phase::uploading:
       return do_upload(now);
@@ -332,6 +377,53 @@ StepResult Rotator::step(TimePoint now) {
       return do_retire(now);
   }
   return {};
+}
+
+std::optional<StepResult> Rotator::ca_step(TimePoint now) {
+  auto wait = [&](TimePoint until) {
+    StepResult r;
+    r.phase = s_.phase;
+    r.next_at = until;
+    return r;
+  };
+  switch (s_.ca_rollover) {
+    case CaRollover::none: {
+      if (!s_.current) return std::nullopt;  // nothing issued yet: nothing to roll over to
+      auto ca = LocalCa::open_or_create(opts_.ca_dir, opts_.ca, now);
+      if (!ca) return local_failure(ca.error(), now);
+      // A rollover the state file does not know of was started when the agent stopped
+      // between start_rollover() and the state write: carried on from its start.
+      const bool adopt = ca->rollover_in_progress();
+      if (!adopt && !s_.ca_force && ca->identity().not_after - opts_.ca_renew_before > now) return std::nullopt;
+      if (auto st = ca->start_rollover(opts_.ca, now); !st) return local_failure(st.error(), now);
+      s_.ca_force = false;
+      s_.ca_rollover = CaRollover::trusting;
+      s_.ca_next_at = now + opts_.ca_overlap;
+      return ok(s_.ca_next_at);
+    }
+    case CaRollover::trusting:
+      if (now < s_.ca_next_at) return wait(s_.ca_next_at);
+      s_.ca_rollover = CaRollover::rotating;
+      s_.force = true;  // issue_client() signs with the new CA from now on
+      return ok(now);
+    case CaRollover::rotating:
+      if (s_.force) return std::nullopt;  // the rotation's issue step comes next
+      s_.ca_rollover = CaRollover::dropping;
+      s_.ca_next_at = now + opts_.ca_overlap;
+      return ok(s_.ca_next_at);
+    case CaRollover::dropping: {
+      if (now < s_.ca_next_at) return wait(s_.ca_next_at);
+      auto ca = LocalCa::load(opts_.ca_dir);
+      if (!ca) return local_failure(ca.error(), now);
+      // Done already when the agent stopped between finish_rollover() and the state write.
+      if (ca->rollover_in_progress())
+        if (auto st = ca->finish_rollover(); !st) return local_failure(st.error(), now);
+      s_.ca_rollover = CaRollover::none;
+      s_.ca_next_at = TimePoint{};
+      return ok(now);
+    }
+  }
+  return std::nullopt;
 }
 
 StepResult Rotator::do_issue(TimePoint now) {
@@ -467,7 +559,8 @@ StepResult Rotator::do_retire(TimePoint now) {
   s_.phase = Phase::idle;
   s_.last_error.clear();
   s_.last_error_kind.clear();
-  return ok(s_.current->not_after - opts_.renew_before);
+  // During a CA rollover the next step is the rollover's (see ca_step).
+  return ok(s_.ca_rollover == CaRollover::rotating ? now : s_.current->not_after - opts_.renew_before);
 }
 
 }  // namespace og::aop

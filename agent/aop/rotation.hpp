@@ -28,6 +28,19 @@ namespace og::aop {
 enum class Phase { idle, uploading, deploying, activating, retiring };
 [[nodiscard]] const char* to_string(Phase p);
 
+// The rollover of the zone's own CA, driven between client-certificate rotations:
+//   none --due (CA within ca_renew_before of its expiry, or requested)--> start_rollover():
+//     the bundle holds both CAs (the manager exports it after the step) --> trusting
+//   trusting --ca_overlap later (every origin has reloaded the bundle)--> rotating: a client
+//     certificate rotation, its certificate signed by the new CA
+//   rotating --that rotation done--> dropping
+//   dropping --ca_overlap later (the edge presents the new certificate only)--> finish_rollover():
+//     the bundle holds the new CA only --> none
+// No client certificate from the new CA is issued before ca_overlap has passed, and the old CA
+// stays trusted until ca_overlap after the edge's certificate was replaced.
+enum class CaRollover { none, trusting, rotating, dropping };
+[[nodiscard]] const char* to_string(CaRollover c);
+
 struct CertRecord {
   std::string id;  // the API's id ("" until the upload answered)
   std::string serial_hex;
@@ -50,6 +63,9 @@ struct RotationState {
   std::string last_error;             // safe to show (no token)
   std::string last_error_kind;        // to_string(ApiErrorKind) or "local"
   TimePoint last_error_at{};
+  CaRollover ca_rollover = CaRollover::none;
+  TimePoint ca_next_at{};  // trusting, dropping: not before this
+  bool ca_force = false;   // a CA rollover requested (agentctl aop rotate --ca)
 };
 
 // One codec for the state file (version 1).
@@ -67,6 +83,8 @@ struct RotationOptions {
   Seconds poll_interval{15};
   Seconds retry_min{30};
   Seconds retry_max{3600};
+  Seconds ca_renew_before{Seconds(86400) * 365};  // roll the CA over this long before it expires
+  Seconds ca_overlap{600};                        // both CAs trusted this long on each side
   bool dry_run = false;
 };
 
@@ -87,6 +105,8 @@ class Rotator {
   StepResult step(TimePoint now);
   // Ask for a rotation on the next step (agentctl aop rotate), persisted.
   [[nodiscard]] Status request_rotation();
+  // Ask for a CA rollover (and with it a rotation) on the next step (agentctl aop rotate --ca).
+  [[nodiscard]] Status request_ca_rollover();
   // agentctl aop revoke: deletes the working certificate (and failed uploads) at the API, one
   // DELETE per call, persisting after each; the zone is then unissued. Only when idle (a
   // rotation under way is refused as "local"). Returns the ids deleted.
@@ -112,6 +132,7 @@ class Rotator {
   StepResult failed(ApiError e, TimePoint now);
   StepResult local_failure(const Error& e, TimePoint now);
 
+  std::optional<StepResult> ca_step(TimePoint now);
   StepResult do_issue(TimePoint now);
   StepResult do_upload(TimePoint now);
   StepResult do_poll(TimePoint now);

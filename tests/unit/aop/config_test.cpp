@@ -85,6 +85,8 @@ const Bad kBad[] = {
      "unknown key"},
     {"key_type", "zone_id = \"0123456789abcdef0123456789abcdef\"\napi_token_file = \"/t\"\nkey_type = \"dsa\"",
      "expected one of"},
+    {"ca_overlap_zero", "zone_id = \"0123456789abcdef0123456789abcdef\"\napi_token_file = \"/t\"\nca_overlap = \"0s\"",
+     "at least 1s"},
 };
 
 class AopConfigBad : public ::testing::TestWithParam<Bad> {};

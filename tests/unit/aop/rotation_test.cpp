@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "aop/rotation.hpp"
+#include "aop/verify_client.hpp"
 #include "doubles/fake_cf.hpp"
 #include "test_support.hpp"
 
@@ -172,6 +173,104 @@ TEST_F(RotationTest, ReopeningAfterEveryStepFinishesTheSame) {
   EXPECT_EQ(cf.count("POST "), 1);
   EXPECT_EQ(cf.live_ids().size(), 1u);
   EXPECT_EQ(saved().phase, Phase::idle);
+}
+
+// The CA rollover the agent drives (agentctl aop rotate --ca, or the CA near its expiry), with
+// a fresh Rotator from the state file at every step (a restart anywhere): every certificate
+// live at the API verifies against the bundle the gatekeeper trusts, at every step; the new CA
+// is trusted ca_overlap before a certificate from it is uploaded; the old CA is dropped
+// ca_overlap after the old certificate was deleted.
+TEST_F(RotationTest, CaRolloverTrustsTheNewCaFirstRotatesUnderItThenDropsTheOld) {
+  {
+    Rotator rot = open();
+    run(rot);
+  }
+  const std::string old_id = cf.live_ids().at(0);
+  const std::string old_ca_pem = og::test::read_file(opts.ca_dir / "ca.pem");
+  opts.ca_overlap = 10min;
+  {
+    Rotator rot = open();
+    ASSERT_TRUE(ok(rot.request_ca_rollover()));
+  }
+  TimePoint trusted_at{}, new_uploaded_at{}, old_deleted_at{}, dropped_at{};
+  std::vector<CaRollover> seen;
+  for (int i = 0; i < 60 && dropped_at == TimePoint{}; ++i) {
+    Rotator rot = open();
+    StepResult r = rot.step(now);
+    ASSERT_FALSE(r.error) << r.error->message;
+    const std::string bundle = og::test::read_file(opts.ca_dir / "bundle.pem");
+    for (const auto& id : cf.live_ids())
+      EXPECT_TRUE(verifies_as_client(cf.certs[id].pem, bundle, now)) << "step " << i << ": " << id << " not trusted";
+    const CaRollover c = rot.state().ca_rollover;
+    if (seen.empty() || seen.back() != c) seen.push_back(c);
+    if (c == CaRollover::trusting && trusted_at == TimePoint{}) trusted_at = now;
+    if (cf.count("POST ") == 2 && new_uploaded_at == TimePoint{}) new_uploaded_at = now;
+    if (cf.certs[old_id].status == "deleted" && old_deleted_at == TimePoint{}) old_deleted_at = now;
+    if (c == CaRollover::none && seen.size() > 1) dropped_at = now;
+    if (r.next_at > now) now = r.next_at;
+  }
+  EXPECT_EQ(seen, (std::vector<CaRollover>{CaRollover::trusting, CaRollover::rotating, CaRollover::dropping,
+                                           CaRollover::none}));
+  ASSERT_NE(dropped_at, TimePoint{});
+  EXPECT_GE(new_uploaded_at - trusted_at, opts.ca_overlap);
+  EXPECT_GE(dropped_at - old_deleted_at, opts.ca_overlap);
+  // One rotation (one upload), the old certificate deleted; the bundle is the new CA alone.
+  EXPECT_EQ(cf.count("POST "), 2);
+  ASSERT_EQ(cf.live_ids().size(), 1u);
+  const std::string new_pem = cf.certs[cf.live_ids()[0]].pem;
+  const std::string bundle = og::test::read_file(opts.ca_dir / "bundle.pem");
+  EXPECT_EQ(bundle, og::test::read_file(opts.ca_dir / "ca.pem"));
+  EXPECT_NE(bundle, old_ca_pem);
+  EXPECT_TRUE(verifies_as_client(new_pem, bundle, now));
+  EXPECT_FALSE(verifies_as_client(new_pem, old_ca_pem, now));
+  EXPECT_FALSE(verifies_as_client(cf.certs[old_id].pem, bundle, now));
+  EXPECT_FALSE(std::filesystem::exists(opts.ca_dir / "ca-next.key"));
+  // Idle again, until the certificate's renewal.
+  Rotator rot = open();
+  StepResult r = rot.step(now);
+  EXPECT_FALSE(r.changed);
+  EXPECT_GT(r.next_at, now + 1h);
+}
+
+TEST_F(RotationTest, CaRolloverStartedButNotRecordedIsCarriedOn) {
+  {
+    Rotator rot = open();
+    run(rot);
+  }
+  // The agent stopped after start_rollover() and before the state file said so.
+  {
+    auto ca = LocalCa::load(opts.ca_dir);
+    ASSERT_TRUE(ok(ca));
+    ASSERT_TRUE(ok(ca->start_rollover(opts.ca, now)));
+  }
+  const std::string next_ca = og::test::read_file(opts.ca_dir / "ca-next.pem");
+  Rotator rot = open();
+  StepResult r = rot.step(now);
+  EXPECT_EQ(rot.state().ca_rollover, CaRollover::trusting);
+  EXPECT_EQ(r.next_at, now + opts.ca_overlap);
+  EXPECT_EQ(og::test::read_file(opts.ca_dir / "ca-next.pem"), next_ca);  // the same new CA, not another
+  run(rot);
+  EXPECT_EQ(rot.state().ca_rollover, CaRollover::none);
+  EXPECT_EQ(og::test::read_file(opts.ca_dir / "bundle.pem"), next_ca);
+  EXPECT_EQ(cf.count("POST "), 2);
+}
+
+TEST_F(RotationTest, CaNearItsExpiryIsRolledOverAndRevokeWaitsForIt) {
+  {
+    Rotator rot = open();
+    run(rot);
+  }
+  Rotator rot = open();
+  StepResult r = rot.step(now);
+  EXPECT_FALSE(r.changed);  // the CA has years left
+  now += CaOptions{}.lifetime - opts.ca_renew_before;
+  r = rot.step(now);
+  ASSERT_FALSE(r.error) << r.error->message;
+  EXPECT_EQ(rot.state().ca_rollover, CaRollover::trusting);
+  auto rv = rot.revoke(now);
+  ASSERT_FALSE(rv);
+  EXPECT_NE(rv.error().message.find("CA rollover is under way"), std::string::npos) << rv.error().message;
+  EXPECT_EQ(cf.count("DELETE "), 0);
 }
 
 TEST_F(RotationTest, RateLimitStormBacksOffHonouringRetryAfter) {
