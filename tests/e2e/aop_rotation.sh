@@ -20,6 +20,9 @@
 #    status names the phase, then kill -9), restart: the rotation completes, one upload only,
 #    still zero failed requests.
 # 3. The old certificates: what the gatekeeper does with them (see the checks' text).
+# 4. agentctl aop rotate --ca under the client loop: the bundle holds both CAs, the
+#    certificate moves to the new CA, the bundle holds the new CA alone: zero failed requests.
+# 5. Every certificate of the old CA is then refused by the gatekeeper.
 source "$(dirname "$0")/lib.sh"
 og_setup aop
 [[ -x $AGENT && -x $CTL ]] || { og_log "SKIP: originguard-agent/agentctl not built"; exit 77; }
@@ -91,6 +94,7 @@ api_base = "https://127.0.0.1:$API_PORT/client/v4"
 api_ca_file = "$API/ca.pem"
 cert_lifetime = "2h"
 renew_before = "1h"
+ca_overlap = "3s"
 TOML
 ctl() { in_ns "$CTL" -s "$SOCK" "$@"; }
 aop() { ctl aop status --json 2>/dev/null | jq -r ".zones[0] | $1"; }  # status exits 1 when failing
@@ -104,6 +108,7 @@ start_agent() {
 start_agent
 og_check "the zone's CA bundle is exported before anything is issued" og_wait_for 30 test -s "$EXPORT/$ZONE.pem"
 state_is() { [[ $(aop .state) == "$1" ]]; }
+state_is_ca() { [[ $(aop .ca_rollover) == "$1" ]]; }
 og_check "zone is unissued" og_wait_for 10 state_is unissued
 
 # --- upstream, gatekeeper (client_ca = "aop:<zone>"), nginx as the edge ---------------------
@@ -171,6 +176,12 @@ og_check "before the first issue the edge presents the global certificate: the g
 
 # --- 1a. first issue -------------------------------------------------------------------------
 count() { grep -c -E "$1" "$API/requests.log" || true; }
+# The certificates the API lists (state.json is written only at requests: it can be stale).
+live_ids() {
+  in_ns curl -s --max-time 10 --cacert "$API/ca.pem" -H "Authorization: Bearer $TOKEN" \
+    "https://127.0.0.1:$API_PORT/client/v4/zones/$ZONE/origin_tls_client_auth" | jq -c '[.result[].id]'
+}
+only_live() { [[ $(live_ids) == "[\"$1\"]" ]]; }
 ctl aop issue >"$D/out" 2>&1 || og_fail "agentctl aop issue: $(cat "$D/out")"
 issued() { [[ $(aop '"\(.state) \(.current_cert_id)"') =~ ^idle\ [0-9a-f]{32}$ ]]; }
 og_wait_for 30 issued || og_fail "first issue did not complete: $(ctl aop status --json | jq -c .zones[0])"
@@ -230,8 +241,39 @@ C3=$(aop .current_cert_id)
 og_check "after 4 kills: exactly one more upload (no duplicate)" [ "$(($(count '^POST .*/origin_tls_client_auth ') - UPLOADS_BEFORE))" = 1 ]
 og_check "after 4 kills: the upload answered to no one was adopted (the agent listed)" [ "$(count '^GET .*/origin_tls_client_auth ')" -ge 1 ]
 og_check "the edge presents the certificate after the kills ($C3)" og_wait_for 10 grep -qx "$C3" "$EDGE/edge.log"
-og_check "$C2 deleted at the API, only $C3 left" og_wait_for 10 bash -c "[[ \$(jq -c '[.zone[] | select(.status != \"deleted\") | .id]' '$API/state.json') == '[\"$C3\"]' ]]"
+og_check "$C2 deleted at the API, only $C3 left" og_wait_for 10 only_live "$C3"
 more_ok 50 || og_fail "the loop stalled after the kill round"
+
+# --- 3. the old certificates at the gatekeeper, before a CA rollover ------------------------
+# Trust is the zone's CA, not a list of certificates: a deleted certificate is no longer
+# presented by the edge (above), but while it is valid and its CA trusted the gatekeeper still
+# accepts it. That is what this checks, so that the docs cannot claim more. Expiry bounds that
+# (the gatekeeper refuses an expired client certificate: the "expired" case of
+# tests/e2e/gatekeeper/test_attack_matrix.sh; libfaketime cannot move the gatekeeper's clock,
+# it recurses in clock_gettime there), and so does a CA rollover (4).
+code=$(gk_code "$API/uploads/$C1.pem" "$API/uploads/$C1.key")
+og_check "certificate $C1, deleted at the API but unexpired, same CA: still accepted by the gatekeeper (got $code)" [ "$code" = 200 ]
+code=$(gk_code "$D/pki/global.pem" "$D/pki/global.key")
+og_check "the global certificate is refused by the gatekeeper (got $code)" [ "$code" = 000 ]
+
+# --- 4. CA rollover under traffic: agentctl aop rotate --ca ----------------------------------
+ncerts() { grep -c 'BEGIN CERTIFICATE' "$EXPORT/$ZONE.pem" || true; }
+bundle_has() { [[ $(ncerts) == "$1" ]]; }
+OLD_BUNDLE=$(cat "$EXPORT/$ZONE.pem")
+UPLOADS_BEFORE=$(count '^POST .*/origin_tls_client_auth ')
+ctl aop rotate --ca >"$D/out" 2>&1 || og_fail "agentctl aop rotate --ca: $(cat "$D/out")"
+og_check "CA rollover: the exported bundle holds the old and the new CA" og_wait_for 20 bundle_has 2
+og_check "CA rollover: status says trusting" og_wait_for 10 state_is_ca trusting
+rolled_over() { [[ $(aop '"\(.state) \(.ca_rollover) \(.previous_cert_id)"') == "idle none $C3" ]]; }
+og_wait_for 60 rolled_over || og_fail "CA rollover did not complete: $(ctl aop status --json | jq -c .zones[0])"
+C4=$(aop .current_cert_id)
+og_check "after the rollover the bundle holds one CA, the new one" [ "$(ncerts)" = 1 -a "$(cat "$EXPORT/$ZONE.pem")" != "$OLD_BUNDLE" ]
+og_check "the new certificate ($C4) is signed by the new CA" \
+  openssl verify -partial_chain -purpose sslclient -CAfile "$EXPORT/$ZONE.pem" "$API/uploads/$C4.pem"
+og_check "the edge presents the certificate from the new CA ($C4)" og_wait_for 10 grep -qx "$C4" "$EDGE/edge.log"
+more_ok 50 || og_fail "the loop stalled after the CA rollover"
+og_check "CA rollover: one more upload" [ "$(($(count '^POST .*/origin_tls_client_auth ') - UPLOADS_BEFORE))" = 1 ]
+og_check "$C3 deleted at the API, only $C4 left" og_wait_for 10 only_live "$C4"
 
 # --- the loop's verdict -----------------------------------------------------------------------
 touch "$STOP"
@@ -239,23 +281,19 @@ og_wait_for 20 bash -c "! kill -0 $LOOP_PID 2>/dev/null"
 read -r SENT OK FAILED <<<"$(jq -r '"\(.sent) \(.ok) \(.failed)"' "$D/loop.json")"
 og_log "client loop: $SENT requests through edge -> gatekeeper -> upstream, $OK ok, $FAILED failed"
 jq -r '.failures[]' "$D/loop.json" | sed 's/^/  failed: /' >&2
-og_check "zero failed requests during the rotations ($FAILED of $SENT)" [ "$FAILED" = 0 -a "$OK" -gt 0 ]
+og_check "zero failed requests during the rotations and the CA rollover ($FAILED of $SENT)" [ "$FAILED" = 0 -a "$OK" -gt 0 ]
 fp() { openssl x509 -in "$API/uploads/$1.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f; }
-for c in "$C1" "$C2" "$C3"; do
+for c in "$C1" "$C2" "$C3" "$C4"; do
   og_check "requests got through with certificate $c" [ "$(jq -r --arg f "$(fp "$c")" '.certs[$f] // 0' "$D/loop.json")" -gt 0 ]
 done
 
-# --- 3. the old certificates at the gatekeeper ------------------------------------------------
-# Trust is the zone's CA, not a list of certificates: a deleted certificate is no longer
-# presented by the edge (above), but while it is valid and its CA trusted the gatekeeper still
-# accepts it. That is what this checks, so that the docs cannot claim more.
-code=$(gk_code "$API/uploads/$C1.pem" "$API/uploads/$C1.key")
-og_check "certificate $C1, deleted at the API but unexpired, same CA: still accepted by the gatekeeper (got $code)" [ "$code" = 200 ]
-code=$(gk_code "$D/pki/global.pem" "$D/pki/global.key")
-og_check "the global certificate is refused by the gatekeeper (got $code)" [ "$code" = 000 ]
-# Expiry bounds that (the gatekeeper refuses an expired client certificate: the "expired"
-# case of tests/e2e/gatekeeper/test_attack_matrix.sh; libfaketime cannot move the
-# gatekeeper's clock, it recurses in clock_gettime there), and so does a CA rollover.
+# --- 5. after the rollover, every certificate of the old CA is refused ----------------------
+for c in "$C1" "$C3"; do
+  code=$(gk_code "$API/uploads/$c.pem" "$API/uploads/$c.key")
+  og_check "certificate $c (old CA) refused by the gatekeeper after the CA rollover (got $code)" [ "$code" = 000 ]
+done
+code=$(gk_code "$API/uploads/$C4.pem" "$API/uploads/$C4.key")
+og_check "certificate $C4 (new CA) accepted by the gatekeeper directly (got $code)" [ "$code" = 200 ]
 
 kill -TERM "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null || true
