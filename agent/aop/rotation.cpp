@@ -389,7 +389,9 @@ std::optional<StepResult> Rotator::ca_step(TimePoint now) {
   switch (s_.ca_rollover) {
     case CaRollover::none: {
       if (!s_.current) return std::nullopt;  // nothing issued yet: nothing to roll over to
-      auto ca = LocalCa::open_or_create(opts_.ca_dir, opts_.ca, now);
+      // load, not create: a CA gone from under an issued certificate is an error to show, not
+      // a reason to trust a new CA alone.
+      auto ca = LocalCa::load(opts_.ca_dir);
       if (!ca) return local_failure(ca.error(), now);
       // A rollover the state file does not know of was started when the agent stopped
       // between start_rollover() and the state write: carried on from its start.

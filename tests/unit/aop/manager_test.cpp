@@ -166,6 +166,38 @@ TEST_F(ManagerTest, ExportsTheCaThenIssuesAndRotatesOnCommand) {
   EXPECT_THAT(everything, Not(HasSubstr(kToken)));
 }
 
+// agentctl aop rotate --ca through the manager and the fake API over HTTPS: the exported
+// bundle gets the new CA before the certificate moves, then loses the old one.
+TEST_F(ManagerTest, RotateWithCaRollsTheCaOverThroughTheExportedBundle) {
+  cfg.zones[0].ca_overlap = 1s;
+  Manager m(io, mo);
+  m.configure(&cfg);
+  ASSERT_TRUE(run_until(m, [](const json& z) { return z["state"] == "unissued"; })) << zone(m).dump();
+  const auto bundle = tmp / "export" / (std::string(kZone) + ".pem");
+  const std::string old_ca = og::test::read_file(bundle);
+  EXPECT_EQ(command(m, "aop-issue", {{"ca", true}})["ok"], false) << "--ca is for rotate only";
+  EXPECT_EQ(command(m, "aop-rotate", {{"ca", "yes"}})["ok"], false);
+  ASSERT_EQ(command(m, "aop-issue")["ok"], true);
+  ASSERT_TRUE(run_until(m, [](const json& z) { return z["state"] == "idle" && z["current_cert_id"].is_string(); }));
+  const std::string first = zone(m)["current_cert_id"];
+  auto r = command(m, "aop-rotate", {{"ca", true}});
+  ASSERT_EQ(r["ok"], true) << r.dump();
+  auto busy = command(m, "aop-rotate", {{"ca", true}});
+  EXPECT_EQ(busy["ok"], false) << busy.dump();
+  std::vector<std::string> bundles{old_ca};
+  ASSERT_TRUE(run_until(m, [&](const json& z) {
+    const std::string b = og::test::read_file(bundle);
+    if (b != bundles.back()) bundles.push_back(b);
+    return z["state"] == "idle" && z["ca_rollover"] == "none" && z["previous_cert_id"] == first;
+  })) << zone(m).dump();
+  // old CA -> old + new -> new alone.
+  ASSERT_EQ(bundles.size(), 3u);
+  EXPECT_TRUE(bundles[1].starts_with(old_ca));
+  EXPECT_NE(bundles[2], old_ca);
+  EXPECT_TRUE(bundles[1].ends_with(bundles[2]));
+  EXPECT_EQ(uploads(), 2);
+}
+
 TEST_F(ManagerTest, DryRunListsCallsAndChangesNothing) {
   Manager m(io, mo);
   m.configure(&cfg);
