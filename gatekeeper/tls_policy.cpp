@@ -271,7 +271,10 @@ int on_verify_chain(X509_STORE_CTX* sctx, void* arg) {
 Status add_ca_certs(X509_STORE* store, STACK_OF(X509_NAME) * names, const std::vector<X509Ptr>& certs) {
   for (const auto& c : certs) {
     if (X509_STORE_add_cert(store, c.get()) != 1) return fail("X509_STORE_add_cert: " + take_ssl_errors());
-    if (X509_NAME* n = X509_NAME_dup(X509_get_subject_name(c.get()))) sk_X509_NAME_push(names, n);
+    // Owned until the list takes it (a failed push would otherwise leak it).
+    X509NamePtr n(X509_NAME_dup(X509_get_subject_name(c.get())));
+    if (!n || sk_X509_NAME_push(names, n.get()) == 0) return fail("client CA name list: out of memory");
+    (void)n.release();
   }
   return {};
 }

@@ -37,7 +37,7 @@ fail=0
 echo "== gatekeeper unit tier under TSan"
 # The tier's one executable, run once (ctest would start it once per test, 1-2 s each
 # under TSan): the same tests as `ctest -L unit -R '^gatekeeper\.'`, from the same directory.
-(cd "$BUILD_DIR/gatekeeper" && timeout 900 ./og_gk_unit_tests --gtest_brief=1) || fail=1
+(cd "$BUILD_DIR/tests/unit/gatekeeper" && timeout 900 ./og_gk_unit_tests --gtest_brief=1) || fail=1
 UNIT_END=$SECONDS
 
 if [[ ${OG_TSAN_E2E:-1} != 0 ]]; then
