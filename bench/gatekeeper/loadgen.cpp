@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "originguard/handle.hpp"
+#include "ssl_util.hpp"
 #include "tls_libctx.hpp"
 
 namespace {
@@ -54,12 +55,11 @@ struct Args {
   double seconds = 5, rate = 100;
 };
 
-template <auto Fn>
-using Deleter = og::FreeWith<Fn>;
-using CtxPtr = std::unique_ptr<SSL_CTX, Deleter<SSL_CTX_free>>;
-using SslPtr = std::unique_ptr<SSL, Deleter<SSL_free>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
+// The gatekeeper's owned OpenSSL handles (ssl_util.hpp).
+using CtxPtr = og::gk::SslCtxPtr;
+using og::gk::SslPtr;
+using og::gk::X509Ptr;
+using PkeyPtr = og::gk::EvpPkeyPtr;
 
 [[noreturn]] void die(const char* what) {
   std::fprintf(stderr, "og_gk_loadgen: %s\n", what);
@@ -86,13 +86,13 @@ struct Client {
     for (int i = 0; i < a.certs_n; ++i) {
       char name[32];
       std::snprintf(name, sizeof name, "/%04d.pem", i);
-      std::unique_ptr<FILE, Deleter<std::fclose>> f(std::fopen((a.certs_dir + name).c_str(), "r"));
+      og::Unique<FILE, std::fclose> f(std::fopen((a.certs_dir + name).c_str(), "r"));
       if (!f) die("cannot open a --certs-dir certificate");
       certs.emplace_back(PEM_read_X509(f.get(), nullptr, nullptr, nullptr));
       if (!certs.back()) die("cannot read a --certs-dir certificate");
     }
     if (!certs.empty()) {
-      std::unique_ptr<FILE, Deleter<std::fclose>> f(std::fopen(a.key.c_str(), "r"));
+      og::Unique<FILE, std::fclose> f(std::fopen(a.key.c_str(), "r"));
       if (!f || !(key = PkeyPtr(PEM_read_PrivateKey(f.get(), nullptr, nullptr, nullptr)))) die("cannot read --key");
     }
   }

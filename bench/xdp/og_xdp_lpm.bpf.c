@@ -3,25 +3,10 @@
  * bitmap/hash structure (bpf/lib/lookup.h), to measure what that structure buys. Same parser,
  * counters and verdict logic as bpf/og_xdp.bpf.c; no conntrack tail call. */
 #include "lib/counters.h"
+#include "lib/lpm_maps.h"
 #include "lib/parse.h"
 
 const volatile struct og_xdp_config og_cfg = {};
-
-struct {
-  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __uint(max_entries, 1);
-  __type(key, struct og_lpm_v4_key);
-  __type(value, __u32);
-} og_v4_lpm SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __uint(max_entries, 1);
-  __type(key, struct og_lpm_v6_key);
-  __type(value, __u32);
-} og_v6_lpm SEC(".maps");
 
 SEC("xdp.frags")
 int og_xdp_lpm(struct xdp_md* ctx) {

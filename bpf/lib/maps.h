@@ -8,6 +8,7 @@
 #define OG_BPF_MAPS_H
 
 #include "lib/counters.h"
+#include "lib/lpm_maps.h"
 
 /* Load-time configuration: protected ports, audit flag, which tables hold entries. Being
  * rodata, the verifier knows it: branches for empty tables are removed from the program. */
@@ -21,27 +22,11 @@ struct {
 } og_v4_bitmap SEC(".maps");
 
 struct {
-  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __uint(max_entries, 1);
-  __type(key, struct og_lpm_v4_key);
-  __type(value, __u32);
-} og_v4_lpm SEC(".maps");
-
-struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 1);
   __type(key, __u32);
   __type(value, __u32);
 } og_v6_top SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __uint(max_entries, 1);
-  __type(key, struct og_lpm_v6_key);
-  __type(value, __u32);
-} og_v6_lpm SEC(".maps");
 
 /* The conntrack check (og_xdp_ct.bpf.c), loaded once per agent and reached by tail call:
  * slot OG_CT_ENFORCE or OG_CT_AUDIT. Empty when the kernel lacks the conntrack kfuncs; the
