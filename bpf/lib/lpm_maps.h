@@ -7,13 +7,13 @@
 
 #include "lib/counters.h"
 
-#define OG_LPM_TRIE(name, key_type)            \
-  struct {                                     \
-    __uint(type, BPF_MAP_TYPE_LPM_TRIE);       \
-    __uint(map_flags, BPF_F_NO_PREALLOC);      \
-    __uint(max_entries, 1);                    \
-    __type(key, key_type);                     \
-    __type(value, __u32);                      \
+#define OG_LPM_TRIE(name, key_type)       \
+  struct {                                \
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);  \
+    __uint(map_flags, BPF_F_NO_PREALLOC); \
+    __uint(max_entries, 1);               \
+    __type(key, key_type);                \
+    __type(value, __u32);                 \
   } name SEC(".maps")
 
 OG_LPM_TRIE(og_v4_lpm, struct og_lpm_v4_key);
