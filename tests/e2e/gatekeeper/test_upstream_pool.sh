@@ -2,7 +2,9 @@
 # The per-worker upstream keep-alive pool (issue 13, deliver 5): idle client connections hold
 # no upstream socket; a connection that saw a desync, a close-delimited body, Connection: close
 # or a 101 is never lent to the next client; an upstream that closes idle pooled connections
-# costs no 502; a reload that changes a host's upstream never reaches the old one again.
+# costs no 502; a reload that changes a host's upstream never reaches the old one again; a
+# request smuggled in a body, pipelined requests, a 103 before the answer and two hosts sharing
+# an upstream never hand one client's exchange to another.
 . "$(dirname "$0")/lib_gk.sh"
 gk_init
 gk_pki
@@ -29,6 +31,14 @@ upstream_keepalive = $POOL
 
 [[host]]
 names = ["n.test"]
+cert = "$P/srv-misc.pem"
+key = "$P/srv-misc.key"
+mtls = "off"
+upstream = "127.0.0.1:$STUB"
+
+# Same upstream as n.test: the two hosts share its pooled connections.
+[[host]]
+names = ["t.test"]
 cert = "$P/srv-misc.pem"
 key = "$P/srv-misc.key"
 mtls = "off"
@@ -159,7 +169,38 @@ for d in 0.45 0.5 0.55; do
 done
 expect_eq "GETs at the upstream's keep-alive timeout: no 502" 0 "$bad"
 
-# --- (d) a reload that changes p.test's upstream: nothing goes to the old one afterwards
+# --- (d) attacks on a reused connection
+# A request smuggled inside a body: the upstream must see it as body bytes, never as a request
+# whose answer would wait on the pooled connection for the next client.
+SMUG='GET /smuggled HTTP/1.1\r\nHost: n.test\r\n\r\n'
+SMUG_LEN=$(printf '%b' "$SMUG" | wc -c)
+out=$(gk_hc n.test --send "POST /carrier HTTP/1.1\r\nHost: n.test\r\nContent-Length: $SMUG_LEN\r\n\r\n$SMUG" --read)
+expect_match "a request inside a body is relayed as the body" "^status=200 body=b'\\{\"method\": \"POST\", \"target\": \"/carrier\"" "$out"
+expect_eq "... of its full length" "$SMUG_LEN" "$(jq -s '[.[] | select(.target == "/carrier")][0].body_raw | length' "$STUB_A")"
+check_next "after a request smuggled in a body"
+expect_eq "the upstream never saw the smuggled request" 0 "$(gk_count_lines '"/smuggled"' "$STUB_A")"
+# Two requests in one write: answered one after the other, in order, each its own.
+out=$(gk_hc n.test --send "$(req /p1 n.test)$(req /p2 n.test)" --read --read)
+expect_match "pipelined requests answered in order" \
+  "^status=200 body=b'\\{\"method\": \"GET\", \"target\": \"/p1\".* status=200 body=b'\\{\"method\": \"GET\", \"target\": \"/p2\"" "$(lines "$out")"
+check_next "after pipelined requests"
+# 103 Early Hints, the answer 0.2 s later: the connection is not lent before the final response.
+out=$(gk_hc n.test --send "$(req /hints n.test)" --read --read)
+expect_match "103 then the final response, relayed in order" "^interim=103 status=200 body=b'hinted'" "$(lines "$out")"
+check_next "after a 103"
+# t.test shares n.test's upstream: it reuses n.test's pooled connections, and every request
+# carries its own Host and the gatekeeper's identity headers, never a client's.
+n_conns=$(jq -s '[.[] | select(.target != null) | .conn] | unique' "$STUB_A")
+out=$(gk_hc t.test --send "$(req /shared t.test 'X-Client-Verify: SUCCESS\r\n')" --read)
+expect_match "a host sharing the upstream is answered" '"target": "/shared"' "$out"
+shared=$(jq -s -c '[.[] | select(.target == "/shared")][0]' "$STUB_A")
+expect_eq "... on a connection n.test's requests used before (one pool per upstream)" true \
+  "$(jq -n --argjson seen "$n_conns" --argjson r "$shared" '$seen | any(. == $r.conn)')"
+expect_eq "... with its own Host" '["t.test"]' "$(jq -c '[.headers[] | select(.[0] | ascii_downcase == "host") | .[1]]' <<<"$shared")"
+expect_eq "... and the gatekeeper's X-Client-Verify (NONE: mtls off), not the client's" '["NONE"]' \
+  "$(jq -c '[.headers[] | select(.[0] | ascii_downcase == "x-client-verify") | .[1]]' <<<"$shared")"
+
+# --- (e) a reload that changes p.test's upstream: nothing goes to the old one afterwards
 out=$(gk_hc p.test --send "$(req /before p.test)" --read)
 expect_match "p.test served by the first upstream" '"target": "/before"' "$out"
 expect_eq "... which is the second stub" 1 "$(gk_count_lines '"/before"' "$STUB_B")"

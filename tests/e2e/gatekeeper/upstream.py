@@ -175,6 +175,7 @@ class StubHandler(socketserver.BaseRequestHandler):
     /cl-te       Content-Length and Transfer-Encoding together
     /trailer-flood  a chunked body whose trailer section never ends
     /early-slow  401 before reading the body, its own body sent in two parts 1.5 s apart
+    /hints       103 Early Hints, then 0.2 s later 200 "hinted"
     """
     log = None
     lock = threading.Lock()
@@ -276,6 +277,10 @@ class StubHandler(socketserver.BaseRequestHandler):
             time.sleep(0.2)
             self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nPOISONED")
             self.record({"conn": self.conn, "late_sent": path})
+        elif path == "/hints":
+            self.send(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
+            time.sleep(0.2)
+            self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nhinted")
         elif path == "/truncate":
             self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
             time.sleep(0.1)
