@@ -57,6 +57,12 @@ std::vector<std::string> host_warnings(const HostPolicy& h, WallTime now) {
       out.push_back("crl " + file.string() + " is past its nextUpdate (" +
                     format_utc(std::chrono::system_clock::from_time_t(*next)) +
                     "): every client certificate is refused until a newer CRL replaces it");
+    else if (next && !h.cfg.client_ca_aop_zone.empty() && file == h.cfg.client_ca &&
+             std::chrono::system_clock::from_time_t(*next) - now < std::chrono::hours(48))
+      // The agent re-signs the zone's CRL 4 days ahead of its nextUpdate: it has not for 2 days.
+      out.push_back("aop:" + h.cfg.client_ca_aop_zone + ": the CRL in " + file.string() + " expires at " +
+                    format_utc(std::chrono::system_clock::from_time_t(*next)) +
+                    " and the agent has not re-signed it; then every certificate of the zone is refused");
   for (const auto& c : cert_expiries(h, now)) {
     if (!c.warning) continue;
     out.push_back("certificate " + c.file + " " +

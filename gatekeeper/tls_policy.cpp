@@ -348,9 +348,21 @@ Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const 
     if (auto st = add_ca_certs(store, names.get(), *cas); !st) return fail(where("client_ca: " + st.error().message));
     SSL_CTX_set_client_CA_list(ctx, names.release());  // takes ownership
     p->global_ca = h.client_ca.empty();
-    for (const auto& f : h.crls) {
+    // client_ca = "aop:<zone>": the agent's bundle carries one CRL per zone CA after the CAs
+    // (certificates it retired). Required: a bundle without them is refused (the host does not
+    // load; on a reload the previous policy stays), and with CRL checking a zone certificate
+    // whose CA has no valid CRL (missing, signed by another key, expired) is refused.
+    std::vector<std::filesystem::path> crl_files = h.crls;
+    if (!h.client_ca_aop_zone.empty()) crl_files.insert(crl_files.begin(), h.client_ca);
+    for (const auto& f : crl_files) {
       auto crls = load_crls_file(f);
-      if (!crls) return fail(where("crl " + crls.error().message));
+      if (!crls)
+        return fail(where("crl " + crls.error().message +
+                          (f == h.client_ca && !h.client_ca_aop_zone.empty()
+                               ? " (aop:" + h.client_ca_aop_zone +
+                                     ": the agent's bundle must carry the zone's CRL; is the agent older than the "
+                                     "gatekeeper?)"
+                               : std::string())));
       for (auto& c : *crls) {
         if (X509_STORE_add_crl(store, c.get()) != 1) return fail(where("crl " + f.string() + ": " + take_ssl_errors()));
         std::optional<std::time_t> next;
@@ -362,7 +374,7 @@ Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const 
     }
     // CRLs are checked for the leaf; a configured CRL that does not cover the leaf's issuer
     // fails verification ("unable to get certificate CRL") rather than passing silently.
-    if (!h.crls.empty()) X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+    if (!crl_files.empty()) X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
     SSL_CTX_set_cert_verify_callback(ctx, on_verify_chain, p.get());
     SSL_CTX_set_verify_depth(ctx, kMaxClientChainDepth);
     for (const auto& pin : h.pin_spki_sha256) p->spki_pins.push_back(*decode_pin(pin));

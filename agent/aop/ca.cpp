@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <ctime>
+#include <set>
 #include <system_error>
 
 #include "originguard/atomic_file.hpp"
@@ -149,6 +150,91 @@ bool exists_nofollow(const fs::path& p) {
 
 Status write_private(const fs::path& p, std::string_view data) { return write_file_atomic(p, data, 0600); }
 
+std::string serial_hex_of(const ASN1_INTEGER* a) {
+  ossl::Bignum bn(ASN1_INTEGER_to_BN(a, nullptr));
+  if (!bn) return {};
+  char* h = BN_bn2hex(bn.get());
+  if (!h) return {};
+  std::string s = h;
+  OPENSSL_free(h);
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+std::vector<ossl::X509Crl> parse_crls(std::string_view pem) {
+  std::vector<ossl::X509Crl> out;
+  ossl::Bio b(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  while (b)
+    if (X509_CRL* c = PEM_read_bio_X509_CRL(b.get(), nullptr, nullptr, nullptr))
+      out.emplace_back(c);
+    else
+      break;
+  ERR_clear_error();
+  return out;
+}
+
+ossl::Asn1Time asn1_time(TimePoint t) {
+  return ossl::Asn1Time(ASN1_TIME_set(nullptr, std::chrono::system_clock::to_time_t(t)));
+}
+
+// Is `crl` still what update_crl() would publish for `ca`: its issuer, its signature, valid now
+// with more than kCrlResignBelow left, listing exactly `want`?
+bool crl_fits(X509_CRL* crl, X509* ca, const std::set<std::string>& want, TimePoint now) {
+  if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) != 0) return false;
+  if (X509_CRL_verify(crl, X509_get0_pubkey(ca)) != 1) {
+    ERR_clear_error();
+    return false;
+  }
+  const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl);
+  if (!next || asn1_to_time(X509_CRL_get0_lastUpdate(crl)) > now || asn1_to_time(next) - now <= kCrlResignBelow)
+    return false;
+  std::set<std::string> have;
+  STACK_OF(X509_REVOKED)* revs = X509_CRL_get_REVOKED(crl);
+  for (int i = 0; revs && i < sk_X509_REVOKED_num(revs); ++i)
+    have.insert(serial_hex_of(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revs, i))));
+  return have == want;
+}
+
+Result<std::string> sign_crl(X509* ca, EVP_PKEY* ca_key, const std::vector<RevokedCert>& revoked, TimePoint now) {
+  ossl::X509Crl crl(X509_CRL_new());
+  if (!crl || X509_CRL_set_version(crl.get(), X509_CRL_VERSION_2) != 1 ||
+      X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(ca)) != 1)
+    return ssl_fail("new CRL");
+  // lastUpdate a little in the past, like the certificates: a gatekeeper whose clock is a
+  // little behind must not find the CRL "not yet valid" (which refuses everyone).
+  auto last = asn1_time(now - std::chrono::minutes(5));
+  auto next = asn1_time(now + kCrlValidity);
+  if (!last || !next || X509_CRL_set1_lastUpdate(crl.get(), last.get()) != 1 ||
+      X509_CRL_set1_nextUpdate(crl.get(), next.get()) != 1)
+    return ssl_fail("CRL validity");
+  for (const auto& r : revoked) {
+    BIGNUM* raw = nullptr;
+    if (BN_hex2bn(&raw, r.serial_hex.c_str()) == 0) return fail("CRL: bad serial " + r.serial_hex);
+    ossl::Bignum bn(raw);
+    ossl::Asn1Integer serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
+    auto when = asn1_time(r.revoked_at);
+    ossl::Revoked rev(X509_REVOKED_new());
+    if (!serial || !when || !rev || X509_REVOKED_set_serialNumber(rev.get(), serial.get()) != 1 ||
+        X509_REVOKED_set_revocationDate(rev.get(), when.get()) != 1 || X509_CRL_add0_revoked(crl.get(), rev.get()) != 1)
+      return ssl_fail("CRL entry");
+    (void)rev.release();  // the CRL owns it now
+  }
+  // crlNumber must grow with each CRL (RFC 5280 5.2.3): the signing time does.
+  ossl::Asn1Integer number(ASN1_INTEGER_new());
+  if (!number || ASN1_INTEGER_set_int64(number.get(), std::chrono::system_clock::to_time_t(now)) != 1 ||
+      X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, number.get(), 0, 0) != 1)
+    return ssl_fail("CRL number");
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, ca, nullptr, nullptr, crl.get(), 0);
+  ossl::Extension aki(X509V3_EXT_conf_nid(nullptr, &ctx, NID_authority_key_identifier, "keyid:always"));
+  if (!aki || X509_CRL_add_ext(crl.get(), aki.get(), -1) != 1) return ssl_fail("CRL authority key identifier");
+  if (X509_CRL_sort(crl.get()) != 1 || X509_CRL_sign(crl.get(), ca_key, EVP_sha256()) <= 0) return ssl_fail("sign CRL");
+  ossl::Bio b(BIO_new(BIO_s_mem()));
+  if (!b || PEM_write_bio_X509_CRL(b.get(), crl.get()) != 1) return ssl_fail("encode CRL");
+  return ossl::bio_text(b.get());
+}
+
 }  // namespace
 
 Result<CertIdentity> identify_pem(std::string_view pem) {
@@ -160,6 +246,16 @@ Result<CertIdentity> identify_pem(std::string_view pem) {
     return fail("not a PEM certificate");
   }
   return identity_of(x.get());
+}
+
+std::optional<TimePoint> crl_next_update(std::string_view pem) {
+  std::optional<TimePoint> out;
+  for (const auto& c : parse_crls(pem)) {
+    const ASN1_TIME* t = X509_CRL_get0_nextUpdate(c.get());
+    const TimePoint next = t ? asn1_to_time(t) : TimePoint{};  // none or unreadable: as expired
+    if (!out || next < *out) out = next;
+  }
+  return out;
 }
 
 Status check_private_dir(const fs::path& dir) {
@@ -346,6 +442,33 @@ Result<IssuedCert> LocalCa::issue_client(std::string_view common_name, KeyType k
   if (!id) return fail(id.error());
   out.id = std::move(*id);
   return out;
+}
+
+Status LocalCa::update_crl(const std::vector<RevokedCert>& revoked, TimePoint now) const {
+  std::set<std::string> want;
+  for (const auto& r : revoked) want.insert(r.serial_hex);
+  std::vector<const Pair*> cas{cur_.get()};
+  if (next_) cas.push_back(next_.get());
+  if (exists_nofollow(crl_path())) {
+    auto old = read_private_file(crl_path());
+    if (!old) return fail(old.error());
+    auto crls = parse_crls(*old);
+    bool fits = crls.size() == cas.size();
+    for (std::size_t i = 0; fits && i < cas.size(); ++i) fits = crl_fits(crls[i].get(), cas[i]->cert.get(), want, now);
+    if (fits) return {};
+  }
+  std::string text;
+  for (const Pair* ca : cas) {
+    auto pem = sign_crl(ca->cert.get(), ca->key.get(), revoked, now);
+    if (!pem) return fail(pem.error().context("CRL of the CA in " + dir_.string()));
+    text += *pem;
+  }
+  return write_private(crl_path(), text);
+}
+
+Result<std::string> LocalCa::crl_pem() const {
+  if (!exists_nofollow(crl_path())) return std::string();
+  return read_private_file(crl_path());
 }
 
 Status LocalCa::start_rollover(const CaOptions& opts, TimePoint now) {

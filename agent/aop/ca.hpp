@@ -6,13 +6,16 @@
 //   ca.key  ca.pem             the CA in force (key mode 0600)
 //   ca-next.key ca-next.pem    a rollover's new CA, present between start and finish
 //   bundle.pem                 what the gatekeeper trusts: ca.pem, plus ca-next.pem during a rollover
+//   crl.pem                    one CRL per CA of the bundle (update_crl), re-signed only when needed
 // Every file is written atomically (temp + fsync + rename), keys with mode 0600 from the start.
 #pragma once
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "aop/ossl.hpp"
 #include "originguard/duration.hpp"
@@ -38,6 +41,9 @@ struct IssuedCert {
   CertIdentity id;
 };
 
+// The earliest nextUpdate of the CRLs in `pem` (nullopt: no CRL in it).
+[[nodiscard]] std::optional<TimePoint> crl_next_update(std::string_view pem);
+
 // Identity of a PEM certificate (first one in the text); untrusted input is fine.
 [[nodiscard]] Result<CertIdentity> identify_pem(std::string_view pem);
 
@@ -48,6 +54,19 @@ struct IssuedCert {
 // permission bits, owned by root or the effective user. The file's content never appears in
 // an error.
 [[nodiscard]] Result<std::string> read_private_file(const std::filesystem::path& file);
+
+// A certificate the zone's CRL lists: retired at the API and past its grace.
+struct RevokedCert {
+  std::string serial_hex;  // lower-case hex, no leading zeros
+  TimePoint revoked_at;
+  bool operator==(const RevokedCert&) const = default;
+};
+
+// The CRLs' validity: nextUpdate is this far ahead; update_crl() re-signs once less than
+// kCrlResignBelow remains, so an agent that cannot re-sign has days (warned) before the
+// gatekeeper refuses every certificate of the zone (an expired CRL fails closed).
+inline constexpr Seconds kCrlValidity{Seconds(86400) * 7};
+inline constexpr Seconds kCrlResignBelow{Seconds(86400) * 4};
 
 struct CaOptions {
   KeyType key_type = KeyType::ecdsa_p256;
@@ -75,6 +94,16 @@ class LocalCa {
   // holds the new CA only. Call once no certificate from the old CA is in use.
   [[nodiscard]] Status finish_rollover();
   [[nodiscard]] bool rollover_in_progress() const { return next_ != nullptr; }
+
+  // crl.pem: one CRL per CA in the bundle (both during a rollover, each signed by its CA, even
+  // when empty), listing `revoked`. Re-signed only when the CAs, the list, or a CRL's validity
+  // (less than kCrlResignBelow left, or lastUpdate ahead of `now`) call for it, so that the
+  // exported bundle (and the gatekeeper's reload) changes only then. Serials are 127-bit random,
+  // so every CRL lists the whole set: a serial in the other CA's CRL matches nothing there.
+  [[nodiscard]] Status update_crl(const std::vector<RevokedCert>& revoked, TimePoint now) const;
+  // The PEM text of crl.pem ("" when absent) and the earliest nextUpdate in it (nullopt: none).
+  [[nodiscard]] Result<std::string> crl_pem() const;
+  [[nodiscard]] std::filesystem::path crl_path() const { return dir_ / "crl.pem"; }
 
   [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
   [[nodiscard]] std::filesystem::path bundle_path() const { return dir_ / "bundle.pem"; }

@@ -67,20 +67,53 @@ struct Manager::Worker {
   }
 
   // <export_dir>/<zone>.pem: the CA bundle (the CA in force, plus the next one during a CA
-  // rollover), CA certificates only, so 0644. Rewritten only when it differs.
-  Status export_bundle() const {
+  // rollover) followed by one CRL per CA (LocalCa::update_crl), public data only, so 0644. One
+  // file, replaced atomically, so a reader never sees CAs without their CRLs; nginx can use it
+  // as both ssl_client_certificate and ssl_crl. Rewritten only when it differs. The CRL is
+  // re-signed from the Rotator's state (or the state file while the zone cannot be opened);
+  // when neither can be read the previous CRL is kept and left to lapse: the gatekeeper then
+  // refuses the zone's certificates (closed) rather than trusting a retired one.
+  Status export_bundle(TimePoint now, std::optional<TimePoint>& crl_next, std::optional<std::size_t>& in_crl) const {
     auto ca = LocalCa::load(cfg.ca_dir);
     if (!ca) return fail(ca.error());
-    const std::string bundle = ca->cert_pem() + ca->next_cert_pem();
+    std::optional<RotationState> state;
+    std::string crl_error;
+    if (rot) {
+      state = rot->state();
+    } else if (!fs::exists(cfg.ca_dir / "state.json")) {
+      state.emplace();  // nothing issued, nothing retired
+    } else if (auto text = read_private_file(cfg.ca_dir / "state.json"); !text) {
+      crl_error = text.error().message;
+    } else if (auto st = decode_state(*text); !st) {
+      crl_error = st.error().message;
+    } else {
+      state = std::move(*st);
+    }
+    if (state) {
+      const auto entries = crl_entries(*state, now);
+      if (auto st = ca->update_crl(entries, now); !st)
+        crl_error = st.error().message;
+      else
+        in_crl = entries.size();
+    }
+    auto crl = ca->crl_pem();
+    if (!crl) return fail(crl.error().context("CRL"));
+    crl_next = crl_next_update(*crl);
+    const std::string bundle = ca->cert_pem() + ca->next_cert_pem() + *crl;
     std::ifstream in(export_file, std::ios::binary);
+    bool same = false;
     if (in) {
       std::ostringstream ss;
       ss << in.rdbuf();
-      if (ss.str() == bundle) return {};
+      same = ss.str() == bundle;
     }
-    std::error_code ec;
-    fs::create_directories(export_file.parent_path(), ec);
-    return write_file_atomic(export_file, bundle, 0644);
+    if (!same) {
+      std::error_code ec;
+      fs::create_directories(export_file.parent_path(), ec);
+      if (auto st = write_file_atomic(export_file, bundle, 0644); !st) return st;
+    }
+    if (!crl_error.empty()) return fail("CRL not re-signed: " + crl_error);
+    return {};
   }
 };
 
@@ -96,6 +129,8 @@ struct Manager::Zone {
   std::string export_error;
   unsigned setup_failures = 0;
   std::optional<TimePoint> next_at;
+  std::optional<TimePoint> crl_next_update;  // of the exported CRLs
+  std::size_t in_crl = 0;                    // serials the exported CRLs list
   std::uint64_t completed = 0, failed = 0;
 };
 
@@ -103,6 +138,8 @@ struct Manager::Outcome {
   std::optional<RotationState> state;
   std::string setup_error;
   std::string export_error;
+  std::optional<TimePoint> crl_next_update;
+  std::optional<std::size_t> in_crl;
   std::optional<StepResult> step;
   json reply;  // commands
 };
@@ -212,7 +249,7 @@ void Manager::run_step(const std::shared_ptr<Zone>& z) {
       out.state = w->rot->state();
     }
     if (w->rot || fs::exists(w->cfg.ca_dir / "ca.pem"))
-      if (auto st = w->export_bundle(); !st) out.export_error = st.error().message;
+      if (auto st = w->export_bundle(now, out.crl_next_update, out.in_crl); !st) out.export_error = st.error().message;
     asio::post(io_, [this, wz, out = std::move(out)]() mutable {
       if (auto zone = wz.lock()) on_outcome(zone, std::move(out));
     });
@@ -226,6 +263,8 @@ void Manager::on_outcome(const std::shared_ptr<Zone>& z, Outcome out) {
   if (out.export_error != z->export_error && !out.export_error.empty())
     log::error("aop.export_failed", {{"zone", z->cfg.zone_id}, {"error", out.export_error}});
   z->export_error = out.export_error;
+  if (out.crl_next_update) z->crl_next_update = out.crl_next_update;
+  if (out.in_crl) z->in_crl = *out.in_crl;
   milliseconds delay{0};
   if (!out.setup_error.empty()) {
     ++z->setup_failures;
@@ -274,12 +313,20 @@ void Manager::on_outcome(const std::shared_ptr<Zone>& z, Outcome out) {
   z->queued.clear();
   for (auto& q : queued) q();
   if (z->busy) return;  // a queued command took the worker; it schedules when it is done
+  // A revocation taking effect re-signs the CRL (the export after the step) at that time.
+  std::optional<milliseconds> revocation;
+  if (z->state)
+    if (auto at = next_revocation_at(*z->state, now))
+      revocation = *at > now ? duration_cast<milliseconds>(*at - now) : milliseconds(0);
   if (z->state && unissued(*z->state) && z->setup_error.empty()) {
-    // Nothing to do until `agentctl aop issue`; looked at again now and then (export).
-    schedule(z, jitter(duration_cast<milliseconds>(opts_.max_wait)));
+    // Nothing to do until `agentctl aop issue`; looked at again now and then (export, CRL).
+    auto wait = jitter(duration_cast<milliseconds>(opts_.max_wait));
+    if (revocation) wait = std::min(wait, *revocation + milliseconds(100));
+    schedule(z, wait);
     return;
   }
   delay = std::min(delay, duration_cast<milliseconds>(opts_.max_wait));
+  if (revocation) delay = std::min(delay, *revocation + milliseconds(100));
   schedule(z, delay.count() == 0 ? delay : jitter(delay));
 }
 
@@ -460,9 +507,14 @@ json Manager::status(TimePoint now) const {
         z->setup_error.empty() ? (s ? opt_string(s->last_error_kind) : json(nullptr)) : json("setup");
     j["last_error_at"] = s && z->setup_error.empty() ? time_or_null(s->last_error_at) : json(nullptr);
     j["export_error"] = opt_string(z->export_error);
+    j["crl_next_update"] = z->crl_next_update ? time_or_null(*z->crl_next_update) : json(nullptr);
+    std::size_t pending = 0;
+    if (s)
+      for (const auto& r : s->revoked) pending += r.effective_at > now ? 1 : 0;
+    j["revoked_in_crl"] = z->in_crl;  // as exported
+    j["revocations_pending"] = pending;
     j["rotations_completed"] = z->completed;
     j["steps_failed"] = z->failed;
-    (void)now;
     out.push_back(std::move(j));
   }
   return out;
@@ -475,6 +527,18 @@ std::vector<ManagerWarning> Manager::warnings(TimePoint now) const {
     if (!z->setup_error.empty()) out.push_back({"aop.setup_failed", who + "cannot be managed: " + z->setup_error});
     if (!z->export_error.empty())
       out.push_back({"aop.export_failed", who + "CA bundle not exported: " + z->export_error});
+    // update_crl re-signs with kCrlResignBelow (4 days) left; under 2 days it has been
+    // failing for 2 days. Past nextUpdate the gatekeeper refuses every certificate of the zone.
+    if (z->crl_next_update) {
+      if (*z->crl_next_update <= now)
+        out.push_back({"aop.crl_expired", who + "the exported CRL expired at " + format_utc(*z->crl_next_update) +
+                                              ": the gatekeeper refuses every certificate of this zone until the "
+                                              "agent re-signs it"});
+      else if (*z->crl_next_update - now < kCrlResignBelow / 2)
+        out.push_back({"aop.crl_expiring", who + "the exported CRL expires at " + format_utc(*z->crl_next_update) +
+                                               " and is not re-signed; then the gatekeeper refuses every certificate "
+                                               "of this zone"});
+    }
     if (!z->state) continue;
     const RotationState& s = *z->state;
     if (s.failures > 0)

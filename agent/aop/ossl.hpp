@@ -24,6 +24,10 @@ using X509Ptr = Owned<X509, X509_free>;
 using Bio = Owned<BIO, BIO_free_all>;
 using Bignum = Owned<BIGNUM, BN_free>;
 using Extension = Owned<X509_EXTENSION, X509_EXTENSION_free>;
+using X509Crl = Owned<X509_CRL, X509_CRL_free>;
+using Revoked = Owned<X509_REVOKED, X509_REVOKED_free>;
+using Asn1Integer = Owned<ASN1_INTEGER, ASN1_INTEGER_free>;
+using Asn1Time = Owned<ASN1_TIME, ASN1_TIME_free>;
 
 // The OpenSSL error queue as one line (emptied), for an error message.
 inline std::string last_error() { return take_openssl_errors(); }

@@ -104,7 +104,44 @@ bool same_cert(const RemoteCert& r, const CertRecord& c) {
   return !r.serial_number.empty() && normalise_serial(r.serial_number) == normalise_serial(c.serial_hex);
 }
 
+json encode_revocation(const Revocation& r) {
+  return {{"serial", r.serial_hex}, {"not_after", secs(r.not_after)}, {"effective_at", secs(r.effective_at)}};
+}
+
+Result<std::vector<Revocation>> decode_revocations(const json& j) {
+  if (!j.is_array()) return fail("revoked is not an array");
+  std::vector<Revocation> out;
+  for (const auto& e : j) {
+    if (!e.is_object()) return fail("revoked: entry is not an object");
+    Revocation r;
+    r.serial_hex = e.at("serial").get<std::string>();
+    if (r.serial_hex.empty() || !hex_string(r.serial_hex, 64)) return fail("revoked: bad serial");
+    r.not_after = from_secs(e.at("not_after").get<std::int64_t>());
+    r.effective_at = from_secs(e.at("effective_at").get<std::int64_t>());
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// An expired certificate is refused without the CRL; a day's margin covers a gatekeeper whose
+// clock is behind.
+constexpr Seconds kCrlKeepPastExpiry{86400};
+
 }  // namespace
+
+std::vector<RevokedCert> crl_entries(const RotationState& s, TimePoint now) {
+  std::vector<RevokedCert> out;
+  for (const auto& r : s.revoked)
+    if (r.effective_at <= now && r.not_after + kCrlKeepPastExpiry > now) out.push_back({r.serial_hex, r.effective_at});
+  return out;
+}
+
+std::optional<TimePoint> next_revocation_at(const RotationState& s, TimePoint now) {
+  std::optional<TimePoint> out;
+  for (const auto& r : s.revoked)
+    if (r.effective_at > now && (!out || r.effective_at < *out)) out = r.effective_at;
+  return out;
+}
 
 std::string encode_state(const RotationState& s) {
   json j = {{"version", 1},
@@ -125,6 +162,8 @@ std::string encode_state(const RotationState& s) {
             {"ca_rollover", to_string(s.ca_rollover)},
             {"ca_next_at", secs(s.ca_next_at)},
             {"ca_force", s.ca_force}};
+  j["revoked"] = json::array();
+  for (const auto& r : s.revoked) j["revoked"].push_back(encode_revocation(r));
   return j.dump(2) + "\n";
 }
 
@@ -181,6 +220,12 @@ Result<RotationState> decode_state(std::string_view text) {
     }
     if (auto c = j.find("ca_next_at"); c != j.end()) s.ca_next_at = from_secs(c->get<std::int64_t>());
     if (auto c = j.find("ca_force"); c != j.end()) s.ca_force = c->get<bool>();
+    // Added after version 1 shipped (the CRL): optional.
+    if (auto c = j.find("revoked"); c != j.end()) {
+      auto rev = decode_revocations(*c);
+      if (!rev) return fail(rev.error());
+      s.revoked = std::move(*rev);
+    }
   } catch (const json::exception& e) {
     return fail(e.what());
   }
@@ -259,8 +304,10 @@ ApiResult<std::vector<std::string>> Rotator::revoke(TimePoint now) {
     s_.discard.erase(s_.discard.begin());
     (void)persist();
   }
-  if (s_.current && !s_.current->id.empty())
+  if (s_.current && !s_.current->id.empty()) {
     if (auto e = remove(s_.current->id)) return *e;
+    retire_cert(*s_.current, now);
+  }
   s_.previous_id = s_.current ? s_.current->id : std::string();
   s_.current.reset();
   s_.force = false;
@@ -277,6 +324,15 @@ ApiResult<std::vector<std::string>> Rotator::revoke(TimePoint now) {
 
 bool Rotator::due(TimePoint now) const {
   return s_.force || !s_.current || s_.current->not_after - opts_.renew_before <= now;
+}
+
+void Rotator::retire_cert(const CertRecord& c, TimePoint now) {
+  // Never the certificate being rolled out: a failed deployment re-uploads that same one.
+  if (s_.next && s_.next->serial_hex == c.serial_hex) return;
+  std::erase_if(s_.revoked, [&](const Revocation& r) {
+    return r.serial_hex == c.serial_hex || r.not_after + kCrlKeepPastExpiry <= now;
+  });
+  s_.revoked.push_back({c.serial_hex, c.not_after, now + opts_.ca_overlap});
 }
 
 StepResult Rotator::ok(TimePoint next_at) {
@@ -350,6 +406,13 @@ std::vector<PlannedCall> Rotator::plan(TimePoint now, bool assume_due) const {
 }
 
 StepResult Rotator::step(TimePoint now) {
+  StepResult r = step_once(now);
+  // A revocation that takes effect earlier needs the CRL re-signed then (the manager's export).
+  if (auto at = next_revocation_at(s_, now); at && *at < r.next_at) r.next_at = *at;
+  return r;
+}
+
+StepResult Rotator::step_once(TimePoint now) {
   if (opts_.dry_run) {
     StepResult r;
     r.phase = s_.phase;
@@ -555,6 +618,8 @@ StepResult Rotator::do_retire(TimePoint now) {
   // The client key is at Cloudflare now, which needs it; the local copy is no longer needed.
   fs::remove(next_key_path(), ec);
   s_.previous_id = s_.current ? s_.current->id : std::string();
+  // Its deletion was confirmed above (or it was never uploaded): into the CRL after the grace.
+  if (s_.current) retire_cert(*s_.current, now);
   s_.current = s_.next;
   s_.next.reset();
   s_.upload_sent = false;

@@ -48,6 +48,16 @@ struct CertRecord {
   TimePoint not_after{};
 };
 
+// A certificate the agent retired (deleted at the API by a rotation or `agentctl aop revoke`):
+// listed in the zone's CRL from `effective_at` (the deletion confirmed plus ca_overlap, so the
+// edge has stopped presenting it) until a day past its expiry (expired, it is refused anyway).
+struct Revocation {
+  std::string serial_hex;
+  TimePoint not_after{};
+  TimePoint effective_at{};
+  bool operator==(const Revocation&) const = default;
+};
+
 struct RotationState {
   std::string zone_id;
   Phase phase = Phase::idle;
@@ -66,7 +76,13 @@ struct RotationState {
   CaRollover ca_rollover = CaRollover::none;
   TimePoint ca_next_at{};  // trusting, dropping: not before this
   bool ca_force = false;   // a CA rollover requested (agentctl aop rotate --ca)
+  std::vector<Revocation> revoked;
 };
+
+// What the CRL lists at `now`: the revocations in effect and not yet a day past expiry.
+[[nodiscard]] std::vector<RevokedCert> crl_entries(const RotationState& s, TimePoint now);
+// When the next pending revocation takes effect (the CRL must be re-signed then), if any.
+[[nodiscard]] std::optional<TimePoint> next_revocation_at(const RotationState& s, TimePoint now);
 
 // One codec for the state file (version 1).
 [[nodiscard]] std::string encode_state(const RotationState& s);
@@ -131,6 +147,9 @@ class Rotator {
   StepResult ok(TimePoint next_at);
   StepResult failed(ApiError e, TimePoint now);
   StepResult local_failure(const Error& e, TimePoint now);
+  // Records the retirement of `c` (deleted at the API now), unless it is the one rolled out.
+  void retire_cert(const CertRecord& c, TimePoint now);
+  StepResult step_once(TimePoint now);
 
   std::optional<StepResult> ca_step(TimePoint now);
   StepResult do_issue(TimePoint now);

@@ -19,7 +19,9 @@
 #    retiring: the fake holds that step's answer, stalled.log says it is held, agentctl aop
 #    status names the phase, then kill -9), restart: the rotation completes, one upload only,
 #    still zero failed requests.
-# 3. The old certificates: what the gatekeeper does with them (see the checks' text).
+# 3. The deleted certificates enter the zone's CRL ca_overlap after their deletion and are
+#    then refused by the gatekeeper, though unexpired; an expired certificate of the zone's CA
+#    is refused.
 # 4. agentctl aop rotate --ca under the client loop: the bundle holds both CAs, the
 #    certificate moves to the new CA, the bundle holds the new CA alone: zero failed requests.
 # 5. Every certificate of the old CA is then refused by the gatekeeper.
@@ -245,16 +247,58 @@ og_check "$C2 deleted at the API, only $C3 left" og_wait_for 10 only_live "$C3"
 more_ok 50 || og_fail "the loop stalled after the kill round"
 
 # --- 3. the old certificates at the gatekeeper, before a CA rollover ------------------------
-# Trust is the zone's CA, not a list of certificates: a deleted certificate is no longer
-# presented by the edge (above), but while it is valid and its CA trusted the gatekeeper still
-# accepts it. That is what this checks, so that the docs cannot claim more. Expiry bounds that
-# (the gatekeeper refuses an expired client certificate: the "expired" case of
-# tests/e2e/gatekeeper/test_attack_matrix.sh; libfaketime cannot move the gatekeeper's clock,
-# it recurses in clock_gettime there), and so does a CA rollover (4).
-code=$(gk_code "$API/uploads/$C1.pem" "$API/uploads/$C1.key")
-og_check "certificate $C1, deleted at the API but unexpired, same CA: still accepted by the gatekeeper (got $code)" [ "$code" = 200 ]
+# The agent lists a certificate it deleted at the API in the zone's CRL ca_overlap (3 s here)
+# after the deletion, in the exported bundle the gatekeeper reloads: a deleted but unexpired
+# certificate of the same CA is refused from then on.
+in_crl() { [[ $(aop .revoked_in_crl) -ge "$1" ]]; }
+og_check "$C1 and $C2 are in the zone's CRL (agentctl aop status)" og_wait_for 20 in_crl 2
+gk_refuses() { [[ $(gk_code "$1" "$2") == 000 ]]; }
+for c in "$C1" "$C2"; do
+  og_check "certificate $c, deleted at the API but unexpired, same CA: refused by the gatekeeper" \
+    og_wait_for 10 gk_refuses "$API/uploads/$c.pem" "$API/uploads/$c.key"
+done
+code=$(gk_code "$API/uploads/$C3.pem" "$API/uploads/$C3.key")
+og_check "certificate $C3 (working) accepted by the gatekeeper directly (got $code)" [ "$code" = 200 ]
 code=$(gk_code "$D/pki/global.pem" "$D/pki/global.key")
 og_check "the global certificate is refused by the gatekeeper (got $code)" [ "$code" = 000 ]
+# An expired certificate of the zone's CA (issued with dates in the past from the CA's key,
+# so no waiting), and its control: the same issuance with current dates is accepted.
+OCA=$D/oca
+mkdir -p "$OCA"
+: >"$OCA/index.txt"
+echo 01 >"$OCA/serial"
+cat >"$OCA/ca.cnf" <<CNF
+[ca]
+default_ca = zone
+[zone]
+database = $OCA/index.txt
+serial = $OCA/serial
+new_certs_dir = $OCA
+default_md = sha256
+policy = any
+x509_extensions = ext
+unique_subject = no
+[any]
+commonName = supplied
+[ext]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+CNF
+zone_cert() {  # name, then openssl ca's date options
+  local n=$1
+  shift
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$n" -keyout "$OCA/$n.key" \
+    -out "$OCA/$n.csr" 2>/dev/null &&
+    openssl ca -batch -notext -config "$OCA/ca.cnf" -cert "$CADIR/ca.pem" -keyfile "$CADIR/ca.key" \
+      -in "$OCA/$n.csr" -out "$OCA/$n.pem" "$@" 2>>"$OCA/ca.log"
+}
+zone_cert expired -startdate 20200101000000Z -enddate 20200201000000Z || og_fail "openssl ca: $(cat "$OCA/ca.log")"
+zone_cert current -days 1 || og_fail "openssl ca: $(cat "$OCA/ca.log")"
+code=$(gk_code "$OCA/current.pem" "$OCA/current.key")
+og_check "a current certificate of the zone's CA, not retired: accepted by the gatekeeper (got $code)" [ "$code" = 200 ]
+code=$(gk_code "$OCA/expired.pem" "$OCA/expired.key")
+og_check "an EXPIRED certificate of the zone's CA: refused by the gatekeeper (got $code)" [ "$code" = 000 ]
 
 # --- 4. CA rollover under traffic: agentctl aop rotate --ca ----------------------------------
 ncerts() { grep -c 'BEGIN CERTIFICATE' "$EXPORT/$ZONE.pem" || true; }

@@ -7,6 +7,7 @@
 
 #include "aop/ca.hpp"
 #include "aop/verify_client.hpp"
+#include "originguard/atomic_file.hpp"
 #include "test_support.hpp"
 
 namespace og::aop::test {
@@ -176,6 +177,92 @@ TEST(LocalCa, RolloverInterruptedBetweenItsRenamesCompletesOnLoad) {
   EXPECT_FALSE(loaded->rollover_in_progress());
   EXPECT_EQ(loaded->cert_pem(), next_pem);
   EXPECT_EQ(og::test::read_file(dir / "bundle.pem"), next_pem);
+}
+
+// crl.pem: one CRL per CA of the bundle, each signed by its CA, listing the retired serials;
+// re-signed when the list or the CAs change or when less than kCrlResignBelow is left, and
+// otherwise left byte for byte (the exported bundle, and the gatekeeper's reload, change only
+// then).
+TEST(LocalCa, CrlOnePerCaListsTheRevokedAndIsResignedOnlyWhenNeeded) {
+  og::test::TempDir tmp;
+  auto dir = tmp / "ca";
+  auto ca = LocalCa::open_or_create(dir, {}, kNow);
+  ASSERT_TRUE(ok(ca));
+  auto a = ca->issue_client("a", KeyType::ecdsa_p256, Seconds(86400) * 90, kNow);
+  auto b = ca->issue_client("b", KeyType::ecdsa_p256, Seconds(86400) * 90, kNow);
+  ASSERT_TRUE(ok(a) && ok(b));
+  auto exported = [&] { return ca->cert_pem() + ca->next_cert_pem() + *ca->crl_pem(); };
+  EXPECT_EQ(*ca->crl_pem(), "");
+  // Without a CRL the leaf is refused under CRL checking (fail closed).
+  EXPECT_EQ(crl_verify_result(a->cert_pem, ca->cert_pem(), kNow + 1h), X509_V_ERR_UNABLE_TO_GET_CRL);
+
+  ASSERT_TRUE(ok(ca->update_crl({}, kNow)));
+  EXPECT_EQ(mode_of(ca->crl_path()), 0600u);
+  const std::string empty = *ca->crl_pem();
+  ASSERT_EQ(crl_serials(empty).size(), 1u);
+  EXPECT_TRUE(crl_serials(empty)[0].second.empty());
+  EXPECT_EQ(crl_next_update(empty), kNow + kCrlValidity);
+  EXPECT_EQ(crl_verify_result(a->cert_pem, exported(), kNow + 1h), X509_V_OK);
+  ASSERT_TRUE(ok(ca->update_crl({}, kNow + 1h)));
+  EXPECT_EQ(*ca->crl_pem(), empty) << "re-signed without a reason";
+
+  ASSERT_TRUE(ok(ca->update_crl({{a->id.serial_hex, kNow + 2h}}, kNow + 2h)));
+  const std::string one = *ca->crl_pem();
+  EXPECT_NE(one, empty);
+  EXPECT_EQ(crl_serials(one)[0].second, std::vector<std::string>{a->id.serial_hex});
+  EXPECT_EQ(crl_verify_result(a->cert_pem, exported(), kNow + 3h), X509_V_ERR_CERT_REVOKED);
+  EXPECT_EQ(crl_verify_result(b->cert_pem, exported(), kNow + 3h), X509_V_OK);
+  // A restart: the same list, the same file.
+  auto reloaded = LocalCa::load(dir);
+  ASSERT_TRUE(ok(reloaded));
+  ASSERT_TRUE(ok(reloaded->update_crl({{a->id.serial_hex, kNow + 2h}}, kNow + 1h * 30)));
+  EXPECT_EQ(*reloaded->crl_pem(), one);
+  // With less than kCrlResignBelow left it is re-signed, ahead of its nextUpdate.
+  const TimePoint later = kNow + 2h + kCrlValidity - kCrlResignBelow + 1min;
+  ASSERT_TRUE(ok(reloaded->update_crl({{a->id.serial_hex, kNow + 2h}}, later)));
+  EXPECT_NE(*reloaded->crl_pem(), one);
+  EXPECT_EQ(crl_next_update(*reloaded->crl_pem()), later + kCrlValidity);
+  // An expired CRL refuses everyone (what the gatekeeper does, and why the agent re-signs early).
+  EXPECT_EQ(crl_verify_result(b->cert_pem, ca->cert_pem() + one, kNow + 2h + kCrlValidity + 1s),
+            X509_V_ERR_CRL_HAS_EXPIRED);
+
+  // A CA rollover: a CRL for each CA, the new one's too (empty lists would do as well).
+  ASSERT_TRUE(ok(ca->start_rollover({}, later)));
+  auto c = ca->issue_client("c", KeyType::ecdsa_p256, Seconds(86400) * 90, later);
+  ASSERT_TRUE(ok(c));
+  ASSERT_TRUE(ok(ca->update_crl({{a->id.serial_hex, kNow + 2h}}, later)));
+  auto two = crl_serials(*ca->crl_pem());
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_NE(two[0].first, two[1].first) << "both CRLs from one CA";
+  EXPECT_EQ(crl_verify_result(a->cert_pem, exported(), later + 1h), X509_V_ERR_CERT_REVOKED);
+  EXPECT_EQ(crl_verify_result(b->cert_pem, exported(), later + 1h), X509_V_OK);
+  EXPECT_EQ(crl_verify_result(c->cert_pem, exported(), later + 1h), X509_V_OK);
+  ASSERT_TRUE(ok(ca->finish_rollover()));
+  ASSERT_TRUE(ok(ca->update_crl({}, later + 1h)));
+  EXPECT_EQ(crl_serials(*ca->crl_pem()).size(), 1u);
+  EXPECT_EQ(crl_verify_result(c->cert_pem, exported(), later + 2h), X509_V_OK);
+  EXPECT_NE(crl_verify_result(b->cert_pem, exported(), later + 2h), X509_V_OK);
+}
+
+// A crl.pem replaced by one another key signed (same issuer name) is not kept: re-signed.
+TEST(LocalCa, CrlSignedByAnotherKeyIsReplaced) {
+  og::test::TempDir tmp;
+  auto ca = LocalCa::open_or_create(tmp / "ca", {}, kNow);
+  auto other = LocalCa::open_or_create(tmp / "other", {}, kNow);
+  ASSERT_TRUE(ok(ca) && ok(other));
+  ASSERT_TRUE(ok(other->update_crl({}, kNow)));
+  // The other CA was created in the same second: the same subject name, another key.
+  ASSERT_EQ(X509_NAME_cmp(X509_get_subject_name(parse(ca->cert_pem()).get()),
+                          X509_get_subject_name(parse(other->cert_pem()).get())),
+            0);
+  auto a = ca->issue_client("a", KeyType::ecdsa_p256, Seconds(86400) * 90, kNow);
+  ASSERT_TRUE(ok(a));
+  // As the gatekeeper sees a bundle with the wrong CRL: refused, not accepted.
+  EXPECT_NE(crl_verify_result(a->cert_pem, ca->cert_pem() + *other->crl_pem(), kNow + 1h), X509_V_OK);
+  ASSERT_TRUE(ok(og::write_file_atomic(ca->crl_path(), *other->crl_pem(), 0600)));
+  ASSERT_TRUE(ok(ca->update_crl({}, kNow + 1h)));
+  EXPECT_NE(*ca->crl_pem(), *other->crl_pem());
+  EXPECT_EQ(crl_verify_result(a->cert_pem, ca->cert_pem() + *ca->crl_pem(), kNow + 1h), X509_V_OK);
 }
 
 TEST(PrivateFile, ModesAndTypes) {

@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "aop/manager.hpp"
+#include "aop/verify_client.hpp"
 #include "doubles/fake_api_server.hpp"
 #include "promtool.hpp"
 #include "test_support.hpp"
@@ -184,18 +185,57 @@ TEST_F(ManagerTest, RotateWithCaRollsTheCaOverThroughTheExportedBundle) {
   ASSERT_EQ(r["ok"], true) << r.dump();
   auto busy = command(m, "aop-rotate", {{"ca", true}});
   EXPECT_EQ(busy["ok"], false) << busy.dump();
-  std::vector<std::string> bundles{old_ca};
+  // The bundle's certificates (its CRLs change too, when the old certificate is revoked).
+  std::vector<std::string> bundles{certs_only(old_ca)};
+  std::vector<std::size_t> crls{crl_serials(old_ca).size()};
   ASSERT_TRUE(run_until(m, [&](const json& z) {
     const std::string b = og::test::read_file(bundle);
-    if (b != bundles.back()) bundles.push_back(b);
+    if (certs_only(b) != bundles.back()) {
+      bundles.push_back(certs_only(b));
+      crls.push_back(crl_serials(b).size());
+    }
     return z["state"] == "idle" && z["ca_rollover"] == "none" && z["previous_cert_id"] == first;
   })) << zone(m).dump();
-  // old CA -> old + new -> new alone.
+  // old CA -> old + new -> new alone, each with its CRL.
   ASSERT_EQ(bundles.size(), 3u);
-  EXPECT_TRUE(bundles[1].starts_with(old_ca));
-  EXPECT_NE(bundles[2], old_ca);
+  EXPECT_TRUE(bundles[1].starts_with(bundles[0]));
+  EXPECT_NE(bundles[2], bundles[0]);
   EXPECT_TRUE(bundles[1].ends_with(bundles[2]));
+  EXPECT_EQ(crls, (std::vector<std::size_t>{1, 2, 1}));
   EXPECT_EQ(uploads(), 2);
+  // ca_overlap (1 s) after its deletion the first certificate is in the exported CRL.
+  ASSERT_TRUE(run_until(m, [](const json& z) { return z["revoked_in_crl"] == 1; })) << zone(m).dump();
+  const std::string b = og::test::read_file(bundle);
+  const std::string first_pem = og::test::read_file(tmp / "api" / "uploads" / (first + ".pem"));
+  const std::string second_pem =
+      og::test::read_file(tmp / "api" / "uploads" / (zone(m)["current_cert_id"].get<std::string>() + ".pem"));
+  const auto now = std::chrono::system_clock::now();
+  EXPECT_EQ(crl_verify_result(second_pem, b, now), X509_V_OK);
+  EXPECT_NE(crl_verify_result(first_pem, b, now), X509_V_OK);  // its CA is gone, and it is revoked
+  EXPECT_EQ(crl_serials(b).at(0).second.size(), 1u);
+  EXPECT_TRUE(zone(m)["crl_next_update"].is_string());
+}
+
+// agentctl aop revoke: the working certificate is deleted, and ca_overlap later the exported
+// CRL lists it, so the gatekeeper refuses it although it has not expired.
+TEST_F(ManagerTest, RevokedCertificateEntersTheExportedCrl) {
+  cfg.zones[0].ca_overlap = 1s;
+  Manager m(io, mo);
+  m.configure(&cfg);
+  ASSERT_TRUE(run_until(m, [](const json& z) { return z["state"] == "unissued"; })) << zone(m).dump();
+  const auto bundle = tmp / "export" / (std::string(kZone) + ".pem");
+  EXPECT_EQ(crl_serials(og::test::read_file(bundle)).size(), 1u) << "the CRL is exported from the start";
+  ASSERT_EQ(command(m, "aop-issue")["ok"], true);
+  ASSERT_TRUE(run_until(m, [](const json& z) { return z["state"] == "idle" && z["current_cert_id"].is_string(); }));
+  const std::string first = zone(m)["current_cert_id"];
+  const std::string pem = og::test::read_file(tmp / "api" / "uploads" / (first + ".pem"));
+  EXPECT_EQ(crl_verify_result(pem, og::test::read_file(bundle), std::chrono::system_clock::now()), X509_V_OK);
+  auto r = command(m, "aop-revoke");
+  ASSERT_EQ(r["ok"], true) << r.dump();
+  ASSERT_TRUE(run_until(m, [](const json& z) { return z["revoked_in_crl"] == 1; })) << zone(m).dump();
+  EXPECT_EQ(crl_verify_result(pem, og::test::read_file(bundle), std::chrono::system_clock::now()),
+            X509_V_ERR_CERT_REVOKED);
+  EXPECT_EQ(zone(m)["state"], "unissued");
 }
 
 TEST_F(ManagerTest, DryRunListsCallsAndChangesNothing) {

@@ -54,6 +54,14 @@ class RotationTest : public ::testing::Test {
            << ", last error: " << rot.state().last_error;
   }
 
+  // What the manager exports after a step: the CA bundle and the CRLs signed from the state.
+  std::string exported(const Rotator& rot, TimePoint at) {
+    auto ca = LocalCa::load(opts.ca_dir);
+    EXPECT_TRUE(ok(ca));
+    EXPECT_TRUE(ok(ca->update_crl(crl_entries(rot.state(), at), at)));
+    return ca->cert_pem() + ca->next_cert_pem() + *ca->crl_pem();
+  }
+
   RotationState saved() {
     auto text = og::test::read_file(opts.state_file);
     auto s = decode_state(text);
@@ -199,8 +207,11 @@ TEST_F(RotationTest, CaRolloverTrustsTheNewCaFirstRotatesUnderItThenDropsTheOld)
     StepResult r = rot.step(now);
     ASSERT_FALSE(r.error) << r.error->message;
     const std::string bundle = og::test::read_file(opts.ca_dir / "bundle.pem");
-    for (const auto& id : cf.live_ids())
+    const std::string with_crl = exported(rot, now);
+    for (const auto& id : cf.live_ids()) {
       EXPECT_TRUE(verifies_as_client(cf.certs[id].pem, bundle, now)) << "step " << i << ": " << id << " not trusted";
+      EXPECT_EQ(crl_verify_result(cf.certs[id].pem, with_crl, now), X509_V_OK) << "step " << i << ": " << id;
+    }
     const CaRollover c = rot.state().ca_rollover;
     if (seen.empty() || seen.back() != c) seen.push_back(c);
     if (c == CaRollover::trusting && trusted_at == TimePoint{}) trusted_at = now;
@@ -230,6 +241,59 @@ TEST_F(RotationTest, CaRolloverTrustsTheNewCaFirstRotatesUnderItThenDropsTheOld)
   StepResult r = rot.step(now);
   EXPECT_FALSE(r.changed);
   EXPECT_GT(r.next_at, now + 1h);
+}
+
+// The zone's CRL: a certificate deleted by a rotation enters it ca_overlap after its deletion
+// (the edge has stopped presenting it), the working one never; kept across a restart; revoke
+// adds the working one; an entry leaves a day after the certificate's expiry.
+TEST_F(RotationTest, RetiredCertificatesEnterTheCrlAfterTheGraceNeverTheWorkingOne) {
+  Rotator rot = open();
+  run(rot);
+  const std::string a_id = cf.live_ids().at(0);
+  const CertRecord a = *rot.state().current;
+  EXPECT_TRUE(rot.state().revoked.empty());
+  now += opts.cert_lifetime - opts.renew_before;  // due
+  TimePoint deleted_at{};
+  for (int i = 0; i < 50 && deleted_at == TimePoint{}; ++i) {
+    StepResult r = rot.step(now);
+    ASSERT_FALSE(r.error) << r.error->message;
+    // Until its deletion, the old certificate is not in the CRL.
+    EXPECT_EQ(crl_verify_result(cf.certs[a_id].pem, exported(rot, now), now), X509_V_OK) << "step " << i;
+    if (cf.certs[a_id].status == "deleted") {
+      deleted_at = now;
+      // The step that deleted it asks to be called back when the revocation takes effect.
+      EXPECT_EQ(r.next_at, now + opts.ca_overlap);
+    }
+    if (r.next_at > now && deleted_at == TimePoint{}) now = r.next_at;
+  }
+  ASSERT_NE(deleted_at, TimePoint{});
+  const CertRecord b = *rot.state().current;
+  const std::string b_pem = cf.certs[b.id].pem;
+  ASSERT_EQ(rot.state().revoked.size(), 1u);
+  EXPECT_EQ(rot.state().revoked[0], (Revocation{a.serial_hex, a.not_after, deleted_at + opts.ca_overlap}));
+  EXPECT_TRUE(crl_entries(rot.state(), deleted_at + opts.ca_overlap - 1s).empty());
+  EXPECT_EQ(crl_verify_result(cf.certs[a_id].pem, exported(rot, deleted_at + opts.ca_overlap - 1s), now), X509_V_OK);
+  now = deleted_at + opts.ca_overlap;
+  EXPECT_EQ(crl_entries(rot.state(), now), (std::vector<RevokedCert>{{a.serial_hex, now}}));
+  std::string pem = exported(rot, now);
+  EXPECT_EQ(crl_verify_result(cf.certs[a_id].pem, pem, now), X509_V_ERR_CERT_REVOKED);
+  EXPECT_EQ(crl_verify_result(b_pem, pem, now), X509_V_OK);
+  // A restart keeps the list (state file), and the CRL is the same file.
+  Rotator again = open();
+  EXPECT_EQ(again.state().revoked, rot.state().revoked);
+  EXPECT_EQ(exported(again, now + 1h), pem);
+  // agentctl aop revoke: the working certificate goes into the CRL after the same grace.
+  ASSERT_TRUE(again.revoke(now + 1h));
+  ASSERT_EQ(again.state().revoked.size(), 2u);
+  EXPECT_EQ(again.state().revoked[1], (Revocation{b.serial_hex, b.not_after, now + 1h + opts.ca_overlap}));
+  EXPECT_EQ(crl_verify_result(b_pem, exported(again, now + 1h), now + 1h), X509_V_OK);
+  pem = exported(again, now + 1h + opts.ca_overlap);
+  EXPECT_EQ(crl_verify_result(b_pem, pem, now + 1h + opts.ca_overlap), X509_V_ERR_CERT_REVOKED);
+  EXPECT_EQ(crl_serials(pem).at(0).second.size(), 2u);
+  // A day past its expiry an entry leaves the CRL (an expired certificate is refused anyway).
+  EXPECT_EQ(crl_entries(again.state(), a.not_after + 86400s - 1s).size(), 2u);
+  EXPECT_EQ(crl_entries(again.state(), a.not_after + 86400s),
+            (std::vector<RevokedCert>{{b.serial_hex, now + 1h + opts.ca_overlap}}));
 }
 
 TEST_F(RotationTest, CaRolloverStartedButNotRecordedIsCarriedOn) {
@@ -445,9 +509,16 @@ TEST(RotationState, CodecRoundTripsAndRefusesInconsistentStates) {
   s.not_before = TimePoint(Seconds(1'800'000'100));
   s.last_error = "HTTP 429: rate limited";
   s.last_error_kind = "transient";
+  s.revoked = {{"7e", TimePoint(Seconds(1'850'000'000)), TimePoint(Seconds(1'800'000'600))}};
   auto back = decode_state(encode_state(s));
   ASSERT_TRUE(ok(back));
   EXPECT_EQ(encode_state(*back), encode_state(s));
+  EXPECT_EQ(back->revoked, s.revoked);
+  {
+    auto bad = s;
+    bad.revoked[0].serial_hex = "7e\n";  // would not be a serial
+    EXPECT_FALSE(decode_state(encode_state(bad)).has_value());
+  }
   s.next->id.clear();  // deploying without the uploaded id
   EXPECT_FALSE(decode_state(encode_state(s)).has_value());
   s.next->id = "../../etc";

@@ -509,6 +509,94 @@ TEST_F(GkTlsPolicy, VerdictCacheEndsAtTheCrlsNextUpdate) {
   EXPECT_EQ(r.client.alert, SSL_AD_CERTIFICATE_EXPIRED);
 }
 
+// ---- client_ca = "aop:<zone>": the agent's bundle, the zone's CAs then their CRLs -------
+
+class GkAopBundle : public GkTlsPolicy {
+ protected:
+  TempDir d;
+  HostConfig h = aop_host();
+  HostConfig aop_host() {
+    HostConfig x = host({"a.test"});
+    x.client_ca = d / "zone.pem";
+    x.client_ca_aop_zone = "0123456789abcdef0123456789abcdef";
+    return x;
+  }
+  // What the agent exports: CA certificates, then CRLs.
+  void bundle(const std::vector<X509*>& cas, const std::vector<X509_CRL*>& crls) {
+    write_certs(h.client_ca, cas);
+    BioPtr b(BIO_new_file(h.client_ca.c_str(), "a"));
+    ASSERT_TRUE(b);
+    for (X509_CRL* c : crls) ASSERT_EQ(PEM_write_bio_X509_CRL(b.get(), c), 1);
+  }
+  X509CrlPtr crl_of(const Identity* ca, const std::vector<X509*>& revoked) {
+    const std::time_t now = *clock_.now;
+    return make_crl(ca->cert.get(), ca->key.get(), revoked, now - 60, now + 7 * 86400);
+  }
+};
+
+// Issue 12: a certificate the agent retired (deleted at Cloudflare, not expired) is refused
+// once the agent's bundle lists it, and the verdict cache of the policy before the reload does
+// not answer for it; the zone's current certificate is accepted.
+TEST_F(GkAopBundle, ARetiredZoneCertificateIsRefusedAfterTheReloadTheCurrentOneAccepted) {
+  bundle({ca_->cert.get()}, {crl_of(ca_, {}).get()});
+  auto set = build({h});
+  auto old_cert = client(revoked_);
+  EXPECT_TRUE(conn(*set, old_cert.get(), "a.test").served());
+  EXPECT_TRUE(conn(*set, old_cert.get(), "a.test").conn.verdict_cached);
+  bundle({ca_->cert.get()}, {crl_of(ca_, {revoked_->cert.get()}).get()});
+  auto reloaded = build({h});
+  auto r = conn(*reloaded, old_cert.get(), "a.test");
+  EXPECT_FALSE(r.server.done);
+  EXPECT_FALSE(r.conn.verdict_cached);
+  EXPECT_EQ(r.conn.verify_reason, "certificate revoked");
+  auto current = client(edge_);
+  EXPECT_TRUE(conn(*reloaded, current.get(), "a.test").served());
+  std::string reason;
+  EXPECT_EQ(verify_client_chain(*named(*reloaded, "a.test"), revoked_->cert.get(), nullptr, reason),
+            VerifyState::failed);
+  EXPECT_EQ(reason, "certificate revoked");
+}
+
+// Fail closed: a bundle without CRLs does not load (the error says why); a CRL signed by
+// another key under the zone CA's name, or a CRL for another CA only, refuses the zone's
+// certificates; a leaf of an impostor CA with the zone CA's name is refused.
+TEST_F(GkAopBundle, AMissingForeignOrForgedCrlRefusesTheZonesCertificates) {
+  bundle({ca_->cert.get()}, {});
+  GatekeeperConfig cfg;
+  cfg.path = "test.toml";
+  cfg.hosts = {h};
+  auto none = PolicySet::build(cfg, stats_, clock_.fn());
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message.find("aop:0123456789abcdef0123456789abcdef: the agent's bundle must carry the "
+                                      "zone's CRL"),
+            std::string::npos)
+      << none.error().message;
+
+  Identity impostor{keygen("EC"), nullptr, {}};
+  impostor.cert = certify(impostor.key.get(), "client CA", nullptr, nullptr, ca_options());  // the zone CA's name
+  auto current = client(edge_);
+  bundle({ca_->cert.get()}, {crl_of(&impostor, {}).get()});
+  auto forged = build({h});
+  auto r = conn(*forged, current.get(), "a.test");
+  EXPECT_FALSE(r.server.done);
+  EXPECT_EQ(r.conn.verify_reason, "CRL signature failure");
+
+  bundle({ca_->cert.get()}, {crl_of(other_ca_, {}).get()});
+  auto foreign = build({h});
+  r = conn(*foreign, current.get(), "a.test");
+  EXPECT_FALSE(r.server.done);
+  EXPECT_EQ(r.conn.verify_reason, "unable to get certificate CRL");
+
+  bundle({ca_->cert.get()}, {crl_of(ca_, {}).get()});
+  auto good = build({h});
+  EXPECT_TRUE(conn(*good, current.get(), "a.test").served());
+  std::unique_ptr<Identity> fake(issue("edge", &impostor));
+  auto f = client(fake.get());
+  r = conn(*good, f.get(), "a.test");
+  EXPECT_FALSE(r.server.done);
+  EXPECT_EQ(r.conn.verify_reason, "certificate signature failure");
+}
+
 TEST(GkChainKey, DistinguishesChainsAndRefusesWhatItCannotHash) {
   EvpPkeyPtr k = keygen("EC");
   X509Ptr a = certify(k.get(), "a", nullptr, nullptr), b = certify(k.get(), "b", nullptr, nullptr);
