@@ -313,7 +313,8 @@ std::string render_gatekeeper(const nlohmann::json& gk, bool color) {
       o << "    " << std::left << std::setw(14) << label << value << '\n';
     };
     const bool mtls = str(h, "mtls") != "off";
-    const bool global = str(h, "client_ca") == "origin-pull (global)";
+    // "origin-pull (global)", or an aop: bundle that still holds it (a zone's migration).
+    const bool global = str(h, "client_ca").find("origin-pull (global)") != std::string::npos;
     const bool pinned = h.value("pinned", false);
     if (mtls) hrow("Client CA", str(h, "client_ca") + (pinned ? ", pinned" : ", no pins"));
     const auto r = h.value("refusals", nlohmann::json::object());

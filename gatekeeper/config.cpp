@@ -149,7 +149,8 @@ Status read_global(const Reader& r, const toml::table& t, GatekeeperConfig& c) {
                              "metrics_listen",
                              "control_socket",
                              "control_group",
-                             "aop_dir"});
+                             "aop_dir",
+                             "origin_pull_ca"});
       !st)
     return st;
   std::vector<std::string> listen;
@@ -174,6 +175,7 @@ Status read_global(const Reader& r, const toml::table& t, GatekeeperConfig& c) {
   if (!(st = r.string(t, s, "default_host", c.default_host))) return st;
   if (!(st = r.path(t, s, "edge_ranges_file", c.edge_ranges_file))) return st;
   if (!(st = r.path(t, s, "aop_dir", c.aop_dir))) return st;
+  if (!(st = r.path(t, s, "origin_pull_ca", c.origin_pull_ca))) return st;
   // Durations are added to the steady clock: bounded well below its range.
   auto duration = [&](std::string_view key, std::chrono::seconds& out, std::chrono::seconds max) -> Status {
     if (auto read = r.duration(t, s, key, out); !read) return read;

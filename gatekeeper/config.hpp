@@ -82,6 +82,10 @@ struct GatekeeperConfig {
   std::filesystem::path edge_ranges_file = "/run/originguard/edge-ranges.json";
   // The agent's [aop] export_dir: where client_ca = "aop:<zone_id>" finds <zone_id>.pem.
   std::filesystem::path aop_dir = "/run/originguard/aop";
+  // Cloudflare's global origin-pull CA: "" = the one built in (gatekeeper/data/). The default
+  // client_ca, and the CA recognised in an "aop:" bundle during a zone's migration (exempt from
+  // the CRL check, which Cloudflare's CA has none of here). Tests point it at a CA of their own.
+  std::filesystem::path origin_pull_ca;
   std::chrono::seconds handshake_timeout{10};
   // From accept to a complete ClientHello (never more than handshake_timeout).
   std::chrono::seconds client_hello_timeout{5};

@@ -48,7 +48,12 @@ bool relies_on_global_ca(const HostPolicy& h) {
 
 std::vector<std::string> host_warnings(const HostPolicy& h, WallTime now) {
   std::vector<std::string> out;
-  if (relies_on_global_ca(h))
+  if (relies_on_global_ca(h) && !h.cfg.client_ca_aop_zone.empty())
+    out.push_back("client_ca aop:" + h.cfg.client_ca_aop_zone +
+                  ": the agent's bundle still trusts the global origin-pull CA without pins, shared by every "
+                  "Cloudflare customer: any zone can reach this host until the zone's first certificate is active "
+                  "(the migration; agentctl aop issue)");
+  else if (relies_on_global_ca(h))
     out.push_back(
         "client_ca is the global origin-pull CA without pins, shared by every Cloudflare customer: any zone can "
         "reach this host. Use a zone or per-hostname AOP certificate (client_ca) or pins.");
@@ -102,10 +107,11 @@ nlohmann::json status_json(const PolicySet& set, const ProcessFacts& p, WallTime
                        {"warning", c.warning}});
     json client_ca = nullptr;  // mtls = "off": no client CA is loaded
     if (h->cfg.mtls != Mtls::off)
-      client_ca = h->global_ca ? "origin-pull (global)"
-                  : !h->cfg.client_ca_aop_zone.empty()
-                      ? "aop:" + h->cfg.client_ca_aop_zone + " (" + h->cfg.client_ca.string() + ")"
-                      : h->cfg.client_ca.string();
+      client_ca = !h->cfg.client_ca_aop_zone.empty()
+                      ? "aop:" + h->cfg.client_ca_aop_zone + " (" + h->cfg.client_ca.string() + ")" +
+                            (h->global_ca ? " + origin-pull (global), migrating" : "")
+                  : h->global_ca ? "origin-pull (global)"
+                                 : h->cfg.client_ca.string();
     hosts.push_back({{"names", h->cfg.names},
                      {"mtls", to_string(h->cfg.mtls)},
                      {"mode", to_string(h->cfg.mode)},

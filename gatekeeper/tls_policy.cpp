@@ -266,6 +266,29 @@ int on_verify_chain(X509_STORE_CTX* sctx, void* arg) {
   return host->cfg.on_failure == OnFailure::alert ? 0 : 1;
 }
 
+// The host whose store this is (set for "aop:" hosts whose bundle holds the global CA).
+int store_host_index() {
+  static const int idx = X509_STORE_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return idx;
+}
+
+// Verification steps of such a host: a leaf issued directly by the global origin-pull CA has no
+// CRL from us ("unable to get certificate CRL"); that one error, for that one issuer (the very
+// certificate in the store, so a look-alike CA with its name is refused for its signature), is
+// not an error. Any other leaf, a zone CA's included, still needs its CRL.
+int on_verify_step(int ok, X509_STORE_CTX* sctx) {
+  if (ok || X509_STORE_CTX_get_error(sctx) != X509_V_ERR_UNABLE_TO_GET_CRL || X509_STORE_CTX_get_error_depth(sctx) != 0)
+    return ok;
+  const auto* host =
+      static_cast<const HostPolicy*>(X509_STORE_get_ex_data(X509_STORE_CTX_get0_store(sctx), store_host_index()));
+  STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(sctx);
+  if (!host || !host->crl_exempt_issuer || !chain || sk_X509_num(chain) != 2 ||
+      X509_cmp(sk_X509_value(chain, 1), host->crl_exempt_issuer.get()) != 0)
+    return ok;
+  X509_STORE_CTX_set_error(sctx, X509_V_OK);
+  return 1;
+}
+
 // ---- building -------------------------------------------------------------------------
 
 Status add_ca_certs(X509_STORE* store, STACK_OF(X509_NAME) * names, const std::vector<X509Ptr>& certs) {
@@ -336,8 +359,10 @@ Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const 
     X509_STORE* store = SSL_CTX_get_cert_store(ctx);
     X509NameStackPtr names(sk_X509_NAME_new_null());
     if (!names) return fail(where("client_ca: out of memory"));
-    auto cas = h.client_ca.empty() ? load_certs_pem(embedded::kOriginPullCaPem, "embedded origin-pull CA")
-                                   : load_certs_file(h.client_ca);
+    auto global = g.origin_pull_ca.empty() ? load_certs_pem(embedded::kOriginPullCaPem, "embedded origin-pull CA")
+                                           : load_certs_file(g.origin_pull_ca);
+    if (!global) return fail(where("origin_pull_ca " + global.error().message));
+    auto cas = h.client_ca.empty() ? std::move(global) : load_certs_file(h.client_ca);
     if (!cas)
       return fail(where("client_ca " + cas.error().message +
                         (h.client_ca_aop_zone.empty()
@@ -348,6 +373,20 @@ Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const 
     if (auto st = add_ca_certs(store, names.get(), *cas); !st) return fail(where("client_ca: " + st.error().message));
     SSL_CTX_set_client_CA_list(ctx, names.release());  // takes ownership
     p->global_ca = h.client_ca.empty();
+    if (!h.client_ca_aop_zone.empty()) {
+      // The agent adds the global CA to the zone's bundle until the zone's own certificate is
+      // active (docs/AOP.md, the migration). Recognised by the whole certificate, not its name.
+      for (const auto& ca : *cas)
+        for (const auto& gl : *global)
+          if (X509_cmp(ca.get(), gl.get()) == 0 && X509_up_ref(ca.get()) == 1) {
+            p->crl_exempt_issuer.reset(ca.get());
+            p->global_ca = true;
+          }
+      if (p->crl_exempt_issuer) {
+        X509_STORE_set_ex_data(store, store_host_index(), p.get());
+        X509_STORE_set_verify_cb(store, on_verify_step);
+      }
+    }
     // client_ca = "aop:<zone>": the agent's bundle carries one CRL per zone CA after the CAs
     // (certificates it retired). Required: a bundle without them is refused (the host does not
     // load; on a reload the previous policy stays), and with CRL checking a zone certificate

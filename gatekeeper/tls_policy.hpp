@@ -80,7 +80,11 @@ class HostPolicy {
   std::array<unsigned char, 32> ticket_aes{};
   std::array<unsigned char, 32> ticket_hmac{};
   std::vector<Sha256> spki_pins, cert_pins;
-  bool global_ca = false;  // client CA is the bundled origin-pull CA shared by all zones
+  bool global_ca = false;  // the client CAs include the global origin-pull CA shared by all zones
+  // An "aop:" host whose bundle holds the global origin-pull CA (a zone's migration): a leaf it
+  // issued directly is accepted without a CRL (we have none for it); every other leaf still needs
+  // its CA's CRL.
+  X509Ptr crl_exempt_issuer;
   std::vector<std::time_t> cert_not_after;
   // nextUpdate of each CRL (nullopt: it has none; 0: unreadable). After it, X509_verify_cert
   // refuses every chain ("CRL has expired"), and so must the verdict cache.

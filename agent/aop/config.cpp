@@ -40,9 +40,10 @@ namespace {
 constexpr std::string_view kSec = "aop.zone";
 
 Status read_zone(const TomlReader& r, const toml::table& t, AopZoneConfig& z) {
-  if (auto st = r.only_keys(t, kSec,
-                            {"zone_id", "api_token_file", "hostnames", "ca_dir", "cert_lifetime", "renew_before",
-                             "api_base", "key_type", "api_ca_file", "ca_renew_before", "ca_overlap"});
+  if (auto st =
+          r.only_keys(t, kSec,
+                      {"zone_id", "api_token_file", "hostnames", "ca_dir", "cert_lifetime", "renew_before", "api_base",
+                       "key_type", "api_ca_file", "ca_renew_before", "ca_overlap", "migrate_from_global"});
       !st)
     return st;
   Status st;
@@ -71,6 +72,7 @@ Status read_zone(const TomlReader& r, const toml::table& t, AopZoneConfig& z) {
                           "), or every certificate is due as soon as it is issued");
   if (!(st = r.duration(t, kSec, "ca_renew_before", z.ca_renew_before, Seconds(86400)))) return st;
   if (!(st = r.duration(t, kSec, "ca_overlap", z.ca_overlap, Seconds(1)))) return st;
+  if (!(st = r.boolean(t, kSec, "migrate_from_global", z.migrate_from_global))) return st;
   if (!(st = r.string(t, kSec, "api_base", z.api_base))) return st;
   if (!z.api_base.starts_with("https://") || z.api_base.size() <= 8)
     return r.error_at(t.get("api_base"), t, kSec, "api_base", "must be an https:// URL (the token travels with it)");
@@ -93,8 +95,9 @@ Status parse_aop_section(const TomlReader& r, const toml::table& root, AopConfig
   out.zones.clear();
   if (!*aop) return {};
   const toml::table& a = **aop;
-  if (auto st = r.only_keys(a, "aop", {"zone", "export_dir", "poll_interval"}); !st) return st;
+  if (auto st = r.only_keys(a, "aop", {"zone", "export_dir", "poll_interval", "origin_pull_ca"}); !st) return st;
   if (auto st = r.path(a, "aop", "export_dir", out.export_dir); !st) return st;
+  if (auto st = r.path(a, "aop", "origin_pull_ca", out.origin_pull_ca); !st) return st;
   if (auto st = r.duration(a, "aop", "poll_interval", out.poll_interval, Seconds(1)); !st) return st;
   const toml::node* zn = a.get("zone");
   if (!zn) return {};

@@ -29,10 +29,18 @@ struct AopZoneConfig {
   std::string api_base{kCloudflareApiBaseUrl};
   KeyType key_type = KeyType::ecdsa_p256;
   std::string api_ca_file;  // "" = the system trust store (tests: the fake API's CA)
+  // Until ca_overlap after the zone's first certificate is active (AOP enabled by the agent),
+  // the exported bundle also trusts Cloudflare's global origin-pull CA, so that the edge's
+  // global certificate is accepted until it switches (docs/AOP.md, docs/SECURITY.md).
+  bool migrate_from_global = true;
 
   bool operator==(const AopZoneConfig&) const = default;
   static constexpr std::string_view kCloudflareApiBaseUrl = "https://api.cloudflare.com/client/v4";
 };
+
+namespace embedded {
+extern const std::string_view kOriginPullCaPem;  // gatekeeper/data/origin-pull-ca.pem
+}  // namespace embedded
 
 inline constexpr std::string_view kDefaultAopDir = "/var/lib/originguard/aop";
 inline constexpr std::string_view kDefaultAopExportDir = "/run/originguard/aop";
@@ -45,6 +53,10 @@ struct AopConfig {
   // default asks every 15 s; tests against the fake API (which deploys in a second or two)
   // shorten it so that a rotation takes seconds.
   Seconds poll_interval{15};
+  // Cloudflare's global origin-pull CA, trusted during a zone's migration: "" = the one built
+  // in (gatekeeper/data/origin-pull-ca.pem). Tests point it at a CA of their own; an operator
+  // only if Cloudflare replaces that CA before originguard does.
+  std::filesystem::path origin_pull_ca;
   std::vector<AopZoneConfig> zones;
   bool operator==(const AopConfig&) const = default;
 };

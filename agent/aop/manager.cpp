@@ -4,6 +4,7 @@
 
 #include <boost/asio/post.hpp>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "fetch/subprocess.hpp"
@@ -18,9 +19,25 @@ using nlohmann::json;
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
+namespace {
+
+// A certificate file anyone may read (the global CA: public), size-capped, PEM certificates only.
+Result<std::string> read_public_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return fail(p.string() + ": cannot be read");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.size() > 64 * 1024) return fail(p.string() + ": larger than 64 KiB");
+  if (!identify_pem(text)) return fail(p.string() + ": not a PEM certificate");
+  if (text.find("PRIVATE KEY") != std::string::npos) return fail(p.string() + ": holds a private key");
+  return text;
+}
+
+}  // namespace
+
 struct Manager::Worker {
   AopZoneConfig cfg;
   fs::path export_file;
+  fs::path origin_pull_ca;  // [aop] origin_pull_ca ("" = built in)
   ManagerOptions opts;
   Seconds poll_interval{15};  // [aop] poll_interval
   std::unique_ptr<ApiHttp> http;
@@ -73,7 +90,8 @@ struct Manager::Worker {
   // re-signed from the Rotator's state (or the state file while the zone cannot be opened);
   // when neither can be read the previous CRL is kept and left to lapse: the gatekeeper then
   // refuses the zone's certificates (closed) rather than trusting a retired one.
-  Status export_bundle(TimePoint now, std::optional<TimePoint>& crl_next, std::optional<std::size_t>& in_crl) const {
+  Status export_bundle(TimePoint now, std::optional<TimePoint>& crl_next, std::optional<std::size_t>& in_crl,
+                       std::optional<bool>& with_global) const {
     auto ca = LocalCa::load(cfg.ca_dir);
     if (!ca) return fail(ca.error());
     std::optional<RotationState> state;
@@ -99,7 +117,21 @@ struct Manager::Worker {
     auto crl = ca->crl_pem();
     if (!crl) return fail(crl.error().context("CRL"));
     crl_next = crl_next_update(*crl);
-    const std::string bundle = ca->cert_pem() + ca->next_cert_pem() + *crl;
+    // The migration: the global origin-pull CA until ca_overlap after the first activation.
+    // Unknown state (unreadable): not trusted (closed).
+    std::string global;
+    if (cfg.migrate_from_global && state && trusts_global_ca(*state, now)) {
+      if (origin_pull_ca.empty()) {
+        global = std::string(embedded::kOriginPullCaPem);
+      } else if (auto text = read_public_file(origin_pull_ca); !text) {
+        return fail(text.error().context("[aop] origin_pull_ca"));
+      } else {
+        global = std::move(*text);
+      }
+      if (!global.empty() && global.back() != '\n') global += '\n';
+    }
+    const std::string bundle = ca->cert_pem() + ca->next_cert_pem() + global + *crl;
+    with_global = !global.empty();
     std::ifstream in(export_file, std::ios::binary);
     bool same = false;
     if (in) {
@@ -131,6 +163,7 @@ struct Manager::Zone {
   std::optional<TimePoint> next_at;
   std::optional<TimePoint> crl_next_update;  // of the exported CRLs
   std::size_t in_crl = 0;                    // serials the exported CRLs list
+  bool exports_global = false;               // the exported bundle holds the global origin-pull CA
   std::uint64_t completed = 0, failed = 0;
 };
 
@@ -140,6 +173,7 @@ struct Manager::Outcome {
   std::string export_error;
   std::optional<TimePoint> crl_next_update;
   std::optional<std::size_t> in_crl;
+  std::optional<bool> with_global;
   std::optional<StepResult> step;
   json reply;  // commands
 };
@@ -182,7 +216,8 @@ milliseconds Manager::jitter(milliseconds base) {
 void Manager::configure(const AopConfig* cfg) {
   AopConfig next = cfg ? *cfg : AopConfig{};
   // A zone's worker holds both: a change reopens every zone (from its state file).
-  const bool export_moved = next.export_dir != cfg_.export_dir || next.poll_interval != cfg_.poll_interval;
+  const bool export_moved = next.export_dir != cfg_.export_dir || next.poll_interval != cfg_.poll_interval ||
+                            next.origin_pull_ca != cfg_.origin_pull_ca;
   std::map<std::string, std::shared_ptr<Zone>> zones;
   for (const auto& zc : next.zones) {
     auto it = zones_.find(zc.zone_id);
@@ -194,6 +229,7 @@ void Manager::configure(const AopConfig* cfg) {
     z->worker = std::make_shared<Worker>();
     z->worker->cfg = zc;
     z->worker->export_file = next.export_dir / (zc.zone_id + ".pem");
+    z->worker->origin_pull_ca = next.origin_pull_ca;
     z->worker->opts = opts_;
     z->worker->poll_interval = next.poll_interval;
     zones.emplace(zc.zone_id, z);
@@ -249,7 +285,8 @@ void Manager::run_step(const std::shared_ptr<Zone>& z) {
       out.state = w->rot->state();
     }
     if (w->rot || fs::exists(w->cfg.ca_dir / "ca.pem"))
-      if (auto st = w->export_bundle(now, out.crl_next_update, out.in_crl); !st) out.export_error = st.error().message;
+      if (auto st = w->export_bundle(now, out.crl_next_update, out.in_crl, out.with_global); !st)
+        out.export_error = st.error().message;
     asio::post(io_, [this, wz, out = std::move(out)]() mutable {
       if (auto zone = wz.lock()) on_outcome(zone, std::move(out));
     });
@@ -265,6 +302,7 @@ void Manager::on_outcome(const std::shared_ptr<Zone>& z, Outcome out) {
   z->export_error = out.export_error;
   if (out.crl_next_update) z->crl_next_update = out.crl_next_update;
   if (out.in_crl) z->in_crl = *out.in_crl;
+  if (out.with_global) z->exports_global = *out.with_global;
   milliseconds delay{0};
   if (!out.setup_error.empty()) {
     ++z->setup_failures;
@@ -316,7 +354,7 @@ void Manager::on_outcome(const std::shared_ptr<Zone>& z, Outcome out) {
   // A revocation taking effect re-signs the CRL (the export after the step) at that time.
   std::optional<milliseconds> revocation;
   if (z->state)
-    if (auto at = next_revocation_at(*z->state, now))
+    if (auto at = next_bundle_change(*z->state, now))
       revocation = *at > now ? duration_cast<milliseconds>(*at - now) : milliseconds(0);
   if (z->state && unissued(*z->state) && z->setup_error.empty()) {
     // Nothing to do until `agentctl aop issue`; looked at again now and then (export, CRL).
@@ -511,7 +549,8 @@ json Manager::status(TimePoint now) const {
     std::size_t pending = 0;
     if (s)
       for (const auto& r : s->revoked) pending += r.effective_at > now ? 1 : 0;
-    j["revoked_in_crl"] = z->in_crl;  // as exported
+    j["revoked_in_crl"] = z->in_crl;            // as exported
+    j["trusts_global_ca"] = z->exports_global;  // as exported
     j["revocations_pending"] = pending;
     j["rotations_completed"] = z->completed;
     j["steps_failed"] = z->failed;
@@ -545,6 +584,14 @@ std::vector<ManagerWarning> Manager::warnings(TimePoint now) const {
       out.push_back(
           {"aop.failing", who + to_string(s.phase) + " failing (" + std::to_string(s.failures) +
                               " in a row, retried with backoff; nothing is removed meanwhile): " + s.last_error});
+    if (z->exports_global)
+      out.push_back({"aop.global_ca_trusted",
+                     who +
+                         "the exported bundle still trusts Cloudflare's global origin-pull CA (any Cloudflare "
+                         "customer's zone can reach the origin): until ca_overlap after the zone's first certificate "
+                         "is active" +
+                         (unissued(s) ? std::string(" (agentctl aop issue)") : std::string()),
+                     false});
     if (unissued(s)) {
       out.push_back({"aop.unissued", who + "no certificate yet: agentctl aop issue makes the first one", false});
     } else if (s.current) {

@@ -136,11 +136,16 @@ std::vector<RevokedCert> crl_entries(const RotationState& s, TimePoint now) {
   return out;
 }
 
-std::optional<TimePoint> next_revocation_at(const RotationState& s, TimePoint now) {
+std::optional<TimePoint> next_bundle_change(const RotationState& s, TimePoint now) {
   std::optional<TimePoint> out;
   for (const auto& r : s.revoked)
     if (r.effective_at > now && (!out || r.effective_at < *out)) out = r.effective_at;
+  if (s.global_until > now && (!out || s.global_until < *out)) out = s.global_until;
   return out;
+}
+
+bool trusts_global_ca(const RotationState& s, TimePoint now) {
+  return s.global_until == TimePoint{} || now < s.global_until;
 }
 
 std::string encode_state(const RotationState& s) {
@@ -162,6 +167,7 @@ std::string encode_state(const RotationState& s) {
             {"ca_rollover", to_string(s.ca_rollover)},
             {"ca_next_at", secs(s.ca_next_at)},
             {"ca_force", s.ca_force}};
+  j["global_until"] = secs(s.global_until);
   j["revoked"] = json::array();
   for (const auto& r : s.revoked) j["revoked"].push_back(encode_revocation(r));
   return j.dump(2) + "\n";
@@ -220,11 +226,18 @@ Result<RotationState> decode_state(std::string_view text) {
     }
     if (auto c = j.find("ca_next_at"); c != j.end()) s.ca_next_at = from_secs(c->get<std::int64_t>());
     if (auto c = j.find("ca_force"); c != j.end()) s.ca_force = c->get<bool>();
-    // Added after version 1 shipped (the CRL): optional.
+    // Added after version 1 shipped (the CRL, the migration from the global CA): optional.
     if (auto c = j.find("revoked"); c != j.end()) {
       auto rev = decode_revocations(*c);
       if (!rev) return fail(rev.error());
       s.revoked = std::move(*rev);
+    }
+    if (auto c = j.find("global_until"); c != j.end()) {
+      s.global_until = from_secs(c->get<std::int64_t>());
+    } else if (s.current || !s.previous_id.empty() || s.phase == Phase::retiring) {
+      // A state file from before the migration existed, of a zone activated already: the
+      // global CA is not trusted again.
+      s.global_until = from_secs(1);
     }
   } catch (const json::exception& e) {
     return fail(e.what());
@@ -408,7 +421,7 @@ std::vector<PlannedCall> Rotator::plan(TimePoint now, bool assume_due) const {
 StepResult Rotator::step(TimePoint now) {
   StepResult r = step_once(now);
   // A revocation that takes effect earlier needs the CRL re-signed then (the manager's export).
-  if (auto at = next_revocation_at(s_, now); at && *at < r.next_at) r.next_at = *at;
+  if (auto at = next_bundle_change(s_, now); at && *at < r.next_at) r.next_at = *at;
   return r;
 }
 
@@ -585,6 +598,9 @@ StepResult Rotator::do_poll(TimePoint now) {
 StepResult Rotator::do_activate(TimePoint now) {
   auto r = api_.activate(s_.next->id);
   if (!r) return failed(r.error(), now);
+  // The first activation: the edge presents the zone's certificate within ca_overlap, after
+  // which the global origin-pull CA leaves the bundle for good (persisted below).
+  if (s_.global_until == TimePoint{}) s_.global_until = now + opts_.ca_overlap;
   s_.retire = s_.discard;
   if (s_.current && !s_.current->id.empty() && s_.current->id != s_.next->id) s_.retire.push_back(s_.current->id);
   s_.discard.clear();

@@ -77,12 +77,21 @@ struct RotationState {
   TimePoint ca_next_at{};  // trusting, dropping: not before this
   bool ca_force = false;   // a CA rollover requested (agentctl aop rotate --ca)
   std::vector<Revocation> revoked;
+  // The migration from the global origin-pull certificate: {} until the zone's first
+  // activation, then that time plus ca_overlap (the edge has converged on the zone's own
+  // certificate). The bundle trusts the global CA only before it (trusts_global_ca).
+  TimePoint global_until{};
 };
+
+// Whether the zone's bundle still trusts the global origin-pull CA at `now` (given the zone's
+// migrate_from_global): never again once global_until has passed, even after a revoke.
+[[nodiscard]] bool trusts_global_ca(const RotationState& s, TimePoint now);
 
 // What the CRL lists at `now`: the revocations in effect and not yet a day past expiry.
 [[nodiscard]] std::vector<RevokedCert> crl_entries(const RotationState& s, TimePoint now);
-// When the next pending revocation takes effect (the CRL must be re-signed then), if any.
-[[nodiscard]] std::optional<TimePoint> next_revocation_at(const RotationState& s, TimePoint now);
+// When the exported bundle must change next, if ever: a pending revocation takes effect (the
+// CRL is re-signed), or the global CA's trust ends.
+[[nodiscard]] std::optional<TimePoint> next_bundle_change(const RotationState& s, TimePoint now);
 
 // One codec for the state file (version 1).
 [[nodiscard]] std::string encode_state(const RotationState& s);

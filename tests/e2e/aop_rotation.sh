@@ -87,6 +87,8 @@ enabled = false
 [aop]
 export_dir = "$EXPORT"
 poll_interval = "1s"
+# The test's stand-in for Cloudflare's global origin-pull CA (tests cannot have Cloudflare's key).
+origin_pull_ca = "$D/pki/global-ca.pem"
 
 [[aop.zone]]
 zone_id = "$ZONE"
@@ -123,6 +125,7 @@ listen = ["127.0.0.1:$GK_PORT"]
 workers = 1
 control_socket = "$D/gk.sock"
 aop_dir = "$EXPORT"
+origin_pull_ca = "$D/pki/global-ca.pem"
 
 [[host]]
 names = ["localhost"]
@@ -167,16 +170,31 @@ og_bg ip netns exec "$NS" nginx -c "$NG/nginx.conf" -p "$NG"
 wait_port "$GK_PORT" || { og_fail "gatekeeper not listening: $(tail -n 5 "$D/gk.log")"; exit 1; }
 wait_port "$EDGE_PORT" || { og_fail "nginx not listening: $(cat "$NG/error.log")"; exit 1; }
 edge_code() { in_ns curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$EDGE_PORT/probe" || true; }
+edge_ok() { [[ $(edge_code) == 200 ]]; }
 # What the gatekeeper does with a client certificate presented directly: the HTTP code, or
 # 000 when the handshake (or the request right after it) is refused.
 gk_code() {  # cert key
   in_ns curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$D/pki/ca.pem" --cert "$1" --key "$2" \
     --resolve "localhost:$GK_PORT:127.0.0.1" "https://localhost:$GK_PORT/direct" 2>/dev/null || true
 }
-code=$(edge_code)
-og_check "before the first issue the edge presents the global certificate: the gatekeeper refuses it (got $code)" [ "$code" != 200 ]
+# The migration: until the zone's first certificate is active (plus ca_overlap), the agent's
+# bundle also trusts the global origin-pull CA, so the edge's global certificate gets through.
+ncerts() { grep -c 'BEGIN CERTIFICATE' "$EXPORT/$ZONE.pem" || true; }
+og_check "before the first issue the bundle holds the zone's CA and the global CA" [ "$(ncerts)" = 2 ]
+og_check "before the first issue the edge presents the global certificate: the gatekeeper accepts it" \
+  og_wait_for 10 edge_ok
 
-# --- 1a. first issue -------------------------------------------------------------------------
+# --- the client loop runs from here to the end: through the switch from the global certificate,
+# the rotations and the CA rollover ------------------------------------------------------------
+STOP=$D/loop.stop
+og_bg ip netns exec "$NS" "$OG_PYTHON" "$OG_ROOT/tests/e2e/aop_client_loop.py" "$EDGE_PORT" localhost "$D/loop.json" "$STOP" 20000 240 0.02
+LOOP_PID=${OG_PIDS[-1]}
+og_wait_for 20 bash -c "[[ \$(jq -r .ok '$D/loop.json' 2>/dev/null) -ge 50 ]]" || og_fail "client loop did not get going: $(cat "$D/loop.json" 2>/dev/null)"
+loop_ok() { jq -r .ok "$D/loop.json" 2>/dev/null || echo 0; }
+# More successful requests after this point (the edge's new certificate was used).
+more_ok() { local n; n=$(loop_ok); og_wait_for 20 bash -c "[[ \$(jq -r .ok '$D/loop.json') -ge $((n + $1)) ]]"; }
+
+# --- 1a. first issue (the migration: one config section above, and this one command) -------------------------------------------------------------------------
 count() { grep -c -E "$1" "$API/requests.log" || true; }
 # The certificates the API lists (state.json is written only at requests: it can be stale).
 live_ids() {
@@ -189,18 +207,13 @@ issued() { [[ $(aop '"\(.state) \(.current_cert_id)"') =~ ^idle\ [0-9a-f]{32}$ ]
 og_wait_for 30 issued || og_fail "first issue did not complete: $(ctl aop status --json | jq -c .zones[0])"
 C1=$(aop .current_cert_id)
 og_check "the edge presents the issued certificate ($C1)" og_wait_for 10 grep -qx "$C1" "$EDGE/edge.log"
-edge_ok() { [[ $(edge_code) == 200 ]]; }
 og_check "edge -> gatekeeper -> upstream works with it" og_wait_for 10 edge_ok
 og_check "first issue: 1 upload, 1 activation, no delete" [ "$(count '^POST .*/origin_tls_client_auth ')/$(count '^PUT .*/settings ')/$(count '^DELETE ')" = 1/1/0 ]
-
-# --- the client loop runs from here to the end of the rotations ------------------------------
-STOP=$D/loop.stop
-og_bg ip netns exec "$NS" "$OG_PYTHON" "$OG_ROOT/tests/e2e/aop_client_loop.py" "$EDGE_PORT" localhost "$D/loop.json" "$STOP" 20000 240 0.02
-LOOP_PID=${OG_PIDS[-1]}
-og_wait_for 20 bash -c "[[ \$(jq -r .ok '$D/loop.json' 2>/dev/null) -ge 50 ]]" || og_fail "client loop did not get going: $(cat "$D/loop.json" 2>/dev/null)"
-loop_ok() { jq -r .ok "$D/loop.json" 2>/dev/null || echo 0; }
-# More successful requests after this point (the edge's new certificate was used).
-more_ok() { local n; n=$(loop_ok); og_wait_for 20 bash -c "[[ \$(jq -r .ok '$D/loop.json') -ge $((n + $1)) ]]"; }
+no_global() { [[ $(aop .trusts_global_ca) == false && $(ncerts) == 1 ]]; }
+og_check "ca_overlap after the activation the bundle drops the global CA" og_wait_for 20 no_global
+gk_refuses() { [[ $(gk_code "$1" "$2") == 000 ]]; }
+og_check "after the migration the global certificate is refused by the gatekeeper" \
+  og_wait_for 10 gk_refuses "$D/pki/global.pem" "$D/pki/global.key"
 
 # --- 1b. a full rotation under traffic ---------------------------------------------------------
 ctl aop rotate >"$D/out" 2>&1 || og_fail "agentctl aop rotate: $(cat "$D/out")"
@@ -252,7 +265,7 @@ more_ok 50 || og_fail "the loop stalled after the kill round"
 # certificate of the same CA is refused from then on.
 in_crl() { [[ $(aop .revoked_in_crl) -ge "$1" ]]; }
 og_check "$C1 and $C2 are in the zone's CRL (agentctl aop status)" og_wait_for 20 in_crl 2
-gk_refuses() { [[ $(gk_code "$1" "$2") == 000 ]]; }
+og_check "after the agent's restarts the bundle still lacks the global CA" no_global
 for c in "$C1" "$C2"; do
   og_check "certificate $c, deleted at the API but unexpired, same CA: refused by the gatekeeper" \
     og_wait_for 10 gk_refuses "$API/uploads/$c.pem" "$API/uploads/$c.key"
@@ -301,7 +314,6 @@ code=$(gk_code "$OCA/expired.pem" "$OCA/expired.key")
 og_check "an EXPIRED certificate of the zone's CA: refused by the gatekeeper (got $code)" [ "$code" = 000 ]
 
 # --- 4. CA rollover under traffic: agentctl aop rotate --ca ----------------------------------
-ncerts() { grep -c 'BEGIN CERTIFICATE' "$EXPORT/$ZONE.pem" || true; }
 bundle_has() { [[ $(ncerts) == "$1" ]]; }
 OLD_BUNDLE=$(cat "$EXPORT/$ZONE.pem")
 UPLOADS_BEFORE=$(count '^POST .*/origin_tls_client_auth ')
@@ -325,11 +337,14 @@ og_wait_for 20 bash -c "! kill -0 $LOOP_PID 2>/dev/null"
 read -r SENT OK FAILED <<<"$(jq -r '"\(.sent) \(.ok) \(.failed)"' "$D/loop.json")"
 og_log "client loop: $SENT requests through edge -> gatekeeper -> upstream, $OK ok, $FAILED failed"
 jq -r '.failures[]' "$D/loop.json" | sed 's/^/  failed: /' >&2
-og_check "zero failed requests during the rotations and the CA rollover ($FAILED of $SENT)" [ "$FAILED" = 0 -a "$OK" -gt 0 ]
+og_check "zero failed requests through the switch from the global certificate, the rotations and the CA rollover ($FAILED of $SENT)" [ "$FAILED" = 0 -a "$OK" -gt 0 ]
 fp() { openssl x509 -in "$API/uploads/$1.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f; }
 for c in "$C1" "$C2" "$C3" "$C4"; do
   og_check "requests got through with certificate $c" [ "$(jq -r --arg f "$(fp "$c")" '.certs[$f] // 0' "$D/loop.json")" -gt 0 ]
 done
+GFP=$(openssl x509 -in "$D/pki/global.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f)
+og_check "requests got through with the global certificate before the switch" \
+  [ "$(jq -r --arg f "$GFP" '.certs[$f] // 0' "$D/loop.json")" -gt 0 ]
 
 # --- 5. after the rollover, every certificate of the old CA is refused ----------------------
 for c in "$C1" "$C3"; do

@@ -26,6 +26,7 @@ cert_lifetime = "60d"
 renew_before = "20d"
 api_base = "https://127.0.0.1:8443/client/v4/"
 key_type = "rsa-2048"
+migrate_from_global = false
 
 [[aop.zone]]
 zone_id = "fedcba9876543210fedcba9876543210"
@@ -43,8 +44,10 @@ api_token_file = "/etc/originguard/cf-token"
   EXPECT_EQ(z.renew_before, Seconds(86400 * 20));
   EXPECT_EQ(z.api_base, "https://127.0.0.1:8443/client/v4");
   EXPECT_EQ(z.key_type, KeyType::rsa_2048);
+  EXPECT_FALSE(z.migrate_from_global);
   const auto& d = c->zones[1];
-  EXPECT_TRUE(d.hostnames.empty());  // zone level
+  EXPECT_TRUE(d.migrate_from_global);  // the default: no request refused during the migration
+  EXPECT_TRUE(d.hostnames.empty());    // zone level
   EXPECT_EQ(d.ca_dir, "/var/lib/originguard/aop/fedcba9876543210fedcba9876543210");
   EXPECT_EQ(d.cert_lifetime, Seconds(86400 * 90));
   EXPECT_EQ(d.renew_before, Seconds(86400 * 30));
@@ -87,6 +90,9 @@ const Bad kBad[] = {
      "expected one of"},
     {"ca_overlap_zero", "zone_id = \"0123456789abcdef0123456789abcdef\"\napi_token_file = \"/t\"\nca_overlap = \"0s\"",
      "at least 1s"},
+    {"migrate_not_bool",
+     "zone_id = \"0123456789abcdef0123456789abcdef\"\napi_token_file = \"/t\"\nmigrate_from_global = \"yes\"",
+     "migrate_from_global"},
 };
 
 class AopConfigBad : public ::testing::TestWithParam<Bad> {};
@@ -103,6 +109,15 @@ TEST_P(AopConfigBad, RefusedWithFileLineAndKey) {
 
 INSTANTIATE_TEST_SUITE_P(Table, AopConfigBad, ::testing::ValuesIn(kBad),
                          [](const auto& tp) { return std::string(tp.param.name); });
+
+TEST(AopConfig, OriginPullCa) {
+  auto c = parse_aop_config("[aop]\n", "agent.toml");
+  ASSERT_TRUE(ok(c));
+  EXPECT_TRUE(c->origin_pull_ca.empty());  // the built-in one
+  c = parse_aop_config("[aop]\norigin_pull_ca = \"/srv/test-global-ca.pem\"\n", "agent.toml");
+  ASSERT_TRUE(ok(c));
+  EXPECT_EQ(c->origin_pull_ca, "/srv/test-global-ca.pem");
+}
 
 TEST(AopConfig, PollInterval) {
   auto c = parse_aop_config("[aop]\npoll_interval = \"2s\"\n", "agent.toml");

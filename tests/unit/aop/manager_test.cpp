@@ -22,6 +22,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
+using og::test::ok;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -112,10 +113,15 @@ TEST_F(ManagerTest, ExportsTheCaThenIssuesAndRotatesOnCommand) {
   EXPECT_THAT(ca_pem, HasSubstr("BEGIN CERTIFICATE"));
   EXPECT_THAT(ca_pem, Not(HasSubstr("PRIVATE")));
   EXPECT_EQ(uploads(), 0) << "nothing is uploaded before agentctl aop issue";
+  // Until the first activation it trusts Cloudflare's global origin-pull CA too (the one built
+  // in by default: the gatekeeper's file, embedded in the agent as well).
+  EXPECT_THAT(ca_pem, HasSubstr(std::string(embedded::kOriginPullCaPem).substr(0, 200)));
   auto w = m.warnings(std::chrono::system_clock::now());
-  ASSERT_EQ(w.size(), 1u);
-  EXPECT_EQ(w[0].id, "aop.unissued");
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].id, "aop.global_ca_trusted");
+  EXPECT_EQ(w[1].id, "aop.unissued");
   EXPECT_FALSE(w[0].needs_action);
+  EXPECT_FALSE(w[1].needs_action);
 
   EXPECT_EQ(command(m, "aop-rotate")["error"], "zone has no certificate yet: agentctl aop issue makes the first one");
   auto r = command(m, "aop-issue");
@@ -171,6 +177,7 @@ TEST_F(ManagerTest, ExportsTheCaThenIssuesAndRotatesOnCommand) {
 // bundle gets the new CA before the certificate moves, then loses the old one.
 TEST_F(ManagerTest, RotateWithCaRollsTheCaOverThroughTheExportedBundle) {
   cfg.zones[0].ca_overlap = 1s;
+  cfg.zones[0].migrate_from_global = false;  // the bundle's certificates are the zone's CAs only
   Manager m(io, mo);
   m.configure(&cfg);
   ASSERT_TRUE(run_until(m, [](const json& z) { return z["state"] == "unissued"; })) << zone(m).dump();
@@ -214,6 +221,59 @@ TEST_F(ManagerTest, RotateWithCaRollsTheCaOverThroughTheExportedBundle) {
   EXPECT_NE(crl_verify_result(first_pem, b, now), X509_V_OK);  // its CA is gone, and it is revoked
   EXPECT_EQ(crl_serials(b).at(0).second.size(), 1u);
   EXPECT_TRUE(zone(m)["crl_next_update"].is_string());
+}
+
+// The migration from the global certificate (issue 12's "Done when"): the bundle trusts the
+// global origin-pull CA (here a test CA in its place, [aop] origin_pull_ca) until ca_overlap
+// after the first activation, then never again: not after a restart, not after a revoke.
+TEST_F(ManagerTest, MigrationTrustsTheGlobalCaUntilCaOverlapAfterTheFirstActivation) {
+  {
+    auto global = LocalCa::open_or_create(tmp / "global", {}, std::chrono::system_clock::now());
+    ASSERT_TRUE(ok(global));
+    og::test::write_file(tmp / "global.pem", global->cert_pem());
+  }
+  const std::string global_pem = og::test::read_file(tmp / "global.pem");
+  cfg.origin_pull_ca = tmp / "global.pem";
+  cfg.zones[0].ca_overlap = 2s;
+  const auto bundle = tmp / "export" / (std::string(kZone) + ".pem");
+  auto has_global = [&] { return og::test::read_file(bundle).find(global_pem) != std::string::npos; };
+  {
+    Manager m(io, mo);
+    m.configure(&cfg);
+    ASSERT_TRUE(run_until(m, [](const json& z) { return z["state"] == "unissued"; })) << zone(m).dump();
+    EXPECT_TRUE(has_global());
+    EXPECT_EQ(certs_only(og::test::read_file(bundle)),
+              certs_only(og::test::read_file(tmp / "aop" / kZone / "ca.pem")) + global_pem);
+    EXPECT_EQ(zone(m)["trusts_global_ca"], true);
+    ASSERT_EQ(command(m, "aop-issue")["ok"], true);
+    ASSERT_TRUE(run_until(m, [](const json& z) { return z["trusts_global_ca"] == false; })) << zone(m).dump();
+    EXPECT_EQ(zone(m)["state"], "idle");
+    EXPECT_FALSE(has_global());
+    EXPECT_EQ(crl_serials(og::test::read_file(bundle)).size(), 1u);
+    for (const auto& w : m.warnings(std::chrono::system_clock::now())) EXPECT_NE(w.id, "aop.global_ca_trusted");
+  }
+  {
+    Manager m(io, mo);  // a restart: the state file says the migration is over
+    m.configure(&cfg);
+    ASSERT_TRUE(run_until(m, [](const json& z) { return z["state"] == "idle"; })) << zone(m).dump();
+    ASSERT_EQ(command(m, "aop-revoke")["ok"], true);
+    ASSERT_TRUE(run_until(m, [](const json& z) { return z["state"] == "unissued"; })) << zone(m).dump();
+    EXPECT_EQ(zone(m)["trusts_global_ca"], false);
+    EXPECT_FALSE(has_global());
+  }
+}
+
+TEST_F(ManagerTest, MigrationOptedOutNeverTrustsTheGlobalCa) {
+  cfg.zones[0].migrate_from_global = false;
+  Manager m(io, mo);
+  m.configure(&cfg);
+  ASSERT_TRUE(run_until(m, [](const json& z) { return z["state"] == "unissued"; })) << zone(m).dump();
+  const auto bundle = tmp / "export" / (std::string(kZone) + ".pem");
+  EXPECT_EQ(certs_only(og::test::read_file(bundle)), og::test::read_file(tmp / "aop" / kZone / "ca.pem"));
+  EXPECT_EQ(zone(m)["trusts_global_ca"], false);
+  auto w = m.warnings(std::chrono::system_clock::now());
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].id, "aop.unissued");
 }
 
 // agentctl aop revoke: the working certificate is deleted, and ca_overlap later the exported

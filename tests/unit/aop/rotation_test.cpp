@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "aop/rotation.hpp"
 #include "aop/verify_client.hpp"
@@ -496,6 +497,48 @@ TEST_F(RotationTest, StateFileOfAnotherZoneOrCorruptIsRefused) {
   EXPECT_FALSE(Rotator::open(api, opts, kZone).has_value());
   og::test::write_file(opts.state_file, "{\"version\":1,");
   EXPECT_FALSE(Rotator::open(api, opts, kZone).has_value());
+}
+
+// The migration from the global CA ends ca_overlap after the first activation, for good: later
+// rotations and revoke do not move it; a state file from before the field existed, of a zone
+// already activated, does not trust the global CA again.
+TEST_F(RotationTest, GlobalCaTrustEndsCaOverlapAfterTheFirstActivation) {
+  Rotator rot = open();
+  EXPECT_TRUE(trusts_global_ca(rot.state(), now));
+  TimePoint activated{};
+  for (int i = 0; i < 50 && activated == TimePoint{}; ++i) {
+    StepResult r = rot.step(now);
+    ASSERT_FALSE(r.error) << r.error->message;
+    if (rot.state().phase == Phase::retiring || (rot.state().phase == Phase::idle && rot.state().current))
+      activated = now;
+    else if (r.next_at > now)
+      now = r.next_at;
+  }
+  ASSERT_NE(activated, TimePoint{});
+  EXPECT_EQ(rot.state().global_until, activated + opts.ca_overlap);
+  EXPECT_EQ(saved().global_until, activated + opts.ca_overlap);
+  EXPECT_TRUE(trusts_global_ca(rot.state(), activated + opts.ca_overlap - 1s));
+  EXPECT_FALSE(trusts_global_ca(rot.state(), activated + opts.ca_overlap));
+  EXPECT_EQ(next_bundle_change(rot.state(), activated), activated + opts.ca_overlap);
+  run(rot);
+  now += opts.cert_lifetime;  // a rotation much later
+  run(rot);
+  ASSERT_TRUE(rot.revoke(now));
+  EXPECT_EQ(rot.state().global_until, activated + opts.ca_overlap);
+  EXPECT_FALSE(trusts_global_ca(open().state(), now));
+
+  auto old = nlohmann::json::parse(encode_state(rot.state()));
+  old.erase("global_until");
+  auto decoded = decode_state(old.dump());
+  ASSERT_TRUE(ok(decoded));
+  EXPECT_FALSE(trusts_global_ca(*decoded, now)) << "an activated zone's old state file";
+  RotationState fresh;
+  fresh.zone_id = kZone;
+  auto j = nlohmann::json::parse(encode_state(fresh));
+  j.erase("global_until");
+  decoded = decode_state(j.dump());
+  ASSERT_TRUE(ok(decoded));
+  EXPECT_TRUE(trusts_global_ca(*decoded, now)) << "a zone never issued";
 }
 
 TEST(RotationState, CodecRoundTripsAndRefusesInconsistentStates) {

@@ -220,6 +220,11 @@ client_ca = "aop:0123456789abcdef0123456789abcdef"
                               "gk.toml");
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ(c->hosts[0].client_ca, "/srv/aop/0123456789abcdef0123456789abcdef.pem");
+  EXPECT_TRUE(c->origin_pull_ca.empty());  // the built-in global origin-pull CA
+  c = parse_gatekeeper_config(host + "[gatekeeper]\nlisten = [\"127.0.0.1:8443\"]\norigin_pull_ca = \"/t/ca.pem\"\n",
+                              "gk.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->origin_pull_ca, "/t/ca.pem");
 
   for (const char* bad : {"aop:", "aop:0123456789ABCDEF0123456789abcdef", "aop:../../etc/passwd",
                           "aop:0123456789abcdef0123456789abcdef/x"}) {

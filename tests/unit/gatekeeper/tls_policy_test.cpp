@@ -597,6 +597,63 @@ TEST_F(GkAopBundle, AMissingForeignOrForgedCrlRefusesTheZonesCertificates) {
   EXPECT_EQ(r.conn.verify_reason, "certificate signature failure");
 }
 
+// The migration from the global certificate: while the agent's bundle holds the global
+// origin-pull CA (other_ca_ plays it, [gatekeeper] origin_pull_ca), the global leaf is accepted
+// though that CA has no CRL; a zone leaf still needs the zone's CRL (a revoked one refused); a
+// look-alike of the global CA gets nothing; a CA without a CRL that is not the global one gets
+// no exemption; once the agent drops the global CA, the global leaf is refused.
+TEST_F(GkAopBundle, MigrationAcceptsTheGlobalLeafWithoutACrlOnlyWhileItsCaIsInTheBundle) {
+  write_certs(d / "global-ca.pem", {other_ca_->cert.get()});
+  auto build_global = [&](const fs::path& origin_pull_ca) {
+    GatekeeperConfig cfg;
+    cfg.path = "test.toml";
+    cfg.hosts = {h};
+    cfg.origin_pull_ca = origin_pull_ca;
+    auto set = PolicySet::build(cfg, stats_, clock_.fn());
+    EXPECT_TRUE(set) << set.error().message;
+    return set ? *set : nullptr;
+  };
+  bundle({ca_->cert.get(), other_ca_->cert.get()}, {crl_of(ca_, {revoked_->cert.get()}).get()});
+  auto set = build_global(d / "global-ca.pem");
+  ASSERT_TRUE(set);
+  auto global = client(other_);
+  auto zone = client(edge_);
+  auto retired = client(revoked_);
+  EXPECT_TRUE(conn(*set, global.get(), "a.test").served());
+  EXPECT_TRUE(conn(*set, zone.get(), "a.test").served());
+  auto r = conn(*set, retired.get(), "a.test");
+  EXPECT_FALSE(r.server.done);
+  EXPECT_EQ(r.conn.verify_reason, "certificate revoked");
+  const HostPolicy& host = *named(*set, "a.test");
+  EXPECT_TRUE(host.global_ca);
+  std::string reason;
+  EXPECT_EQ(verify_client_chain(host, other_->cert.get(), nullptr, reason), VerifyState::success) << reason;
+
+  Identity lookalike{keygen("EC"), nullptr, {}};
+  lookalike.cert = certify(lookalike.key.get(), "other zone CA", nullptr, nullptr, ca_options());
+  std::unique_ptr<Identity> fake(issue("origin-pull.cloudflare.net", &lookalike));
+  auto f = client(fake.get());
+  r = conn(*set, f.get(), "a.test");
+  EXPECT_FALSE(r.server.done);
+  EXPECT_EQ(r.conn.verify_reason, "certificate signature failure");
+
+  // The same bundle when other_ca_ is not the origin-pull CA: no exemption.
+  auto plain = build({h});
+  r = conn(*plain, global.get(), "a.test");
+  EXPECT_FALSE(r.server.done);
+  EXPECT_EQ(r.conn.verify_reason, "unable to get certificate CRL");
+  EXPECT_FALSE(named(*plain, "a.test")->global_ca);
+
+  // The migration is over: the agent's bundle holds the zone CA alone.
+  bundle({ca_->cert.get()}, {crl_of(ca_, {revoked_->cert.get()}).get()});
+  auto after = build_global(d / "global-ca.pem");
+  r = conn(*after, global.get(), "a.test");
+  EXPECT_FALSE(r.server.done);
+  EXPECT_EQ(r.conn.verify_reason, "unable to get local issuer certificate");
+  EXPECT_TRUE(conn(*after, zone.get(), "a.test").served());
+  EXPECT_FALSE(named(*after, "a.test")->global_ca);
+}
+
 TEST(GkChainKey, DistinguishesChainsAndRefusesWhatItCannotHash) {
   EvpPkeyPtr k = keygen("EC");
   X509Ptr a = certify(k.get(), "a", nullptr, nullptr), b = certify(k.get(), "b", nullptr, nullptr);
