@@ -174,6 +174,7 @@ struct Manager::Outcome {
   std::optional<TimePoint> crl_next_update;
   std::optional<std::size_t> in_crl;
   std::optional<bool> with_global;
+  TimePoint at{};  // the worker's clock at the step and the export
   std::optional<StepResult> step;
   json reply;  // commands
 };
@@ -278,6 +279,7 @@ void Manager::run_step(const std::shared_ptr<Zone>& z) {
   asio::post(worker_, [this, w = z->worker, wz] {
     Outcome out;
     const TimePoint now = std::chrono::system_clock::now();
+    out.at = now;
     if (auto st = w->open(now); !st) {
       out.setup_error = st.error().message;
     } else {
@@ -351,10 +353,11 @@ void Manager::on_outcome(const std::shared_ptr<Zone>& z, Outcome out) {
   z->queued.clear();
   for (auto& q : queued) q();
   if (z->busy) return;  // a queued command took the worker; it schedules when it is done
-  // A revocation taking effect re-signs the CRL (the export after the step) at that time.
+  // A revocation taking effect re-signs the CRL (the export after the step) at that time. Judged
+  // at the export's time: one that took effect between the export and now is due at once.
   std::optional<milliseconds> revocation;
   if (z->state)
-    if (auto at = next_bundle_change(*z->state, now))
+    if (auto at = next_bundle_change(*z->state, out.at))
       revocation = *at > now ? duration_cast<milliseconds>(*at - now) : milliseconds(0);
   if (z->state && unissued(*z->state) && z->setup_error.empty()) {
     // Nothing to do until `agentctl aop issue`; looked at again now and then (export, CRL).
