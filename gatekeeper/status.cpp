@@ -2,6 +2,9 @@
 
 #include "originguard/duration.hpp"
 
+#include <algorithm>
+#include <filesystem>
+
 namespace og::gk {
 namespace {
 
@@ -228,8 +231,19 @@ std::string metrics_text(const PolicySet& set, const ProcessFacts& p) {
   family("og_gk_crl_next_update_seconds", "gauge",
          "The nextUpdate of each CRL a host checks (Unix time); past it the host refuses every client.");
   per_host([&](const HostPolicy& h, const std::string& host) {
-    for (const auto& [file, next] : h.crl_next_update)
-      if (next) line("og_gk_crl_next_update_seconds", host + ",crl=\"" + label(file.string()) + "\"", *next);
+    // One series per file: a file with several CRLs (an aop bundle during a CA rollover holds
+    // one per CA) reports the earliest nextUpdate, the moment its host starts refusing clients.
+    std::vector<std::pair<std::filesystem::path, std::time_t>> earliest;
+    for (const auto& [file, next] : h.crl_next_update) {
+      if (!next) continue;
+      auto it = std::find_if(earliest.begin(), earliest.end(), [&](const auto& e) { return e.first == file; });
+      if (it == earliest.end())
+        earliest.emplace_back(file, *next);
+      else
+        it->second = std::min(it->second, *next);
+    }
+    for (const auto& [file, next] : earliest)
+      line("og_gk_crl_next_update_seconds", host + ",crl=\"" + label(file.string()) + "\"", next);
   });
   family("og_gk_global_ca_without_pins", "gauge",
          "1 when the host trusts Cloudflare's global origin-pull CA without pins: any Cloudflare zone can connect.");

@@ -332,3 +332,34 @@ TEST_F(GkStatus, CrlPastItsNextUpdateIsAWarning) {
                       std::to_string(next) + "\n"),
             std::string::npos);
 }
+
+// A file with several CRLs (an aop bundle during a CA rollover has one per CA) is one series, at
+// the earliest nextUpdate: a scrape with two samples of one series is an error.
+TEST_F(GkStatus, CrlFileWithTwoCrlsIsOneSeriesAtTheEarliest) {
+  auto key1 = og::gk::test::keygen("EC");
+  auto ca1 = og::gk::test::certify(key1.get(), "zone CA 1", nullptr, nullptr, og::gk::test::ca_options());
+  auto key2 = og::gk::test::keygen("EC");
+  auto ca2 = og::gk::test::certify(key2.get(), "zone CA 2", nullptr, nullptr, og::gk::test::ca_options());
+  const std::time_t now = std::time(nullptr);
+  og::gk::test::write_crl(dir / "one.crl",
+                          og::gk::test::make_crl(ca1.get(), key1.get(), {}, now - 60, now + 7200).get());
+  og::gk::test::write_crl(dir / "two.crl",
+                          og::gk::test::make_crl(ca2.get(), key2.get(), {}, now - 60, now + 3600).get());
+  {
+    std::ofstream both(dir / "both.crl");
+    both << std::ifstream(dir / "one.crl").rdbuf() << std::ifstream(dir / "two.crl").rdbuf();
+  }
+  std::string text = config();
+  text.replace(text.find("mode = \"tcp\""), 0, "crl = \"" + (dir / "both.crl").string() + "\"\n");
+  auto cfg = parse_gatekeeper_config(text, (dir / "gk.toml").string());
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  auto set = PolicySet::build(*cfg);
+  ASSERT_TRUE(set) << set.error().message;
+  const std::string m = metrics_text(**set, facts());
+  const std::string series =
+      "og_gk_crl_next_update_seconds{host=\"b.test\",crl=\"" + (dir / "both.crl").string() + "\"} ";
+  const auto first = m.find(series);
+  ASSERT_NE(first, std::string::npos) << m;
+  EXPECT_EQ(m.substr(first + series.size(), m.find('\n', first) - first - series.size()), std::to_string(now + 3600));
+  EXPECT_EQ(m.find(series, first + 1), std::string::npos) << m;
+}
