@@ -253,7 +253,7 @@ void Agent::export_ranges() {
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
   clear_warning("export.failed");
-  if (auto st = write_file_atomic(path, encode_range_snapshot(snap), 0644); !st) {
+  if (auto st = write_range_snapshot(path, snap, 0644); !st) {
     set_warning({"export.failed", "range export failed: " + st.error().message});
     log::error("export.failed", {{"file", path.string()}, {"error", st.error().message}});
   }

@@ -1,5 +1,6 @@
 // originguard-agent entry point: options, config, daemonisation, then Agent::run().
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -36,6 +37,14 @@ int daemonize() {
 }  // namespace
 
 int main(int argc, char** argv) try {
+  // A refresh of a large range list allocates megabytes for a moment, partly on the fetch
+  // worker thread and partly on the loop, then frees them. glibc's defaults keep both in
+  // resident memory: each thread gets an arena of its own (neither reuses what the other
+  // freed), and after the first large block is freed the mmap threshold rises to its size, so
+  // later large blocks come from the heap and stay resident. One arena and a fixed threshold
+  // hand large blocks back to the kernel as soon as they are freed (docs/BENCHMARKS.md).
+  mallopt(M_ARENA_MAX, 1);
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   CLI::App app{
       "originguard-agent: keeps Cloudflare's IP ranges fresh and enforces them in the kernel.\n"
       "Logs go to stderr (journald under systemd). See docs/CONFIG.md for every key."};

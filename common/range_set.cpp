@@ -10,35 +10,52 @@ namespace og {
 namespace {
 
 // Sorted by address then length, a covering prefix comes before what it covers, so one pass
-// that remembers the last kept prefix removes duplicates and covered prefixes.
-std::vector<Prefix> normalise(std::vector<Prefix> in, std::size_t& removed) {
+// that remembers the last kept prefix removes duplicates and covered prefixes. In place: the
+// set is the caller's vector, trimmed to size (a push_back-grown vector has up to twice the
+// room it needs, and the set lives until the next change).
+std::shared_ptr<const std::vector<Prefix>> normalise(std::vector<Prefix> in, std::size_t& removed) {
+  if (in.empty()) return nullptr;
   std::sort(in.begin(), in.end());
-  std::vector<Prefix> out;
-  out.reserve(in.size());
-  for (const auto& p : in) {
-    if (!out.empty() && out.back().contains(p)) {
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (kept > 0 && in[kept - 1].contains(in[i])) {
       ++removed;
       continue;
     }
-    out.push_back(p);
+    in[kept++] = in[i];
   }
-  return out;
+  in.resize(kept);
+  if (in.capacity() - in.size() > in.size() / 8) in.shrink_to_fit();
+  return std::make_shared<const std::vector<Prefix>>(std::move(in));
 }
 
 }  // namespace
 
 RangeSet RangeSet::from(std::vector<Prefix> prefixes, std::size_t* removed) {
-  // The caller's vector becomes the IPv4 half (a large set is not copied a second time).
-  auto mid =
-      std::stable_partition(prefixes.begin(), prefixes.end(), [](const Prefix& p) { return p.family() == Family::v4; });
-  std::vector<Prefix> v6(mid, prefixes.end());
-  prefixes.erase(mid, prefixes.end());
+  // The caller's vector becomes the IPv4 half (a large set is not copied a second time); no
+  // std::stable_partition, whose buffer is another copy of the whole list.
+  std::vector<Prefix> v6;
+  v6.reserve(static_cast<std::size_t>(
+      std::count_if(prefixes.begin(), prefixes.end(), [](const Prefix& p) { return p.family() == Family::v6; })));
+  for (const auto& p : prefixes)
+    if (p.family() == Family::v6) v6.push_back(p);
+  std::erase_if(prefixes, [](const Prefix& p) { return p.family() == Family::v6; });
   std::size_t dropped = 0;
   RangeSet s;
   s.v4_ = normalise(std::move(prefixes), dropped);
   s.v6_ = normalise(std::move(v6), dropped);
   if (removed) *removed = dropped;
   return s;
+}
+
+const std::vector<Prefix>& RangeSet::list(const List& l) {
+  static const std::vector<Prefix> kEmpty;
+  return l ? *l : kEmpty;
+}
+
+bool RangeSet::operator==(const RangeSet& o) const {
+  auto same = [](const List& a, const List& b) { return a == b || list(a) == list(b); };
+  return same(v4_, o.v4_) && same(v6_, o.v6_);
 }
 
 const Prefix* RangeSet::match(const Address& a) const {
@@ -52,11 +69,15 @@ const Prefix* RangeSet::match(const Address& a) const {
 }
 
 RangeSet RangeSet::merged(const RangeSet& other) const {
+  // Both are normalised: with nothing to add, the union is the other set itself (shared, not
+  // copied: no extra_allow is the usual case, and the edge set is large).
+  if (other.empty()) return *this;
+  if (empty()) return other;
   std::vector<Prefix> all;
   all.reserve(size() + other.size());
   for (const auto* s : {this, &other}) {
-    all.insert(all.end(), s->v4_.begin(), s->v4_.end());
-    all.insert(all.end(), s->v6_.begin(), s->v6_.end());
+    all.insert(all.end(), s->v4().begin(), s->v4().end());
+    all.insert(all.end(), s->v6().begin(), s->v6().end());
   }
   return from(std::move(all));
 }

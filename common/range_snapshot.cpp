@@ -2,26 +2,127 @@
 
 #include <nlohmann/json.hpp>
 
+#include "originguard/atomic_file.hpp"
+
 namespace og {
 
-std::string encode_range_snapshot(const RangeSnapshot& s) {
-  nlohmann::json j;
-  j["version"] = 1;
-  j["ipv4"] = s.ranges.strings(Family::v4);
-  j["ipv6"] = s.ranges.strings(Family::v6);
-  j["source"] = s.source;
-  if (s.generated_at) j["generated_at"] = *s.generated_at;
-  if (s.fetch) {
-    j["etag"] = s.fetch->etag;
-    j["etags"] = s.fetch->etags;
-    j["fetched_at"] =
-        s.fetch->fetched_at
-            ? nlohmann::json(
-                  std::chrono::duration_cast<std::chrono::seconds>(s.fetch->fetched_at->time_since_epoch()).count())
-            : nlohmann::json(nullptr);
+namespace {
+
+// A JSON string as nlohmann writes it; replace: an invalid UTF-8 byte in a string (an ETag
+// from the network) must not throw.
+std::string quoted(const std::string& v) {
+  return nlohmann::json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Collects output into pieces of about kPiece bytes for the sink.
+class Pieces {
+ public:
+  explicit Pieces(const std::function<void(std::string_view)>& sink) : sink_(sink) { buf_.reserve(kPiece + 512); }
+  Pieces(const Pieces&) = delete;
+  Pieces& operator=(const Pieces&) = delete;
+  ~Pieces() = default;
+  void put(std::string_view s) {
+    buf_ += s;
+    if (buf_.size() >= kPiece) flush();
   }
-  // replace: an invalid UTF-8 byte in a string (an ETag from the network) must not throw.
-  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  void flush() {
+    if (!buf_.empty()) sink_(buf_);
+    buf_.clear();
+  }
+
+ private:
+  static constexpr std::size_t kPiece = std::size_t{64} * 1024;
+  const std::function<void(std::string_view)>& sink_;
+  std::string buf_;
+};
+
+}  // namespace
+
+// The bytes nlohmann's dump(2) gave for this object (keys sorted, two-space indent) when the
+// snapshot was built as a JSON document: files on disk and their readers see no change
+// (tests/unit/test_range_snapshot.cpp holds those bytes).
+void encode_range_snapshot(const RangeSnapshot& s, const std::function<void(std::string_view)>& sink) {
+  Pieces out(sink);
+  out.put("{\n");
+  auto key = [&](std::string_view k) {
+    out.put("  \"");
+    out.put(k);
+    out.put("\": ");
+  };
+  if (s.fetch) {
+    key("etag");
+    out.put(quoted(s.fetch->etag));
+    out.put(",\n");
+    key("etags");
+    if (s.fetch->etags.empty()) {
+      out.put("{}");
+    } else {
+      out.put("{\n");
+      bool first = true;
+      for (const auto& [url, etag] : s.fetch->etags) {
+        out.put(first ? "    " : ",\n    ");
+        first = false;
+        out.put(quoted(url));
+        out.put(": ");
+        out.put(quoted(etag));
+      }
+      out.put("\n  }");
+    }
+    out.put(",\n");
+    key("fetched_at");
+    out.put(s.fetch->fetched_at
+                ? std::to_string(
+                      std::chrono::duration_cast<std::chrono::seconds>(s.fetch->fetched_at->time_since_epoch()).count())
+                : std::string("null"));
+    out.put(",\n");
+  }
+  if (s.generated_at) {
+    key("generated_at");
+    out.put(quoted(*s.generated_at));
+    out.put(",\n");
+  }
+  for (const Family f : {Family::v4, Family::v6}) {
+    key(f == Family::v4 ? "ipv4" : "ipv6");
+    const auto& list = s.ranges.of(f);
+    if (list.empty()) {
+      out.put("[]");
+    } else {
+      out.put("[\n");
+      bool first = true;
+      for (const auto& p : list) {
+        // A prefix's text is digits, dots, colons and a slash: nothing to escape.
+        out.put(first ? "    \"" : ",\n    \"");
+        first = false;
+        out.put(p.to_string());
+        out.put("\"");
+      }
+      out.put("\n  ]");
+    }
+    out.put(",\n");
+  }
+  key("source");
+  out.put(quoted(s.source));
+  out.put(",\n");
+  key("version");
+  out.put("1\n}\n");
+  out.flush();
+}
+
+std::string encode_range_snapshot(const RangeSnapshot& s) {
+  std::string text;
+  encode_range_snapshot(s, [&](std::string_view piece) { text += piece; });
+  return text;
+}
+
+Status write_range_snapshot(const std::filesystem::path& target, const RangeSnapshot& s, mode_t mode) {
+  auto w = AtomicFileWriter::create(target, mode);
+  if (!w) return fail(w.error());
+  Status written;
+  encode_range_snapshot(s, [&](std::string_view piece) {
+    if (written) written = w->write(piece);
+  });
+  if (!written) return written;
+  return w->commit();
 }
 
 Result<RangeSnapshot> decode_range_snapshot(std::string_view text, SnapshotDecoding how) {

@@ -107,7 +107,47 @@ std::string encode_response(const FetchOutcome& out) {
   return frame;
 }
 
+namespace {
+
+// Reads the head of `frame` (not its body) into `out`; the head's length in `head_len`.
+Result<FetchOutcome> decode_head(std::string_view frame, std::size_t max_body, std::size_t& head_len);
+
+}  // namespace
+
+std::optional<std::size_t> response_frame_size(std::string_view partial, std::size_t max_body) {
+  if (partial.size() < 4) return std::nullopt;
+  auto b = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(partial[i])); };
+  const std::size_t head_len = (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3);
+  if (head_len == 0 || head_len > kMaxHeadBytes || partial.size() - 4 < head_len) return std::nullopt;
+  json head = json::parse(partial.substr(4, head_len), nullptr, false);
+  if (head.is_discarded() || !head.is_object()) return std::nullopt;
+  auto body_len = get_uint(head, "body_len", max_body);
+  if (!body_len) return std::nullopt;
+  return 4 + head_len + static_cast<std::size_t>(*body_len);
+}
+
+Result<FetchOutcome> decode_response(std::string&& frame, std::size_t max_body) {
+  std::size_t head_len = 0;
+  auto out = decode_head(frame, max_body, head_len);
+  if (!out) return out;
+  if (out->ok) {
+    // In place: the body keeps the frame's buffer, moved down over the head.
+    frame.erase(0, 4 + head_len);
+    out->response.body = std::move(frame);
+  }
+  return out;
+}
+
 Result<FetchOutcome> decode_response(std::string_view frame, std::size_t max_body) {
+  std::size_t head_len = 0;
+  auto out = decode_head(frame, max_body, head_len);
+  if (out && out->ok) out->response.body.assign(frame.substr(4 + head_len));
+  return out;
+}
+
+namespace {
+
+Result<FetchOutcome> decode_head(std::string_view frame, std::size_t max_body, std::size_t& head_len_out) {
   if (frame.size() < 4) return fail("fetch helper: truncated frame (no head length)");
   auto b = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(frame[i])); };
   const std::size_t head_len = (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3);
@@ -147,8 +187,10 @@ Result<FetchOutcome> decode_response(std::string_view frame, std::size_t max_bod
   out.response.content_type = std::move(*ct);
   out.response.etag = std::move(*etag);
   out.response.retry_after = std::move(*ra);
-  out.response.body.assign(frame.substr(4 + head_len));
+  head_len_out = head_len;
   return out;
 }
+
+}  // namespace
 
 }  // namespace og::fetch

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -58,6 +59,14 @@ struct FetchOutcome {
 [[nodiscard]] std::string encode_response(const FetchOutcome& out);
 // `max_body` is the request's max_body_bytes: a longer body is refused whatever the head says.
 [[nodiscard]] Result<FetchOutcome> decode_response(std::string_view frame, std::size_t max_body);
+// The same, taking the body out of `frame` instead of copying it (a range list can be
+// megabytes).
+[[nodiscard]] Result<FetchOutcome> decode_response(std::string&& frame, std::size_t max_body);
+
+// The whole frame's size once its head has arrived (`partial` is what was read so far):
+// lets the reader allocate the frame once instead of growing it. nullopt while the head is
+// incomplete, or when it is not a well-formed head for `max_body` (decode_response says why).
+[[nodiscard]] std::optional<std::size_t> response_frame_size(std::string_view partial, std::size_t max_body);
 
 // The most bytes a well-formed frame for `max_body` can have (the reader's cap).
 [[nodiscard]] constexpr std::size_t max_frame_bytes(std::size_t max_body) { return 4 + kMaxHeadBytes + max_body; }

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -169,6 +170,7 @@ Result<FetchResponse> run_helper(FetchRequest req, const ranges::HttpOptions& op
   auto aborted = [&] { return opts.abort && opts.abort->load(); };
   std::string_view pending = input;
   std::string frame;
+  bool sized = false;
   char buf[65536];
   while (out_r.valid()) {
     if (aborted()) return fail("transfer aborted (agent stopping)");
@@ -195,6 +197,14 @@ Result<FetchResponse> run_helper(FetchRequest req, const ranges::HttpOptions& op
           return fail("fetch helper: output exceeds " + std::to_string(cap) + " bytes (max_body_bytes " +
                       std::to_string(opts.max_body_bytes) + " plus the head), killed");
         frame.append(buf, static_cast<std::size_t>(r));
+        // Once the head says how long the frame is, its buffer is allocated at that size
+        // (bounded by the cap), not grown by doubling past it: the size of what was sent, never
+        // max_body_bytes.
+        if (!sized)
+          if (auto whole = response_frame_size(frame, opts.max_body_bytes)) {
+            frame.reserve(std::min(*whole, cap));
+            sized = true;
+          }
       } else if (errno != EAGAIN && errno != EINTR) {
         return fail_errno("fetch helper: read");
       }
@@ -212,7 +222,7 @@ Result<FetchResponse> run_helper(FetchRequest req, const ranges::HttpOptions& op
                 strsignal(WTERMSIG(*status)) + ")");
   if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0)
     return fail("fetch helper exited with status " + std::to_string(WEXITSTATUS(*status)));
-  auto out = decode_response(frame, opts.max_body_bytes);
+  auto out = decode_response(std::move(frame), opts.max_body_bytes);
   if (!out) return fail(out.error());
   if (!out->ok) return fail(out->error);
   return std::move(out->response);

@@ -79,7 +79,11 @@ Batch::Batch(std::uint32_t first_seq) : first_seq_(first_seq), next_seq_(first_s
 
 nlmsghdr* Batch::start(std::uint16_t type, std::uint16_t flags, std::string what) {
   if (finished_) throw std::logic_error("nft batch: message added after finish()");
-  if (buf_.size() < used_ + kMsgRoom) buf_.resize(std::max(buf_.size() * 2, used_ + kMsgRoom));
+  if (elems_ && elems_->msg != 0) throw std::logic_error("nft batch: message added inside a set element list");
+  // Grown to what the next message can take, no further: resize() writes every byte it adds,
+  // and zeroed room nobody uses still counts as resident memory. The vector's own capacity
+  // growth (or reserve()) keeps this amortised.
+  if (buf_.size() < used_ + kMsgRoom) buf_.resize(used_ + kMsgRoom);
   const std::uint32_t seq = next_seq_++;
   what_.push_back(std::move(what));
   return nftnl_nlmsg_build_hdr(reinterpret_cast<char*>(buf_.data() + used_), type, NFPROTO_INET,
@@ -135,35 +139,87 @@ void Batch::add_set_elems(std::uint16_t type, std::uint16_t flags, nftnl_set* s,
   }
 }
 
+namespace {
+
+// Per element: LIST_ELEM nest + KEY nest + DATA_VALUE (key padded to 4) + FLAGS (interval end).
+constexpr std::size_t elem_bytes(std::uint32_t key_len, bool interval_end) {
+  return sizeof(nlattr) * 3 + NLA_ALIGN(key_len) + (interval_end ? sizeof(nlattr) + sizeof(std::uint32_t) : 0);
+}
+
+}  // namespace
+
+std::size_t Batch::set_elems_bytes(std::size_t count, std::uint32_t key_len) {
+  // Messages are cut just below 64 KiB: each one adds its header and the table/set names.
+  const std::size_t per_msg =
+      NLMSG_HDRLEN + sizeof(nfgenmsg) + 2 * (sizeof(nlattr) + NLA_ALIGN(NFT_NAME_MAXLEN)) + sizeof(nlattr);
+  const std::size_t payload = count * elem_bytes(key_len, true);
+  return payload + (payload / (UINT16_MAX / 2) + 1) * per_msg;
+}
+
+void Batch::reserve(std::size_t bytes) { buf_.reserve(used_ + bytes + kMsgRoom); }
+
 void Batch::add_set_elems_raw(std::uint16_t type, std::uint16_t flags, const char* table, const char* set,
                               std::span<const RawElem> elems, const std::string& what) {
-  // Worst case per element: LIST_ELEM nest + KEY nest + DATA_VALUE (16 bytes) + FLAGS.
-  constexpr std::size_t kMaxElemBytes = 4 + 4 + 4 + 16 + 8;
-  std::size_t i = 0;
-  int part = 0;
-  while (i < elems.size()) {
-    nlmsghdr* nlh = start(type, flags, what + " (part " + std::to_string(++part) + ")");
-    mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, table);
-    mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set);
-    nlattr* list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
-    const std::size_t list_start = nlh->nlmsg_len;
-    for (; i < elems.size(); ++i) {
-      // A nested attribute's length is 16 bits: start a new message before it overflows.
-      if (nlh->nlmsg_len - list_start + kMaxElemBytes + sizeof(nlattr) > UINT16_MAX) break;
-      nlattr* elem = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
-      nlattr* key = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
-      mnl_attr_put(nlh, NFTA_DATA_VALUE, elems[i].len, elems[i].key);
-      mnl_attr_nest_end(nlh, key);
-      if (elems[i].interval_end) mnl_attr_put_u32(nlh, NFTA_SET_ELEM_FLAGS, htonl(NFT_SET_ELEM_INTERVAL_END));
-      mnl_attr_nest_end(nlh, elem);
-    }
-    mnl_attr_nest_end(nlh, list);
-    commit(nlh);
+  if (elems.empty()) return;
+  begin_set_elems(type, flags, table, set, what);
+  for (const auto& e : elems) put_set_elem(e.key, e.len, e.interval_end);
+  end_set_elems();
+}
+
+void Batch::begin_set_elems(std::uint16_t type, std::uint16_t flags, const char* table, const char* set,
+                            std::string what) {
+  if (elems_) throw std::logic_error("nft batch: set elements begun twice");
+  elems_ = OpenElems{type, flags, table, set, std::move(what)};
+}
+
+void Batch::open_elems_msg() {
+  auto& o = *elems_;
+  nlmsghdr* nlh = start(o.type, o.flags, o.what + " (part " + std::to_string(++o.part) + ")");
+  o.msg = used_;
+  mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, o.table);
+  mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, o.set);
+  const nlattr* list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
+  o.list = static_cast<std::size_t>(reinterpret_cast<const std::byte*>(list) - buf_.data());
+  o.list_start = nlh->nlmsg_len;
+}
+
+void Batch::close_elems_msg() {
+  auto& o = *elems_;
+  auto* nlh = reinterpret_cast<nlmsghdr*>(buf_.data() + o.msg);
+  mnl_attr_nest_end(nlh, reinterpret_cast<nlattr*>(buf_.data() + o.list));
+  commit(nlh);
+  o.msg = 0;
+}
+
+void Batch::put_set_elem(const std::uint8_t* key, std::uint32_t len, bool interval_end) {
+  constexpr std::size_t kMaxElemBytes = elem_bytes(16, true);
+  if (!elems_) throw std::logic_error("nft batch: set element outside begin/end");
+  auto& o = *elems_;
+  if (o.msg != 0) {
+    // A nested attribute's length is 16 bits: start a new message before it overflows.
+    const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf_.data() + o.msg);
+    if (nlh->nlmsg_len - o.list_start + kMaxElemBytes + sizeof(nlattr) > UINT16_MAX) close_elems_msg();
   }
+  if (o.msg == 0) open_elems_msg();
+  // start() left kMsgRoom (more than one whole message) free: no reallocation in here.
+  auto* nlh = reinterpret_cast<nlmsghdr*>(buf_.data() + o.msg);
+  nlattr* elem = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
+  nlattr* k = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
+  mnl_attr_put(nlh, NFTA_DATA_VALUE, len, key);
+  mnl_attr_nest_end(nlh, k);
+  if (interval_end) mnl_attr_put_u32(nlh, NFTA_SET_ELEM_FLAGS, htonl(NFT_SET_ELEM_INTERVAL_END));
+  mnl_attr_nest_end(nlh, elem);
+}
+
+void Batch::end_set_elems() {
+  if (!elems_) throw std::logic_error("nft batch: set elements ended twice");
+  if (elems_->msg != 0) close_elems_msg();
+  elems_.reset();
 }
 
 void Batch::finish() {
   if (finished_) return;
+  if (elems_) throw std::logic_error("nft batch: finish() inside a set element list");
   if (buf_.size() < used_ + kMsgRoom) buf_.resize(used_ + kMsgRoom);
   const nlmsghdr* nlh = nftnl_batch_end(reinterpret_cast<char*>(buf_.data() + used_), next_seq_++);
   used_ += NLMSG_ALIGN(nlh->nlmsg_len);

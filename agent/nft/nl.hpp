@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -83,6 +84,18 @@ class Batch {
   };
   void add_set_elems_raw(std::uint16_t type, std::uint16_t flags, const char* table, const char* set,
                          std::span<const RawElem> elems, const std::string& what);
+  // The same, one element at a time, so that a caller deriving elements from a large set
+  // needs no list of them: begin, put each element, end. Nothing else may be added between
+  // begin and end.
+  void begin_set_elems(std::uint16_t type, std::uint16_t flags, const char* table, const char* set, std::string what);
+  void put_set_elem(const std::uint8_t* key, std::uint32_t len, bool interval_end);
+  void end_set_elems();
+  // Bytes of set element payload a NEWSETELEM of `count` elements with keys of `key_len`
+  // bytes takes at most (for reserve()).
+  [[nodiscard]] static std::size_t set_elems_bytes(std::size_t count, std::uint32_t key_len);
+  // Makes room for `bytes` more of messages up front: a batch of 100k elements then grows
+  // in place instead of doubling (and copying) its buffer several times.
+  void reserve(std::size_t bytes);
   // Appends BATCH_END; no message may be added afterwards.
   void finish();
 
@@ -103,6 +116,20 @@ class Batch {
   std::uint32_t next_seq_;
   std::vector<std::string> what_;  // index: seq - first_seq_ - 1
   bool finished_ = false;
+  // The set element message being filled (begin_set_elems), by offsets: buf_ may move.
+  struct OpenElems {
+    std::uint16_t type, flags;
+    const char* table;
+    const char* set;
+    std::string what{};
+    int part = 0;
+    std::size_t msg = 0;         // offset of its nlmsghdr in buf_ (0: no message open)
+    std::size_t list = 0;        // offset of the NFTA_SET_ELEM_LIST_ELEMENTS nest
+    std::size_t list_start = 0;  // nlmsg_len when the list began
+  };
+  std::optional<OpenElems> elems_;
+  void open_elems_msg();
+  void close_elems_msg();
 };
 
 // A NETLINK_NETFILTER socket in the caller's network namespace.

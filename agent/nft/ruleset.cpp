@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <optional>
 
 namespace og::nft {
 namespace {
@@ -319,40 +320,80 @@ const SetDef* TableState::set(std::string_view name) const { return find_named(s
 const ChainDef* TableState::chain(std::string_view name) const { return find_named(chains, name); }
 const CounterDef* TableState::counter(std::string_view name) const { return find_named(counters, name); }
 
-std::vector<SetElem> interval_elems(const std::vector<Prefix>& prefixes) {
+namespace {
+
+// The interval elements of `prefixes`, one emit(key value, interval_end) at a time, in key
+// order, without a list of them: adjacent or overlapping prefixes merged into ranges [lo, hi],
+// each a start `lo` and an end `hi + 1` (none when hi is the last address). A normalised set
+// (RangeSet: sorted, nothing nested) is walked as it is; anything else is sorted first.
+template <class Emit>
+void for_each_interval_elem(const std::vector<Prefix>& prefixes, Emit&& emit) {
   struct Range {
     U128 lo, hi;
   };
-  if (prefixes.empty()) return {};
-  const Family fam = prefixes.front().family();
-  const int bits = max_len(fam);
-  const int bytes = bits / 8;
+  if (prefixes.empty()) return;
+  const int bits = max_len(prefixes.front().family());
   const U128 all = bits == 128 ? ~U128{0} : ((U128{1} << bits) - 1);
-  std::vector<Range> ranges;
-  ranges.reserve(prefixes.size());
-  for (const auto& p : prefixes) {
+  auto range_of = [&](const Prefix& p) {
     const U128 lo = to_u128(p.addr);
     const int host_bits = bits - p.len;
     const U128 host = host_bits == 128 ? ~U128{0} : ((U128{1} << host_bits) - 1);
-    ranges.push_back({lo, lo | host});
-  }
-  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.lo < b.lo; });
-  // Merge overlapping and adjacent ranges: an end element `hi + 1` must never collide
-  // with the start element of the next range.
-  std::vector<Range> merged;
-  for (const auto& r : ranges) {
-    if (!merged.empty() && (merged.back().hi == all || r.lo <= merged.back().hi + 1)) {
-      merged.back().hi = std::max(merged.back().hi, r.hi);
-    } else {
-      merged.push_back(r);
+    return Range{lo, lo | host};
+  };
+  std::optional<Range> cur;
+  auto add = [&](const Range& r) {
+    // Overlapping and adjacent ranges merge: an end element `hi + 1` must never collide with
+    // the start element of the next range.
+    if (cur && (cur->hi == all || r.lo <= cur->hi + 1)) {
+      cur->hi = std::max(cur->hi, r.hi);
+      return;
     }
+    if (cur) {
+      emit(cur->lo, false);
+      emit(cur->hi + 1, true);  // cur->hi is not the last address: r would have merged
+    }
+    cur = r;
+  };
+  const bool sorted = std::is_sorted(prefixes.begin(), prefixes.end(),
+                                     [](const Prefix& a, const Prefix& b) { return a.addr < b.addr; });
+  if (sorted) {
+    for (const auto& p : prefixes) add(range_of(p));
+  } else {
+    std::vector<Range> ranges;
+    ranges.reserve(prefixes.size());
+    for (const auto& p : prefixes) ranges.push_back(range_of(p));
+    std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.lo < b.lo; });
+    for (const auto& r : ranges) add(r);
   }
+  emit(cur->lo, false);
+  if (cur->hi != all) emit(cur->hi + 1, true);
+}
+
+// Key bytes of `v` (network byte order) into `out`.
+void put_key(U128 v, int n, std::uint8_t* out) {
+  for (int i = n - 1; i >= 0; --i) {
+    out[i] = static_cast<std::uint8_t>(v & 0xff);
+    v >>= 8;
+  }
+}
+
+// The prefixes an interval set is built from (nullptr: not an interval set).
+const std::vector<Prefix>* interval_prefixes(const SetSpec& s, const DesiredState& d) {
+  const std::string_view n = s.name;
+  if (n == "edge_v4") return &d.edge.v4();
+  if (n == "edge_v6") return &d.edge.v6();
+  if (n == "mgmt_v4") return &d.mgmt.v4();
+  if (n == "mgmt_v6") return &d.mgmt.v6();
+  return nullptr;
+}
+
+}  // namespace
+
+std::vector<SetElem> interval_elems(const std::vector<Prefix>& prefixes) {
   std::vector<SetElem> out;
-  out.reserve(merged.size() * 2);
-  for (const auto& r : merged) {
-    out.push_back(SetElem{to_key(r.lo, bytes), false});
-    if (r.hi != all) out.push_back(SetElem{to_key(r.hi + 1, bytes), true});
-  }
+  if (prefixes.empty()) return out;
+  const int bytes = max_len(prefixes.front().family()) / 8;
+  for_each_interval_elem(prefixes, [&](U128 v, bool end) { out.push_back(SetElem{to_key(v, bytes), end}); });
   return out;
 }
 
@@ -636,10 +677,37 @@ Batch build_apply_batch(const DesiredState& d, BatchKind kind, bool table_presen
     b.add_rule(NFT_MSG_NEWRULE, static_cast<std::uint16_t>(NLM_F_CREATE | NLM_F_APPEND), r.rule.get(),
                "add rule " + r.chain + " \"" + r.comment + "\"");
   }
-  for (const auto& s : kSets) {
+  // Interval sets are encoded straight from the prefixes: 100k prefixes are 200k elements,
+  // and a list of them (each key its own allocation) was the largest thing alive during a
+  // refresh. Counted first, so the buffer is allocated once, at its size.
+  std::array<std::size_t, kSets.size()> counts{};
+  std::size_t room = 0;
+  for (std::size_t i = 0; i < kSets.size(); ++i) {
+    if (const std::vector<Prefix>* prefixes = interval_prefixes(kSets[i], d)) {
+      for_each_interval_elem(*prefixes, [&](U128, bool) { ++counts[i]; });
+      room += Batch::set_elems_bytes(counts[i], kSets[i].key_len);
+    }
+  }
+  b.reserve(room);
+  for (std::size_t i = 0; i < kSets.size(); ++i) {
+    const SetSpec& s = kSets[i];
     if (kind == BatchKind::update) {
       auto flush = make_set_object(s);
       b.add_set_elems(NFT_MSG_DELSETELEM, 0, flush.get(), std::string("flush set ") + s.name);
+    }
+    if (const std::vector<Prefix>* prefixes = interval_prefixes(s, d)) {
+      const std::size_t count = counts[i];
+      if (count == 0) continue;
+      const int bytes = static_cast<int>(s.key_len);
+      b.begin_set_elems(NFT_MSG_NEWSETELEM, create, kTable, s.name,
+                        std::string("add ") + std::to_string(count) + " elements to set " + s.name);
+      for_each_interval_elem(*prefixes, [&](U128 v, bool end) {
+        std::array<std::uint8_t, 16> key{};
+        put_key(v, bytes, key.data());
+        b.put_set_elem(key.data(), s.key_len, end);
+      });
+      b.end_set_elems();
+      continue;
     }
     const auto elems = elems_for(s, d);
     if (elems.empty()) continue;

@@ -20,7 +20,7 @@ RefreshOutcome Refresher::run(const RefreshInput& in, WallTime now) {
       out.kind = RefreshOutcome::Kind::not_modified;
       break;
     }
-    auto valid = validate(fetched->ranges, policy, in.last_good ? &*in.last_good : nullptr, in.force);
+    auto valid = validate(std::move(fetched->ranges), policy, in.last_good ? &*in.last_good : nullptr, in.force);
     if (!valid) {
       failures.push_back(valid.error().context(label + ": refused"));
       continue;

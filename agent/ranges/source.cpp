@@ -87,8 +87,14 @@ Result<Fetched> SourceFetcher::fetch(const std::vector<std::string>& urls, const
   }
   for (std::size_t i = 0; i < urls.size(); ++i) {
     auto parsed = parse_body(bodies[i].body, bodies[i].content_type, cfg_.include_china_network);
+    // Parsed: the body (megabytes for a large list) is not needed any more.
+    std::string().swap(bodies[i].body);
     if (!parsed) return fail(parsed.error().context(urls[i]));
-    out.ranges.prefixes.insert(out.ranges.prefixes.end(), parsed->prefixes.begin(), parsed->prefixes.end());
+    if (out.ranges.prefixes.empty()) {
+      out.ranges.prefixes = std::move(parsed->prefixes);
+    } else {
+      out.ranges.prefixes.insert(out.ranges.prefixes.end(), parsed->prefixes.begin(), parsed->prefixes.end());
+    }
     if (!bodies[i].etag.empty()) out.etags[urls[i]] = bodies[i].etag;
     if (out.etag.empty()) out.etag = !parsed->etag.empty() ? parsed->etag : bodies[i].etag;
   }

@@ -67,7 +67,12 @@ Status RangeStore::save(const StoredRanges& s) const {
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec) return fail("create " + dir_.string() + ": " + ec.message());
-  return write_file_atomic(file(), serialise(s), 0644);
+  // Streamed into the file: a 100k-prefix set is never held whole as text.
+  RangeSnapshot snap;
+  snap.ranges = s.ranges;
+  snap.source = s.source;
+  snap.fetch = RangeSnapshot::Fetch{s.etag, s.etags, s.fetched_at};
+  return write_range_snapshot(file(), snap, 0644);
 }
 
 }  // namespace og::ranges

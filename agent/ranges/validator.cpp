@@ -4,13 +4,14 @@
 
 namespace og::ranges {
 
-Result<Validated> validate(const ParsedRanges& candidate, const ValidationPolicy& policy, const RangeSet* last_good,
+Result<Validated> validate(ParsedRanges candidate, const ValidationPolicy& policy, const RangeSet* last_good,
                            bool force) {
   for (const auto& p : candidate.prefixes)
     if (auto st = check_prefix_breadth(p, policy.broadest_v4, policy.broadest_v6); !st) return fail(st.error());
   Validated out;
   std::size_t removed = 0;
-  out.set = RangeSet::from(candidate.prefixes, &removed);
+  // Moved, not copied: a fetched list can be 100k prefixes (pass it as an rvalue).
+  out.set = RangeSet::from(std::move(candidate.prefixes), &removed);
   if (auto st = check_coverage(out.set); !st) return fail(st.error());
   if (removed) out.notes.push_back(std::to_string(removed) + " duplicate or covered prefix(es) removed");
 

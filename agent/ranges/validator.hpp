@@ -30,7 +30,7 @@ struct Validated {
 
 // `last_good` is the last set fetched and accepted (not the embedded bootstrap); the shrink
 // rule compares against it unless `force`.
-[[nodiscard]] Result<Validated> validate(const ParsedRanges& candidate, const ValidationPolicy& policy,
+[[nodiscard]] Result<Validated> validate(ParsedRanges candidate, const ValidationPolicy& policy,
                                          const RangeSet* last_good, bool force);
 
 }  // namespace og::ranges

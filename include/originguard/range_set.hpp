@@ -1,7 +1,11 @@
 // A normalised set of prefixes per family: sorted, duplicates and covered prefixes removed.
+// Immutable once built, and copies share it: the agent holds the same 100k-prefix set as the
+// fetched ranges, the edge set in force, the desired state and each enforcer's applied state,
+// and a copy per holder was megabytes each (docs/BENCHMARKS.md, peak RSS).
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -19,10 +23,10 @@ class RangeSet {
   // prefixes were dropped.
   static RangeSet from(std::vector<Prefix> prefixes, std::size_t* removed = nullptr);
 
-  [[nodiscard]] const std::vector<Prefix>& v4() const { return v4_; }
-  [[nodiscard]] const std::vector<Prefix>& v6() const { return v6_; }
-  [[nodiscard]] const std::vector<Prefix>& of(Family f) const { return f == Family::v4 ? v4_ : v6_; }
-  [[nodiscard]] std::size_t size() const { return v4_.size() + v6_.size(); }
+  [[nodiscard]] const std::vector<Prefix>& v4() const { return list(v4_); }
+  [[nodiscard]] const std::vector<Prefix>& v6() const { return list(v6_); }
+  [[nodiscard]] const std::vector<Prefix>& of(Family f) const { return f == Family::v4 ? v4() : v6(); }
+  [[nodiscard]] std::size_t size() const { return v4().size() + v6().size(); }
   [[nodiscard]] bool empty() const { return size() == 0; }
 
   // The most specific prefix containing `a`, or nullptr.
@@ -34,11 +38,14 @@ class RangeSet {
 
   [[nodiscard]] std::vector<std::string> strings(Family f) const;
 
-  bool operator==(const RangeSet&) const = default;
+  // By content (two sets built apart from the same prefixes are equal).
+  bool operator==(const RangeSet& o) const;
 
  private:
-  std::vector<Prefix> v4_;
-  std::vector<Prefix> v6_;
+  using List = std::shared_ptr<const std::vector<Prefix>>;
+  static const std::vector<Prefix>& list(const List& l);
+  List v4_;  // null: empty
+  List v6_;
 };
 
 // Width of an allow-list, the same rule for every source of prefixes (fetched ranges, the

@@ -9,7 +9,11 @@
 // Keys are written sorted, two-space indented, one trailing newline.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
+#include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,6 +43,11 @@ struct RangeSnapshot {
 inline constexpr long long kSnapshotMaxEpoch = 1LL << 32;
 
 [[nodiscard]] std::string encode_range_snapshot(const RangeSnapshot& s);
+// The same bytes, handed to `sink` a piece (at most ~64 KiB) at a time: a 100k-prefix
+// snapshot is never held whole, as a string or as a JSON document.
+void encode_range_snapshot(const RangeSnapshot& s, const std::function<void(std::string_view)>& sink);
+// Encodes `s` straight into `target`, replaced atomically (write_file_atomic).
+Status write_range_snapshot(const std::filesystem::path& target, const RangeSnapshot& s, mode_t mode = 0644);
 
 struct SnapshotDecoding {
   // Both "ipv4" and "ipv6" must be present (the state file); otherwise a missing one is

@@ -139,6 +139,31 @@ TEST(FetchFrame, BadHeadRefused) {
   EXPECT_TRUE(ok(decode_response(frame_of(R"({"status":200,"body_len":0})"), 10)));
 }
 
+// The reader sizes its buffer from the head once the head is in: the size of what is sent,
+// never max_body_bytes; and not before the head is whole and well-formed.
+TEST(FetchFrame, FrameSizeFromTheHead) {
+  FetchOutcome o;
+  o.ok = true;
+  o.response = {200, "application/json", "", "", std::string(1000, 'x')};
+  const std::string f = encode_response(o);
+  const std::size_t head_end = f.size() - 1000;
+  for (std::size_t n = 0; n < head_end; ++n) EXPECT_FALSE(response_frame_size(f.substr(0, n), 64u << 20)) << n;
+  for (std::size_t n : {head_end, head_end + 1, f.size()}) {
+    auto size = response_frame_size(f.substr(0, n), 64u << 20);
+    ASSERT_TRUE(size) << n;
+    EXPECT_EQ(*size, f.size());
+  }
+  EXPECT_FALSE(response_frame_size(f, 999));  // over the cap: no buffer for it
+  EXPECT_FALSE(response_frame_size(frame_of("{not json"), 10));
+  EXPECT_FALSE(response_frame_size(frame_of(R"({"status":200,"body_len":-1})"), 10));
+  EXPECT_FALSE(response_frame_size(be32(0xffffffffU), 100));
+  // decode_response takes the body out of the frame it is given: the same bytes.
+  std::string frame = f;
+  auto d = decode_response(std::move(frame), 1000);
+  ASSERT_TRUE(ok(d));
+  EXPECT_EQ(d->response.body, std::string(1000, 'x'));
+}
+
 // ---- the real helper over HTTPS ---------------------------------------------------------
 
 // range_server.py with a test CA made by the openssl CLI, all under a 0700 temp directory.

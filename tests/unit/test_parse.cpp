@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "doubles/api_json_reference.hpp"
 #include "ranges/parse.hpp"
 #include "test_support.hpp"
 
@@ -250,6 +251,76 @@ TEST(ParseApiJson, RefusedAnswers) {
     auto r = parse_api_json(c.body, false);
     ASSERT_TRUE(refused(r));
     EXPECT_THAT(r.error().message, HasSubstr(std::string(c.why)));
+  }
+}
+
+// The CIDR lists are read with a SAX handler, the rest of the answer into a document; the
+// whole answer used to be one document. Both must agree on every answer, error text included:
+// the same grammar, types, duplicate keys (the last one wins), nesting, numbers and order of
+// checks.
+TEST(ParseApiJson, AgreesWithTheDocumentParser) {
+  const std::string_view bodies[] = {
+      R"({"success":true,"result":{"ipv4_cidrs":["192.0.2.0/24"],"ipv6_cidrs":["2001:db8::/32"],"etag":"e"}})",
+      // duplicate keys, at each level
+      R"({"success":true,"result":{"ipv4_cidrs":["x"],"ipv4_cidrs":["192.0.2.0/24"],"ipv6_cidrs":[]}})",
+      R"({"success":true,"result":{"ipv4_cidrs":["192.0.2.0/24"],"ipv4_cidrs":["x"],"ipv6_cidrs":[]}})",
+      R"({"success":true,"result":{"ipv4_cidrs":["192.0.2.0/24"],"ipv4_cidrs":7,"ipv6_cidrs":[]}})",
+      R"({"success":true,"result":{"ipv4_cidrs":7,"ipv4_cidrs":["192.0.2.0/24"],"ipv6_cidrs":[]}})",
+      R"({"success":true,"result":{"ipv4_cidrs":["192.0.2.0/24"],"ipv6_cidrs":[]},"result":{"ipv6_cidrs":[]}})",
+      R"({"success":true,"result":{"ipv4_cidrs":["x"],"ipv6_cidrs":[]},"result":{"ipv4_cidrs":["192.0.2.0/24"],"ipv6_cidrs":[]}})",
+      R"({"success":true,"result":{"ipv4_cidrs":["192.0.2.0/24"],"ipv6_cidrs":[]},"result":null})",
+      R"({"success":false,"success":true,"result":{"ipv4_cidrs":["192.0.2.0/24"],"ipv6_cidrs":[]}})",
+      // entries that are not strings, nested ones included, before and after a bad prefix
+      R"({"success":true,"result":{"ipv4_cidrs":["192.0.2.0/24",[["198.51.100.0/24"]],"x"],"ipv6_cidrs":[]}})",
+      R"({"success":true,"result":{"ipv4_cidrs":["x",{"a":["192.0.2.0/24"]}],"ipv6_cidrs":[]}})",
+      R"({"success":true,"result":{"ipv4_cidrs":[null,true,1,-1,1.5e999,18446744073709551616],"ipv6_cidrs":[]}})",
+      R"({"success":true,"result":{"ipv4_cidrs":["192.0.2.0/24"],"ipv6_cidrs":[{}]}})",
+      R"({"success":true,"result":{"ipv4_cidrs":["192.0.2.0/24"],"ipv6_cidrs":[[]]}})",
+      // lists in the wrong place are not the answer's lists
+      R"({"success":true,"result":{"x":{"ipv4_cidrs":["192.0.2.0/24"]},"ipv4_cidrs":[],"ipv6_cidrs":[]}})",
+      R"({"success":true,"ipv4_cidrs":["192.0.2.0/24"],"result":{"ipv4_cidrs":[],"ipv6_cidrs":[]}})",
+      R"({"success":true,"result":[{"ipv4_cidrs":["192.0.2.0/24"],"ipv6_cidrs":[]}]})",
+      R"([{"success":true,"result":{"ipv4_cidrs":["192.0.2.0/24"],"ipv6_cidrs":[]}}])",
+      // China: the third list is read only when asked for
+      R"({"success":true,"result":{"ipv4_cidrs":[],"ipv6_cidrs":[],"jdcloud_cidrs":["2001:db8::/32","192.0.2.0/24"]}})",
+      R"({"success":true,"result":{"ipv4_cidrs":[],"ipv6_cidrs":[],"jdcloud_cidrs":[1]}})",
+      R"({"success":true,"result":{"ipv4_cidrs":[],"ipv6_cidrs":[],"jdcloud_cidrs":"x"}})",
+      // errors, etags, and what is not JSON at all
+      R"({"success":false,"errors":[{"code":1,"message":"a"},"b",[1]],"result":{"ipv4_cidrs":["x"]}})",
+      R"({"success":true,"errors":[1],"result":{"ipv4_cidrs":["192.0.2.0/24"],"ipv6_cidrs":[]}})",
+      R"({"success":true,"result":{"ipv4_cidrs":["192.0.2.0/24"],"ipv6_cidrs":[],"etag":7}})",
+      R"({"success":true,"result":{"ipv4_cidrs":["192.0.2.0/24"],"ipv6_cidrs":[],"etag":"a","etag":"b"}})",
+      R"({"success":true,"result":{"ipv4_cidrs":["192.0.2.0/24"],"ipv6_cidrs":[]}} x)",
+      R"({"success":true,"result":{"ipv4_cidrs":["192.0.2.0/24","\u0031.0.0.0/8"],"ipv6_cidrs":[]}})",
+      "{\"success\":true,\"result\":{\"ipv4_cidrs\":[\"\xff\"],\"ipv6_cidrs\":[]}}",
+      "{\"success\":true,\"result\":{\"ipv4_cidrs\":[\"192.0.2.0/24\"]",
+      "",
+      "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+  };
+  // Deep nesting, inside a list and outside it.
+  std::string deep_in_list = R"({"success":true,"result":{"ipv4_cidrs":[)" + std::string(10000, '[') +
+                             std::string(10000, ']') + R"(],"ipv6_cidrs":[]}})";
+  std::string deep_outside = R"({"success":true,"x":)" + std::string(10000, '[') + std::string(10000, ']') +
+                             R"(,"result":{"ipv4_cidrs":["192.0.2.0/24"],"ipv6_cidrs":[]}})";
+  std::vector<std::string> all(std::begin(bodies), std::end(bodies));
+  all.push_back(deep_in_list);
+  all.push_back(deep_outside);
+  // Every cut of an accepted answer with each kind of entry.
+  const std::string whole = std::string(bodies[0]);
+  for (std::size_t n = 0; n < whole.size(); ++n) all.push_back(whole.substr(0, n));
+  for (const auto& body : all) {
+    for (bool china : {false, true}) {
+      SCOPED_TRACE(body.substr(0, 200) + (china ? " (china)" : ""));
+      auto got = parse_api_json(body, china);
+      auto want = test::parse_api_json_dom(body, china);
+      ASSERT_EQ(got.has_value(), want.has_value()) << (got ? want.error().message : got.error().message);
+      if (want) {
+        EXPECT_EQ(got->prefixes, want->prefixes);
+        EXPECT_EQ(got->etag, want->etag);
+      } else {
+        EXPECT_EQ(got.error().message, want.error().message);
+      }
+    }
   }
 }
 

@@ -165,5 +165,30 @@ TEST(RangeSetMerged, UnionIsNormalisedPerFamily) {
   EXPECT_EQ(extra.size(), 4u);
 }
 
+// The agent holds one set as the fetched ranges, the edge set in force, the desired state and
+// each enforcer's applied state: copies share the prefixes instead of duplicating them, and
+// a union with nothing is the set itself. Equality stays by content.
+TEST(RangeSetSharing, CopiesShareThePrefixes) {
+  auto edge = RangeSet::from(prefixes({"104.16.0.0/13", "2400:cb00::/32"}));
+  const RangeSet copy = edge;  // NOLINT(performance-unnecessary-copy-initialization): the copy is the point
+  EXPECT_EQ(&copy.v4(), &edge.v4());
+  EXPECT_EQ(&copy.v6(), &edge.v6());
+  EXPECT_EQ(&edge.merged(RangeSet{}).v4(), &edge.v4());
+  EXPECT_EQ(&RangeSet{}.merged(edge).v6(), &edge.v6());
+  auto again = RangeSet::from(prefixes({"2400:cb00::/32", "104.16.0.0/13"}));
+  EXPECT_NE(&again.v4(), &edge.v4());
+  EXPECT_EQ(again, edge);
+  EXPECT_NE(again, RangeSet::from(prefixes({"104.16.0.0/13"})));
+  EXPECT_EQ(RangeSet{}, RangeSet::from({}));
+  // Built from a vector with room to spare (push_back-grown), the set keeps little of it.
+  std::vector<Prefix> grown;
+  for (int i = 0; i < 1000; ++i)
+    grown.push_back(*parse_prefix("10." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ".0/24"));
+  grown.reserve(4000);
+  auto big = RangeSet::from(std::move(grown));
+  EXPECT_EQ(big.v4().size(), 1000u);
+  EXPECT_LE(big.v4().capacity(), 1000u + 1000u / 8);
+}
+
 }  // namespace
 }  // namespace og

@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
 #include "originguard/range_snapshot.hpp"
 #include "ranges/store.hpp"
 #include "test_support.hpp"
@@ -78,6 +81,58 @@ TEST(RangeSnapshot, ExportFileBytesAreUnchanged) {
 
 TEST(RangeSnapshot, StateFileBytesAreUnchanged) {
   EXPECT_EQ(encode_range_snapshot(state_snapshot()), kStateFileBeforeTheCodec);
+}
+
+// The encoder streams; the document it replaced (nlohmann, dump(2), keys sorted) is the
+// reference for the bytes. A set large enough to take many pieces, odd strings included, and
+// write_range_snapshot puts exactly those bytes in the file.
+TEST(RangeSnapshot, StreamedBytesEqualTheDocumentDump) {
+  std::vector<Prefix> ps;
+  for (std::uint32_t i = 0; i < 30000; ++i) {
+    Prefix v4;
+    v4.addr.bytes = {static_cast<std::uint8_t>(11 + i / 65536), static_cast<std::uint8_t>(i / 256),
+                     static_cast<std::uint8_t>(i % 256), 0};
+    v4.len = 24;
+    ps.push_back(v4);
+    Prefix v6;
+    v6.addr.family = Family::v6;
+    v6.addr.bytes = {0x20, 0x01, 0x0d, 0xb8, static_cast<std::uint8_t>(i / 256), static_cast<std::uint8_t>(i % 256)};
+    v6.len = 48;
+    if (i % 3 == 0) ps.push_back(v6);
+  }
+  for (const bool state : {false, true}) {
+    RangeSnapshot s = state ? state_snapshot() : export_snapshot();
+    s.ranges = RangeSet::from(ps);
+    s.source = "https://x/\"quoted\"\n\xff";
+    if (state) s.fetch->etags["https://y/\x01"] = "\xfe";
+    nlohmann::json j;
+    j["version"] = 1;
+    j["ipv4"] = s.ranges.strings(Family::v4);
+    j["ipv6"] = s.ranges.strings(Family::v6);
+    j["source"] = s.source;
+    if (s.generated_at) j["generated_at"] = *s.generated_at;
+    if (s.fetch) {
+      j["etag"] = s.fetch->etag;
+      j["etags"] = s.fetch->etags;
+      j["fetched_at"] =
+          s.fetch->fetched_at
+              ? nlohmann::json(
+                    std::chrono::duration_cast<std::chrono::seconds>(s.fetch->fetched_at->time_since_epoch()).count())
+              : nlohmann::json(nullptr);
+    }
+    const std::string want = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    EXPECT_EQ(encode_range_snapshot(s), want);
+    std::size_t pieces = 0, biggest = 0;
+    encode_range_snapshot(s, [&](std::string_view p) {
+      ++pieces;
+      biggest = std::max(biggest, p.size());
+    });
+    EXPECT_GT(pieces, 5U);
+    EXPECT_LE(biggest, 65U * 1024);
+    test::TempDir dir;
+    ASSERT_TRUE(ok(write_range_snapshot(dir.path() / "snap.json", s)));
+    EXPECT_EQ(test::read_file(dir.path() / "snap.json"), want);
+  }
 }
 
 TEST(RangeSnapshot, NonUtf8DoesNotThrow) {
