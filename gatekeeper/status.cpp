@@ -234,13 +234,15 @@ std::string metrics_text(const PolicySet& set, const ProcessFacts& p) {
     // One series per file: a file with several CRLs (an aop bundle during a CA rollover holds
     // one per CA) reports the earliest nextUpdate, the moment its host starts refusing clients.
     std::vector<std::pair<std::filesystem::path, std::time_t>> earliest;
-    for (const auto& [file, next] : h.crl_next_update) {
-      if (!next) continue;
+    for (const auto& crl : h.crl_next_update) {
+      if (!crl.second) continue;
+      // Not a structured binding: clang 14 (the fuzz and tidy builds) cannot capture one.
+      const auto& file = crl.first;
       auto it = std::find_if(earliest.begin(), earliest.end(), [&](const auto& e) { return e.first == file; });
       if (it == earliest.end())
-        earliest.emplace_back(file, *next);
+        earliest.emplace_back(file, *crl.second);
       else
-        it->second = std::min(it->second, *next);
+        it->second = std::min(it->second, *crl.second);
     }
     for (const auto& [file, next] : earliest)
       line("og_gk_crl_next_update_seconds", host + ",crl=\"" + label(file.string()) + "\"", next);
