@@ -359,10 +359,14 @@ Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const 
     X509_STORE* store = SSL_CTX_get_cert_store(ctx);
     X509NameStackPtr names(sk_X509_NAME_new_null());
     if (!names) return fail(where("client_ca: out of memory"));
-    auto global = g.origin_pull_ca.empty() ? load_certs_pem(embedded::kOriginPullCaPem, "embedded origin-pull CA")
-                                           : load_certs_file(g.origin_pull_ca);
+    auto load_global = [&] {
+      return g.origin_pull_ca.empty() ? load_certs_pem(embedded::kOriginPullCaPem, "embedded origin-pull CA")
+                                      : load_certs_file(g.origin_pull_ca);
+    };
+    auto global = load_global();
     if (!global) return fail(where("origin_pull_ca " + global.error().message));
-    auto cas = h.client_ca.empty() ? std::move(global) : load_certs_file(h.client_ca);
+    // Read again rather than moved: `global` is compared with an aop bundle's CAs below.
+    auto cas = h.client_ca.empty() ? load_global() : load_certs_file(h.client_ca);
     if (!cas)
       return fail(where("client_ca " + cas.error().message +
                         (h.client_ca_aop_zone.empty()

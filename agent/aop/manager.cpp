@@ -26,7 +26,7 @@ Result<std::string> read_public_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   if (!in) return fail(p.string() + ": cannot be read");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (text.size() > 64 * 1024) return fail(p.string() + ": larger than 64 KiB");
+  if (text.size() > std::size_t{64} * 1024) return fail(p.string() + ": larger than 64 KiB");
   if (!identify_pem(text)) return fail(p.string() + ": not a PEM certificate");
   if (text.find("PRIVATE KEY") != std::string::npos) return fail(p.string() + ": holds a private key");
   return text;
