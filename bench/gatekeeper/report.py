@@ -2,8 +2,9 @@
 """Renders bench/gatekeeper/run.sh's measurements (one TSV-ish file) as markdown tables.
 
 Lines: `meta k v k v ...`, `workload NAME WORKERS DESCRIPTION...`,
-`hs WORKLOAD SERVER ROUND CPU_US HS_PER_S BUSY TRIES ok|low`, `lat SERVER ROUND P50 P99`,
-`ka SERVER ROUND REQ_PER_S CPU_US P99`, `idle SERVER BYTES FDS OPEN FAILED`.
+`hs WORKLOAD SERVER ROUND CPU_US HS_PER_S BUSY TRIES ok|low [LG_BUSY]`, `lat SERVER ROUND P50 P99`,
+`ka SERVER ROUND REQ_PER_S CPU_US P99 [BUSY TRIES ok|low LG_BUSY]`, `idle SERVER BYTES FDS OPEN FAILED`.
+BUSY is the server's CPU time over its CPU budget, LG_BUSY the load generator's over the wall time.
 The statistic is fixed before the run: the median over rounds, with the interquartile range;
 ratios are of medians, with the IQR of the per-round ratios beside them.
 """
@@ -35,6 +36,21 @@ def ratio(num, den):
     return f"{statistics.median(num) / statistics.median(den):.2f} ({lo:.2f}–{hi:.2f})"
 
 
+def lg_max(v):
+    v = [x for x in v if x is not None]
+    return f"{max(v):.2f}" if v else "—"
+
+
+def busy_min(v):
+    v = [x[3] for x in v if x[3] is not None]
+    return f"{min(v):.2f}" if v else "—"
+
+
+def kept(n, g):
+    low = [f"{s} round {i + 1}" for s, v in (("nginx", n), ("gatekeeper", g)) for i, x in enumerate(v) if x[4]]
+    return "; kept below 95 % after three tries: " + ", ".join(low) if low else ""
+
+
 def main(path):
     meta, workloads = {}, []
     hs = defaultdict(lambda: defaultdict(dict))  # workload -> server -> round -> (cpu, rate, busy, low)
@@ -48,11 +64,13 @@ def main(path):
         elif f[0] == "workload":
             workloads.append((f[1], int(f[2]), " ".join(f[3:])))
         elif f[0] == "hs":
-            hs[f[1]][f[2]][int(f[3])] = (float(f[4]), float(f[5]), float(f[6]), f[8] == "low")
+            hs[f[1]][f[2]][int(f[3])] = (float(f[4]), float(f[5]), float(f[6]), f[8] == "low",
+                                         float(f[9]) if len(f) > 9 else None)
         elif f[0] == "lat":
             lat[f[1]].append((float(f[3]), float(f[4])))
         elif f[0] == "ka":
-            ka[f[1]].append((float(f[3]), float(f[4]), float(f[5])))
+            ka[f[1]].append((float(f[3]), float(f[4]), float(f[5]), float(f[6]) if len(f) > 8 else None,
+                             f[8] == "low" if len(f) > 8 else False, float(f[9]) if len(f) > 9 else None))
         elif f[0] == "idle":
             idle[f[1]] = (int(f[2]), float(f[3]), int(f[4]), int(f[5]))
 
@@ -60,6 +78,7 @@ def main(path):
         rounds = hs[w][s]
         return [rounds[r][i] for r in sorted(rounds)]
 
+    budget = meta.get("server_cpu", "1")
     if hs:
         print(f"""
 Full handshakes (no resumption), {meta['rounds']} rounds × {meta['secs']} s per phase, server
@@ -67,10 +86,13 @@ orders alternating. Server CPU µs per accepted handshake, median [IQR]; ratio =
 the gatekeeper's (> 1: the gatekeeper spends less CPU per handshake), with the IQR of the
 per-round ratios. "No cache": the gatekeeper with `verdict_cache_entries = 0`. Defaults as
 shipped: nginx sends {meta['nst_ngx']} NewSessionTickets per TLS 1.3 handshake, the gatekeeper
-{meta['nst_gk']}; everywhere else neither sends any (checked before the run).
+{meta['nst_gk']}; everywhere else neither sends any (checked before the run). Each server had a
+CPU budget of {budget} CPU per worker on a CPU of its own; "server busy" is its CPU time over that
+budget (a phase below 0.95 was run again), "load generator busy" its CPU time over the wall time
+(below 1.00: it had CPU to spare, so it was not the bottleneck).
 
-| workload | nginx µs/hs | gatekeeper µs/hs | ratio | gatekeeper no cache µs/hs | ratio, no cache | hs/s nginx / gk / gk no cache (medians) | server busy, min (nginx / gk / no cache) |
-|---|---|---|---|---|---|---|---|""")
+| workload | nginx µs/hs | gatekeeper µs/hs | ratio | gatekeeper no cache µs/hs | ratio, no cache | hs/s nginx / gk / gk no cache (medians) | server busy, min (nginx / gk / no cache) | load generator busy, max |
+|---|---|---|---|---|---|---|---|---|""")
         low = []
         for name, nw, desc in workloads:
             n, g, g0 = series(name, "ngx", 0), series(name, "gk", 0), series(name, "gk0", 0)
@@ -80,19 +102,24 @@ shipped: nginx sends {meta['nst_ngx']} NewSessionTickets per TLS 1.3 handshake, 
             for s in ("ngx", "gk", "gk0"):
                 low += [f"{name}/{s} round {r}" for r, v in hs[name][s].items() if v[3]]
             print(f"| {desc} | {cell(n)} | {cell(g)} | {ratio(n, g)} | {cell(g0)} | {ratio(n, g0) if g0 else '—'} "
-                  f"| {rates} | {busy} |")
+                  f"| {rates} | {busy} | {lg_max([v[4] for s in ('ngx', 'gk', 'gk0') for v in hs[name][s].values()])} |")
         if meta.get("pinned") != "1":
             print("\nThe servers were not pinned (fewer than two CPUs): the 95 % busy rule was not applied.")
         if low:
             print("\nKept although the server was below 95 % busy after three tries: " + ", ".join(low))
-        print("\nTwo-worker rows: both servers and the load generator share the CPUs (not pinned), so"
-              " the 95 % rule does not apply there; CPU per handshake is still the server's own.")
+        if budget == "1":
+            print("\nTwo-worker rows: both servers and the load generator share the CPUs (not pinned), so"
+                  " the 95 % rule does not apply there; CPU per handshake is still the server's own.")
+        else:
+            print(f"\nTwo-worker rows: not pinned; each server's budget is {2 * float(budget):g} CPU across"
+                  " both CPUs, shared with the load generator.")
 
     if lat:
         print(f"""
-Handshake latency at a fixed offered load of {meta['rate']}/s (half of nginx's median capacity on
-the first workload; open loop: from each connection's scheduled start to the server's
-acceptance), µs, median [IQR] over rounds:
+Handshake latency at a fixed offered load of {meta['rate']}/s (half of nginx's capacity on one whole
+CPU: 1 s over its median CPU time per handshake on the first workload; no CPU budget here; open
+loop: from each connection's scheduled start to the server's acceptance), µs, median [IQR] over
+rounds:
 
 | | nginx | gatekeeper |
 |---|---|---|
@@ -102,7 +129,9 @@ acceptance), µs, median [IQR] over rounds:
     if ka:
         n, g = ka["ngx"], ka["gk"]
         print(f"""
-Keep-alive GET requests through to the upstream, 16 connections, pinned, {meta['rounds']} rounds:
+Keep-alive GET requests through to the upstream, 16 connections, pinned, {meta['rounds']} rounds,
+the same CPU budget and 95 % rule as above (server busy, min: nginx {busy_min(n)}, gatekeeper
+{busy_min(g)}; load generator busy, max: {lg_max([x[5] for x in n + g])}{kept(n, g)}):
 
 | | nginx | gatekeeper | ratio |
 |---|---|---|---|

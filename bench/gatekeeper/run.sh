@@ -4,6 +4,7 @@
 #
 #   bench/gatekeeper/run.sh [BUILD_DIR]
 #   env: ROUNDS=10 SECS=3 IDLE_CONNS=10000 DISTINCT=1000 LAT_SECS=10 HS_THREADS=3 QUICK=1
+#        SERVER_CPU=0.4 (each server's CPU budget per worker; 1: none)
 #        SECTIONS="idle hs lat ka" (a subset re-runs only those tables; lat without hs needs
 #        LAT_RATE, the offered handshakes/s)
 #
@@ -20,9 +21,11 @@
 # server's processes from /proc, over the phase), median of ROUNDS rounds, with the inter-
 # quartile range; the headline ratio is nginx's median over the gatekeeper's (> 1: the
 # gatekeeper spends less CPU per handshake). Handshakes count only once the server accepted the
-# certificate (loadgen.cpp). The servers are pinned to one CPU, the load generator to another;
-# a one-worker phase whose server was less than 95 % busy is discarded and run again (twice at
-# most; then it is kept and marked "*"). Server orders alternate per round (ABBA).
+# certificate (loadgen.cpp). The servers are pinned to one CPU with a CPU budget of SERVER_CPU
+# (default 0.4) per worker, the load generator and the upstream to another CPU (see "CPU
+# pinning" below for why); a handshake or keep-alive phase whose server used less than 95 % of
+# its budget is discarded and run again (twice at most; then it is kept and listed). Server
+# orders alternate per round (ABBA).
 set -euo pipefail
 BUILD=${1:-${OG_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build}}
 export GK_BIN=$BUILD/gatekeeper/originguard-gatekeeper
@@ -220,13 +223,70 @@ idle() {  # port pids: bytes of RSS per held connection, and the server's fds pe
 MEM=()
 has idle && MEM=("ngx $(idle "$NGX_PORT" "$NGX_PIDS")" "gk $(idle "$GK_PORT" "$GK_PID")")
 
-# ---- CPU pinning -----------------------------------------------------------------------------
+# ---- CPU pinning and the server's CPU budget -------------------------------------------------
+# A TLS client spends about as much CPU per handshake as the server (docs/BENCHMARKS.md), so with
+# two CPUs a load generator on one of them cannot keep a server owning the other one busy. Each
+# server therefore runs in a cgroup of its own with a budget of SERVER_CPU of a CPU per worker
+# (cpu.max on cgroup v2, cpu.cfs_quota_us on v1), on a CPU of its own, while the load generator
+# (and the upstream) have a whole other CPU: the server saturates and the load generator does
+# not. "Busy" is the server's CPU time over that budget. The budget limits how much CPU the
+# server may use, not what a handshake costs, which is the statistic. SERVER_CPU=1 turns it off.
 mapfile -t CPUS < <(python3 -c 'import os; print("\n".join(map(str, sorted(os.sched_getaffinity(0)))))')
 PIN_LG=(); PINNED=0
 if (( ${#CPUS[@]} >= 2 )); then
   PIN_LG=(taskset -c "${CPUS[0]}"); PINNED=1
   for pid in $NGX_PIDS $GK_PID $GK0_PID; do taskset -apc "${CPUS[1]}" "$pid" >/dev/null; done
+  for pid in $(cat "$T/upstream/nginx.pid") $(workers upstream); do taskset -apc "${CPUS[0]}" "$pid" >/dev/null; done
 fi
+SERVER_CPU=${SERVER_CPU:-0.4}
+CG_PERIOD=20000 CG_V= CG_DIR=
+if awk -v b="$SERVER_CPU" 'BEGIN { exit !(b > 0 && b < 1) }'; then
+  if [[ -w /sys/fs/cgroup/cgroup.subtree_control ]] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
+    grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu >/sys/fs/cgroup/cgroup.subtree_control
+    CG_V=2 CG_DIR=/sys/fs/cgroup/og-bench.$$
+  elif [[ -w /sys/fs/cgroup/cpu/cgroup.procs ]]; then
+    CG_V=1 CG_DIR=/sys/fs/cgroup/cpu/og-bench.$$
+  else
+    echo "no writable cgroup cpu controller: run as root, or set SERVER_CPU=1 (no budget)" >&2; exit 2
+  fi
+  mkdir "$CG_DIR"
+else
+  SERVER_CPU=1
+fi
+cg_cleanup() {  # back to the root cgroup, then remove ours
+  [[ -n $CG_DIR && -d $CG_DIR ]] || return 0
+  local d p
+  for d in "$CG_DIR"/*/; do
+    [[ -d $d ]] || continue
+    while read -r p; do echo "$p" >"$CG_DIR/../cgroup.procs" 2>/dev/null || true; done <"$d/cgroup.procs"
+    rmdir "$d" 2>/dev/null || true
+  done
+  rmdir "$CG_DIR" 2>/dev/null || true
+}
+trap 'cg_cleanup; gk_cleanup' EXIT
+cg_limit() {  # name workers|max: the group's budget (max: none)
+  local d=$CG_DIR/$1 q=-1
+  [[ $2 != max ]] && q=$(awk -v b="$SERVER_CPU" -v n="$2" -v p=$CG_PERIOD 'BEGIN { printf "%d", b * n * p }')
+  if [[ $CG_V == 2 ]]; then
+    echo "$([[ $q == -1 ]] && echo max || echo "$q") $CG_PERIOD" >"$d/cpu.max"
+  else
+    echo $CG_PERIOD >"$d/cpu.cfs_period_us"; echo "$q" >"$d/cpu.cfs_quota_us"
+  fi
+}
+cg_put() {  # name workers pids...: a cgroup with the budget of that many workers
+  local name=$1 n=$2 p; shift 2
+  [[ -n $CG_DIR ]] || return 0
+  mkdir "$CG_DIR/$name"
+  cg_limit "$name" "$n"
+  for p in "$@"; do echo "$p" >"$CG_DIR/$name/cgroup.procs"; done
+}
+cg_all() {  # on|off: every server's budget (the latency phase runs without one)
+  [[ -n $CG_DIR ]] || return 0
+  local g
+  for g in ngx:1 gk:1 gk0:1 ngx2:2 gk2:2; do cg_limit "${g%:*}" "$([[ $1 == off ]] && echo max || echo "${g#*:}")"; done
+}
+# shellcheck disable=SC2086  # pid lists
+{ cg_put ngx 1 $NGX_PIDS; cg_put gk 1 $GK_PID; cg_put gk0 1 $GK0_PID; cg_put ngx2 2 $NGX2_PIDS; cg_put gk2 2 $GK2_PID; }
 
 log "handshakes"
 # ---- handshake workloads ----------------------------------------------------------------------
@@ -242,11 +302,32 @@ WORKLOADS=(
 )
 DATA=$T/data.tsv
 : >"$DATA"
-echo "meta rounds $ROUNDS secs $SECS idle $IDLE distinct $DISTINCT nst_ngx $NST_NGX nst_gk $NST_GK pinned $PINNED" >>"$DATA"
+echo "meta rounds $ROUNDS secs $SECS idle $IDLE distinct $DISTINCT nst_ngx $NST_NGX nst_gk $NST_GK pinned $PINNED server_cpu $SERVER_CPU" >>"$DATA"
 for i in "${!MEM[@]}"; do echo "idle ${MEM[$i]}" >>"$DATA"; done
 for w in "${WORKLOADS[@]}"; do IFS='|' read -r name desc _ _ _ nw <<<"$w"; echo "workload $name $nw $desc" >>"$DATA"; done
+# Runs one load (the command after `--`) against a server, up to three times, until the server
+# used >= 95 % of its CPU budget; sets OUT (the load generator's line), CPU (the server's CPU
+# seconds), BUSY (the fraction of its budget), LG_BUSY (the load generator's CPU time over the
+# wall time: below 1 when it had CPU to spare) and TRY; returns 1 if no try reached 95 %. The rule
+# needs a CPU the server does not share with the load generator: pinned, or under a budget.
+saturate() {  # label pids workers -- cmd...
+  local label=$1 pids=$2 nw=$3 t0 t1 w0 w1; shift 4
+  for TRY in 1 2 3; do
+    t0=$(cpu_ticks "$pids"); w0=$EPOCHREALTIME
+    OUT=$("$@") || { echo "phase $label failed: $OUT" >&2; exit 1; }
+    t1=$(cpu_ticks "$pids"); w1=$EPOCHREALTIME
+    CPU=$(awk -v d=$((t1 - t0)) -v tck="$TCK" 'BEGIN { printf "%.4f", d / tck }')
+    LG_BUSY=$(awk -v c="$(field cpu_s <<<"$OUT")" -v w0="$w0" -v w1="$w1" 'BEGIN { printf "%.3f", c / (w1 - w0) }')
+    BUSY=$(awk -v c="$CPU" -v w0="$w0" -v w1="$w1" -v b="$SERVER_CPU" -v n="$nw" 'BEGIN { printf "%.3f", c / ((w1 - w0) * b * n) }')
+    if ((PINNED == 0)) || { ((nw == 2)) && [[ $SERVER_CPU == 1 ]]; } || awk -v u="$BUSY" 'BEGIN { exit !(u >= 0.95) }'; then
+      return 0
+    fi
+    log "$label: server $BUSY of its CPU budget, < 95 %: discarded (try $TRY)"
+  done
+  return 1
+}
 phase() {  # workload-index server round: one phase, a line in $DATA
-  local w=$1 s=$2 r=$3 name desc sni nport opts nw port pids lg out t0 t1 w0 w1 line try th
+  local w=$1 s=$2 r=$3 name desc sni nport opts nw port pids lg th ok=ok line
   IFS='|' read -r name desc sni nport opts nw <<<"${WORKLOADS[$w]}"
   case $s in
     ngx) if ((nw == 2)); then port=$NGX2_PORT pids=$NGX2_PIDS; else port=$nport pids=$NGX_PIDS; fi ;;
@@ -255,23 +336,14 @@ phase() {  # workload-index server round: one phase, a line in $DATA
   esac
   lg=("${PIN_LG[@]}"); th=$HS_THREADS
   ((nw == 2)) && { lg=(); th=$((HS_THREADS * 2)); }
-  for try in 1 2 3; do
-    t0=$(cpu_ticks "$pids"); w0=$EPOCHREALTIME
-    # shellcheck disable=SC2086  # opts is a word list
-    out=$("${lg[@]}" "$LOADGEN" hs --port "$port" --sni "$sni" "${LG[@]}" $opts --threads "$th" --seconds "$SECS") || {
-      echo "handshake phase $name/$s failed: $out" >&2; exit 1; }
-    t1=$(cpu_ticks "$pids"); w1=$EPOCHREALTIME
-    # server CPU µs per accepted handshake, handshakes/s, the server's CPU busy fraction
-    line=$(awk -v a="$(field accepted <<<"$out")" -v d="$(( t1 - t0 ))" -v tck="$TCK" -v w0="$w0" -v w1="$w1" -v secs="$SECS" \
-      'BEGIN { if (a <= 0) exit 1; c = d / tck; printf "%.1f %.0f %.3f", c * 1e6 / a, a / secs, c / (w1 - w0) }') || {
-      echo "handshake phase $name/$s accepted nothing: $out" >&2; exit 1; }
-    # The 95 % rule needs a CPU of the server's own: one-worker phases only.
-    if ((nw == 2 || PINNED == 0)) || awk -v u="${line##* }" 'BEGIN { exit !(u >= 0.95) }'; then
-      echo "hs $name $s $r $line $try ok" >>"$DATA"; return
-    fi
-    log "$name/$s: server ${line##* } busy, < 95 %: discarded (try $try)"
-  done
-  echo "hs $name $s $r $line 3 low" >>"$DATA"
+  # shellcheck disable=SC2086  # opts is a word list
+  saturate "$name/$s" "$pids" "$nw" -- "${lg[@]}" "$LOADGEN" hs --port "$port" --sni "$sni" "${LG[@]}" $opts \
+    --threads "$th" --seconds "$SECS" || ok=low
+  # server CPU µs per accepted handshake, handshakes/s, the busy fraction of its budget
+  line=$(awk -v a="$(field accepted <<<"$OUT")" -v c="$CPU" -v secs="$SECS" \
+    'BEGIN { if (a <= 0) exit 1; printf "%.1f %.0f", c * 1e6 / a, a / secs }') || {
+    echo "handshake phase $name/$s accepted nothing: $OUT" >&2; exit 1; }
+  echo "hs $name $s $r $line $BUSY $TRY $ok $LG_BUSY" >>"$DATA"
 }
 has hs && for r in $(seq 1 "$ROUNDS"); do
   for w in "${!WORKLOADS[@]}"; do
@@ -284,11 +356,13 @@ has hs && for r in $(seq 1 "$ROUNDS"); do
 done
 
 log "latency"
-# ---- latency at a fixed offered load: half of nginx's median rate on the first workload ----
+# ---- latency at a fixed offered load: half of nginx's capacity on one whole CPU (1 s over its
+# median CPU time per handshake on the first workload), with no CPU budget -------------------
 RATE=${LAT_RATE:-}
-has hs && RATE=$(awk '$1 == "hs" && $2 == "tls13-ec" && $3 == "ngx" { print $6 }' "$DATA" | sort -n |
-  awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; r = int(m / 2); print (r < 10 ? 10 : r) }')
+has hs && RATE=$(awk '$1 == "hs" && $2 == "tls13-ec" && $3 == "ngx" { print $5 }' "$DATA" | sort -n |
+  awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; r = int(1e6 / m / 2); print (r < 10 ? 10 : r) }')
 echo "meta rate $RATE" >>"$DATA"
+cg_all off
 has lat && for r in $(seq 1 "$(( ROUNDS < 3 ? ROUNDS : 3 ))"); do
   order=(ngx:$NGX_PORT gk:$GK_PORT); ((r % 2 == 0)) && order=(gk:$GK_PORT ngx:$NGX_PORT)
   for s in "${order[@]}"; do
@@ -298,6 +372,7 @@ has lat && for r in $(seq 1 "$(( ROUNDS < 3 ? ROUNDS : 3 ))"); do
     echo "lat $name $r $(field p50_us <<<"$out") $(field p99_us <<<"$out")" >>"$DATA"
   done
 done
+cg_all on
 
 log "keep-alive"
 # ---- keep-alive requests, pinned, rounds -------------------------------------------------------
@@ -305,12 +380,11 @@ has ka && for r in $(seq 1 "$ROUNDS"); do
   order=(ngx:$NGX_PORT:$NGX_PIDS gk:$GK_PORT:$GK_PID); ((r % 2 == 0)) && order=(gk:$GK_PORT:$GK_PID ngx:$NGX_PORT:$NGX_PIDS)
   for s in "${order[@]}"; do
     IFS=: read -r name port pids <<<"$s"
-    t0=$(cpu_ticks "$pids")
-    out=$("${PIN_LG[@]}" "$LOADGEN" ka --port "$port" --sni a.test "${LG[@]}" --threads 16 --seconds "$SECS") || {
-      echo "keep-alive phase $name failed: $out" >&2; exit 1; }
-    t1=$(cpu_ticks "$pids")
-    echo "ka $name $r $(field req_per_s <<<"$out") $(awk -v d=$((t1 - t0)) -v tck="$TCK" -v n="$(field requests <<<"$out")" \
-      'BEGIN { printf "%.2f", d / tck * 1e6 / (n > 0 ? n : 1) }') $(field p99_us <<<"$out")" >>"$DATA"
+    ok=ok
+    saturate "ka/$name" "$pids" 1 -- "${PIN_LG[@]}" "$LOADGEN" ka --port "$port" --sni a.test "${LG[@]}" \
+      --threads 16 --seconds "$SECS" || ok=low
+    echo "ka $name $r $(field req_per_s <<<"$OUT") $(awk -v c="$CPU" -v n="$(field requests <<<"$OUT")" \
+      'BEGIN { printf "%.2f", c * 1e6 / (n > 0 ? n : 1) }') $(field p99_us <<<"$OUT") $BUSY $TRY $ok $LG_BUSY" >>"$DATA"
   done
 done
 [[ -n ${BENCH_DATA:-} ]] && cp "$DATA" "$BENCH_DATA"
