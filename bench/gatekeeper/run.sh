@@ -305,20 +305,23 @@ DATA=$T/data.tsv
 echo "meta rounds $ROUNDS secs $SECS idle $IDLE distinct $DISTINCT nst_ngx $NST_NGX nst_gk $NST_GK pinned $PINNED server_cpu $SERVER_CPU" >>"$DATA"
 for i in "${!MEM[@]}"; do echo "idle ${MEM[$i]}" >>"$DATA"; done
 for w in "${WORKLOADS[@]}"; do IFS='|' read -r name desc _ _ _ nw <<<"$w"; echo "workload $name $nw $desc" >>"$DATA"; done
-# Runs one load (the command after `--`) against a server, up to three times, until the server
-# used >= 95 % of its CPU budget; sets OUT (the load generator's line), CPU (the server's CPU
-# seconds), BUSY (the fraction of its budget), LG_BUSY (the load generator's CPU time over the
-# wall time: below 1 when it had CPU to spare) and TRY; returns 1 if no try reached 95 %. The rule
-# needs a CPU the server does not share with the load generator: pinned, or under a budget.
+# Runs one load of SECS seconds (the command after `--`) against a server, up to three times,
+# until the server used >= 95 % of its CPU budget over those seconds; sets OUT (the load
+# generator's line), CPU (the server's CPU seconds), BUSY (the fraction of its budget), LG_BUSY
+# (the load generator's CPU time during the load over its length: below 1 when it had CPU to
+# spare) and TRY; returns 1 if no try reached 95 %. The rule needs a CPU the server does not
+# share with the load generator: pinned, or under a budget. The server is idle while the load
+# generator starts (loading certificates), so its CPU is counted around the whole process but
+# compared with the load's SECS.
 saturate() {  # label pids workers -- cmd...
-  local label=$1 pids=$2 nw=$3 t0 t1 w0 w1; shift 4
+  local label=$1 pids=$2 nw=$3 t0 t1; shift 4
   for TRY in 1 2 3; do
-    t0=$(cpu_ticks "$pids"); w0=$EPOCHREALTIME
+    t0=$(cpu_ticks "$pids")
     OUT=$("$@") || { echo "phase $label failed: $OUT" >&2; exit 1; }
-    t1=$(cpu_ticks "$pids"); w1=$EPOCHREALTIME
+    t1=$(cpu_ticks "$pids")
     CPU=$(awk -v d=$((t1 - t0)) -v tck="$TCK" 'BEGIN { printf "%.4f", d / tck }')
-    LG_BUSY=$(awk -v c="$(field cpu_s <<<"$OUT")" -v w0="$w0" -v w1="$w1" 'BEGIN { printf "%.3f", c / (w1 - w0) }')
-    BUSY=$(awk -v c="$CPU" -v w0="$w0" -v w1="$w1" -v b="$SERVER_CPU" -v n="$nw" 'BEGIN { printf "%.3f", c / ((w1 - w0) * b * n) }')
+    LG_BUSY=$(awk -v c="$(field cpu_s <<<"$OUT")" -v s="$SECS" 'BEGIN { printf "%.3f", c / s }')
+    BUSY=$(awk -v c="$CPU" -v s="$SECS" -v b="$SERVER_CPU" -v n="$nw" 'BEGIN { printf "%.3f", c / (s * b * n) }')
     if ((PINNED == 0)) || { ((nw == 2)) && [[ $SERVER_CPU == 1 ]]; } || awk -v u="$BUSY" 'BEGIN { exit !(u >= 0.95) }'; then
       return 0
     fi
