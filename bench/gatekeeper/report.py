@@ -116,10 +116,10 @@ budget (a phase below 0.95 was run again), "load generator busy" its CPU time ov
 
     if lat:
         print(f"""
-Handshake latency at a fixed offered load of {meta['rate']}/s (half of nginx's capacity on one whole
-CPU: 1 s over its median CPU time per handshake on the first workload; no CPU budget here; open
-loop: from each connection's scheduled start to the server's acceptance), µs, median [IQR] over
-rounds:
+Handshake latency at a fixed offered load of {meta['rate']}/s (a quarter of nginx's capacity on one
+whole CPU: 1 s over its median CPU time per handshake on the first workload; no CPU budget here;
+open loop: from each connection's scheduled start to the server's acceptance), µs, median [IQR]
+over rounds:
 
 | | nginx | gatekeeper |
 |---|---|---|
