@@ -4,7 +4,7 @@
 #
 #   bench/gatekeeper/run.sh [BUILD_DIR]
 #   env: ROUNDS=10 SECS=3 IDLE_CONNS=10000 DISTINCT=1000 LAT_SECS=10 HS_THREADS=3 QUICK=1
-#        SERVER_CPU=0.4 (each server's CPU budget per worker; 1: none)
+#        SERVER_CPU=0.3 (each server's CPU budget per worker; 1: none)
 #        SECTIONS="idle hs lat ka" (a subset re-runs only those tables; lat without hs needs
 #        LAT_RATE, the offered handshakes/s)
 #
@@ -22,7 +22,7 @@
 # quartile range; the headline ratio is nginx's median over the gatekeeper's (> 1: the
 # gatekeeper spends less CPU per handshake). Handshakes count only once the server accepted the
 # certificate (loadgen.cpp). The servers are pinned to one CPU with a CPU budget of SERVER_CPU
-# (default 0.4) per worker, the load generator and the upstream to another CPU (see "CPU
+# (default 0.3) per worker, the load generator and the upstream to another CPU (see "CPU
 # pinning" below for why); a handshake or keep-alive phase whose server used less than 95 % of
 # its budget is discarded and run again (twice at most; then it is kept and listed). Server
 # orders alternate per round (ABBA).
@@ -238,7 +238,7 @@ if (( ${#CPUS[@]} >= 2 )); then
   for pid in $NGX_PIDS $GK_PID $GK0_PID; do taskset -apc "${CPUS[1]}" "$pid" >/dev/null; done
   for pid in $(cat "$T/upstream/nginx.pid") $(workers upstream); do taskset -apc "${CPUS[0]}" "$pid" >/dev/null; done
 fi
-SERVER_CPU=${SERVER_CPU:-0.4}
+SERVER_CPU=${SERVER_CPU:-0.3}
 CG_PERIOD=20000 CG_V= CG_DIR=
 if awk -v b="$SERVER_CPU" 'BEGIN { exit !(b > 0 && b < 1) }'; then
   if [[ -w /sys/fs/cgroup/cgroup.subtree_control ]] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
