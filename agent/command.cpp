@@ -140,13 +140,8 @@ void SpawnRunner::run(const std::vector<std::string>& argv, milliseconds timeout
   // Nothing of the agent's (netlink sockets, the control socket, curl's connections) leaks
   // into a command, whatever flags those descriptors were opened with.
   posix_spawn_file_actions_addclosefrom_np(&s.actions, 3);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&s.attr, &none);
-  posix_spawnattr_setsigdefault(&s.attr, &all);  // SIGPIPE ignored by the agent is not inherited
-  posix_spawnattr_setpgroup(&s.attr, 0);
-  posix_spawnattr_setflags(&s.attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&s.attr, 0);  // a group of its own, killed whole on a timeout
+  s.default_signals(POSIX_SPAWN_SETPGROUP);
 
   std::vector<char*> args;
   args.reserve(argv.size() + 1);

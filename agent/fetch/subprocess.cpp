@@ -145,12 +145,7 @@ Result<FetchResponse> run_helper(FetchRequest req, const ranges::HttpOptions& op
   // Nothing of the agent's (netlink sockets, the control socket) leaks into the helper,
   // whatever flags those descriptors were opened with; stderr stays (the agent's log).
   posix_spawn_file_actions_addclosefrom_np(&s.actions, 3);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&s.attr, &none);
-  posix_spawnattr_setsigdefault(&s.attr, &all);
-  posix_spawnattr_setflags(&s.attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  s.default_signals();
   std::string arg0 = "originguard-fetch";
   char* argv[] = {arg0.data(), nullptr};
   pid_t pid = 0;

@@ -6,6 +6,7 @@
 #include <spawn.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <memory>
 #include <utility>
 
@@ -67,6 +68,17 @@ struct SpawnSetup {
   }
   SpawnSetup(const SpawnSetup&) = delete;
   SpawnSetup& operator=(const SpawnSetup&) = delete;
+
+  // The child starts with no signal blocked and every signal at its default action (SIGPIPE,
+  // which the agent ignores, is not inherited); `extra` adds spawn flags (POSIX_SPAWN_SETPGROUP).
+  void default_signals(int extra = 0) {
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, static_cast<short>(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | extra));
+  }
 };
 
 }  // namespace og

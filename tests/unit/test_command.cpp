@@ -148,6 +148,18 @@ TEST_F(SpawnRunnerTest, IgnoredSignalsAreNotInherited) {
   EXPECT_EQ(r.kind, Kind::signaled);
 }
 
+// A signal the agent's thread blocks is not blocked in the command.
+TEST_F(SpawnRunnerTest, BlockedSignalsAreNotInherited) {
+  sigset_t usr1, old;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  ::pthread_sigmask(SIG_BLOCK, &usr1, &old);
+  auto r = run({"/bin/sed", "-n", "s/^SigBlk:[[:space:]]*//p", "/proc/self/status"});
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.output, "0000000000000000");
+}
+
 // The agent stopping kills what still runs, and calls nobody back.
 TEST_F(SpawnRunnerTest, DestroyingTheRunnerKillsWhatRuns) {
   const auto pidfile = tmp_ / "pid";
