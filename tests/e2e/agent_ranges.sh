@@ -25,14 +25,7 @@ retry_min = "1h"
 max_body_bytes = 65536
 $1
 
-[control]
-socket = "$SOCK"
-
-[nftables]
-enabled = false
-
-[xdp]
-enabled = false
+$(og_toml_no_kernel "$SOCK")
 TOML
 }
 write_config ""

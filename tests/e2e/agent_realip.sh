@@ -60,14 +60,7 @@ retry_min = "1h"
 mgmt_allow = ["192.0.2.201"]
 verify_interval = "1s"
 
-[control]
-socket = "$SOCK"
-
-[nftables]
-enabled = false
-
-[xdp]
-enabled = false
+$(og_toml_no_kernel "$SOCK")
 
 [realip]
 nginx = "$NGINX_FILE"

@@ -75,14 +75,7 @@ state_dir = "$D/state"
 export_file = ""
 max_shrink = 1.0
 
-[control]
-socket = "$SOCK"
-
-[nftables]
-enabled = false
-
-[xdp]
-enabled = false
+$(og_toml_no_kernel "$SOCK")
 
 [aop]
 export_dir = "$EXPORT"

@@ -89,6 +89,12 @@ og_veth() {
   echo "$ia $ib"
 }
 
+# The end of an agent's TOML for a test that needs neither kernel enforcer: the control socket,
+# nftables and XDP off. Use inside a heredoc: $(og_toml_no_kernel "$SOCK").
+og_toml_no_kernel() {  # socket
+  printf '[control]\nsocket = "%s"\n\n[nftables]\nenabled = false\n\n[xdp]\nenabled = false\n' "$1"
+}
+
 og_bg() { "$@" & OG_PIDS+=($!); }
 
 # og_wait_for SECONDS CMD...: retries CMD every 0.1 s.
