@@ -88,8 +88,9 @@ per-round ratios. "No cache": the gatekeeper with `verdict_cache_entries = 0`. D
 shipped: nginx sends {meta['nst_ngx']} NewSessionTickets per TLS 1.3 handshake, the gatekeeper
 {meta['nst_gk']}; everywhere else neither sends any (checked before the run). Each server had a
 CPU budget of {budget} CPU per worker on a CPU of its own; "server busy" is its CPU time over that
-budget (a phase below 0.95 was run again), "load generator busy" its CPU time over the wall time
-(below 1.00: it had CPU to spare, so it was not the bottleneck).
+budget (a phase below 0.95 was run again), "load generator busy" its CPU time during the load
+over the load's seconds (below 1.00 in the pinned rows: it had CPU to spare, so it was not the
+bottleneck).
 
 | workload | nginx µs/hs | gatekeeper µs/hs | ratio | gatekeeper no cache µs/hs | ratio, no cache | hs/s nginx / gk / gk no cache (medians) | server busy, min (nginx / gk / no cache) | load generator busy, max |
 |---|---|---|---|---|---|---|---|---|""")
@@ -112,7 +113,7 @@ budget (a phase below 0.95 was run again), "load generator busy" its CPU time ov
                   " the 95 % rule does not apply there; CPU per handshake is still the server's own.")
         else:
             print(f"\nTwo-worker rows: not pinned; each server's budget is {2 * float(budget):g} CPU across"
-                  " both CPUs, shared with the load generator.")
+                  f" both CPUs, which leaves the load generator {2 - 2 * float(budget):g} CPU.")
 
     if lat:
         print(f"""

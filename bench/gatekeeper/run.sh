@@ -242,7 +242,8 @@ SERVER_CPU=${SERVER_CPU:-0.3}
 CG_PERIOD=20000 CG_V= CG_DIR=
 if awk -v b="$SERVER_CPU" 'BEGIN { exit !(b > 0 && b < 1) }'; then
   if [[ -w /sys/fs/cgroup/cgroup.subtree_control ]] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
-    grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu >/sys/fs/cgroup/cgroup.subtree_control
+    grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu >/sys/fs/cgroup/cgroup.subtree_control ||
+      { echo "cannot enable the cgroup v2 cpu controller: set SERVER_CPU=1 (no budget)" >&2; exit 2; }
     CG_V=2 CG_DIR=/sys/fs/cgroup/og-bench.$$
   elif [[ -w /sys/fs/cgroup/cpu/cgroup.procs ]]; then
     CG_V=1 CG_DIR=/sys/fs/cgroup/cpu/og-bench.$$
@@ -250,6 +251,8 @@ if awk -v b="$SERVER_CPU" 'BEGIN { exit !(b > 0 && b < 1) }'; then
     echo "no writable cgroup cpu controller: run as root, or set SERVER_CPU=1 (no budget)" >&2; exit 2
   fi
   mkdir "$CG_DIR"
+  # v2: the servers' groups are children of ours, which must hand them the cpu controller
+  if [[ $CG_V == 2 ]]; then echo +cpu >"$CG_DIR/cgroup.subtree_control"; fi
 else
   SERVER_CPU=1
 fi
