@@ -359,28 +359,27 @@ Result<std::unique_ptr<HostPolicy>> build_host(const GatekeeperConfig& g, const 
     X509_STORE* store = SSL_CTX_get_cert_store(ctx);
     X509NameStackPtr names(sk_X509_NAME_new_null());
     if (!names) return fail(where("client_ca: out of memory"));
-    auto load_global = [&] {
-      return g.origin_pull_ca.empty() ? load_certs_pem(embedded::kOriginPullCaPem, "embedded origin-pull CA")
-                                      : load_certs_file(g.origin_pull_ca);
-    };
-    auto global = load_global();
+    auto global = g.origin_pull_ca.empty() ? load_certs_pem(embedded::kOriginPullCaPem, "embedded origin-pull CA")
+                                           : load_certs_file(g.origin_pull_ca);
     if (!global) return fail(where("origin_pull_ca " + global.error().message));
-    // Read again rather than moved: `global` is compared with an aop bundle's CAs below.
-    auto cas = h.client_ca.empty() ? load_global() : load_certs_file(h.client_ca);
-    if (!cas)
-      return fail(where("client_ca " + cas.error().message +
+    // The host's own CAs, read once; without client_ca the host trusts `global`, which is also
+    // compared with an aop bundle's CAs below (so it is not moved from).
+    Result<std::vector<X509Ptr>> own = h.client_ca.empty() ? std::vector<X509Ptr>{} : load_certs_file(h.client_ca);
+    if (!own)
+      return fail(where("client_ca " + own.error().message +
                         (h.client_ca_aop_zone.empty()
                              ? std::string()
                              : " (aop:" + h.client_ca_aop_zone +
                                    ": the agent writes it once that zone is in its [[aop.zone]]; [gatekeeper] aop_dir "
                                    "must be the agent's [aop] export_dir)")));
-    if (auto st = add_ca_certs(store, names.get(), *cas); !st) return fail(where("client_ca: " + st.error().message));
+    const std::vector<X509Ptr>& cas = h.client_ca.empty() ? *global : *own;
+    if (auto st = add_ca_certs(store, names.get(), cas); !st) return fail(where("client_ca: " + st.error().message));
     SSL_CTX_set_client_CA_list(ctx, names.release());  // takes ownership
     p->global_ca = h.client_ca.empty();
     if (!h.client_ca_aop_zone.empty()) {
       // The agent adds the global CA to the zone's bundle until the zone's own certificate is
       // active (docs/AOP.md, the migration). Recognised by the whole certificate, not its name.
-      for (const auto& ca : *cas)
+      for (const auto& ca : cas)
         for (const auto& gl : *global)
           if (X509_cmp(ca.get(), gl.get()) == 0 && X509_up_ref(ca.get()) == 1) {
             p->crl_exempt_issuer.reset(ca.get());

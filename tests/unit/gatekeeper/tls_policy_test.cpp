@@ -172,6 +172,44 @@ TEST_F(GkTlsPolicy, RequiredAcceptsTheCaAndRefusesTheRest) {
   }
 }
 
+// Another Cloudflare customer reaches the origin through the same edge with a certificate of
+// the global origin-pull CA (other_ca_ plays it, [gatekeeper] origin_pull_ca): a host with its
+// own client_ca refuses it, a host without one trusts exactly that CA, in both host orders.
+TEST_F(GkTlsPolicy, AHostWithItsOwnCaRefusesTheGlobalCasCertificates) {
+  write_certs(path("global-ca.pem"), {other_ca_->cert.get()});
+  HostConfig zone = host({"z.test"});
+  HostConfig global = host({"g.test"});
+  global.client_ca.clear();
+  for (bool zone_first : {true, false}) {
+    SCOPED_TRACE(zone_first ? "zone host first" : "global host first");
+    GatekeeperConfig cfg;
+    cfg.path = "test.toml";
+    cfg.origin_pull_ca = path("global-ca.pem");
+    cfg.hosts = zone_first ? std::vector<HostConfig>{zone, global} : std::vector<HostConfig>{global, zone};
+    auto set = PolicySet::build(cfg, stats_, clock_.fn());
+    ASSERT_TRUE(set) << set.error().message;
+    auto customer = client(other_), mine = client(edge_);
+    auto r = conn(**set, customer.get(), "z.test");
+    EXPECT_FALSE(r.server.done);
+    EXPECT_EQ(r.client.alert, SSL_AD_UNKNOWN_CA);
+    EXPECT_TRUE(conn(**set, mine.get(), "z.test").served());
+    EXPECT_TRUE(conn(**set, customer.get(), "g.test").served());
+    r = conn(**set, mine.get(), "g.test");
+    EXPECT_FALSE(r.server.done);
+    EXPECT_EQ(r.client.alert, SSL_AD_UNKNOWN_CA);
+    EXPECT_FALSE(named(**set, "z.test")->global_ca);
+    EXPECT_TRUE(named(**set, "g.test")->global_ca);
+  }
+  // An unreadable origin_pull_ca refuses the configuration (nothing falls back to no CA).
+  GatekeeperConfig bad;
+  bad.path = "test.toml";
+  bad.origin_pull_ca = path("missing-ca.pem");
+  bad.hosts = {global};
+  auto set = PolicySet::build(bad, stats_, clock_.fn());
+  ASSERT_FALSE(set);
+  EXPECT_NE(set.error().message.find("origin_pull_ca"), std::string::npos) << set.error().message;
+}
+
 TEST_F(GkTlsPolicy, OptionalAllowsNoCertificateButNotABadOne) {
   auto set = build({host({"a.test"}, Mtls::optional)});
   auto none = client();
