@@ -239,11 +239,25 @@ if (( ${#CPUS[@]} >= 2 )); then
   for pid in $(cat "$T/upstream/nginx.pid") $(workers upstream); do taskset -apc "${CPUS[0]}" "$pid" >/dev/null; done
 fi
 SERVER_CPU=${SERVER_CPU:-0.3}
-CG_PERIOD=20000 CG_V= CG_DIR=
+CG_PERIOD=20000 CG_V= CG_DIR= CG_ENABLED=0
+cg_cleanup() {  # back to the root cgroup, then remove ours
+  local d p
+  for d in ${CG_DIR:+"$CG_DIR"/*/}; do
+    [[ -d $d ]] || continue
+    while read -r p; do echo "$p" >"$CG_DIR/../cgroup.procs" 2>/dev/null || true; done <"$d/cgroup.procs"
+    rmdir "$d" 2>/dev/null || true
+  done
+  [[ -z $CG_DIR ]] || rmdir "$CG_DIR" 2>/dev/null || true
+  if ((CG_ENABLED)); then echo -cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true; fi
+}
+trap 'cg_cleanup; gk_cleanup' EXIT
 if awk -v b="$SERVER_CPU" 'BEGIN { exit !(b > 0 && b < 1) }'; then
   if [[ -w /sys/fs/cgroup/cgroup.subtree_control ]] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
-    grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu >/sys/fs/cgroup/cgroup.subtree_control ||
-      { echo "cannot enable the cgroup v2 cpu controller: set SERVER_CPU=1 (no budget)" >&2; exit 2; }
+    if ! grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control; then
+      echo +cpu >/sys/fs/cgroup/cgroup.subtree_control ||
+        { echo "cannot enable the cgroup v2 cpu controller: set SERVER_CPU=1 (no budget)" >&2; exit 2; }
+      CG_ENABLED=1  # given back at the end
+    fi
     CG_V=2 CG_DIR=/sys/fs/cgroup/og-bench.$$
   elif [[ -w /sys/fs/cgroup/cpu/cgroup.procs ]]; then
     CG_V=1 CG_DIR=/sys/fs/cgroup/cpu/og-bench.$$
@@ -256,17 +270,6 @@ if awk -v b="$SERVER_CPU" 'BEGIN { exit !(b > 0 && b < 1) }'; then
 else
   SERVER_CPU=1
 fi
-cg_cleanup() {  # back to the root cgroup, then remove ours
-  [[ -n $CG_DIR && -d $CG_DIR ]] || return 0
-  local d p
-  for d in "$CG_DIR"/*/; do
-    [[ -d $d ]] || continue
-    while read -r p; do echo "$p" >"$CG_DIR/../cgroup.procs" 2>/dev/null || true; done <"$d/cgroup.procs"
-    rmdir "$d" 2>/dev/null || true
-  done
-  rmdir "$CG_DIR" 2>/dev/null || true
-}
-trap 'cg_cleanup; gk_cleanup' EXIT
 cg_limit() {  # name workers|max: the group's budget (max: none)
   local d=$CG_DIR/$1 q=-1
   [[ $2 != max ]] && q=$(awk -v b="$SERVER_CPU" -v n="$2" -v p=$CG_PERIOD 'BEGIN { printf "%d", b * n * p }')
