@@ -239,7 +239,7 @@ if (( ${#CPUS[@]} >= 2 )); then
   for pid in $(cat "$T/upstream/nginx.pid") $(workers upstream); do taskset -apc "${CPUS[0]}" "$pid" >/dev/null; done
 fi
 SERVER_CPU=${SERVER_CPU:-0.3}
-CG_PERIOD=20000 CG_V= CG_DIR= CG_ENABLED=0
+CG_PERIOD=20000 CG_V='' CG_DIR='' CG_ENABLED=0
 cg_cleanup() {  # back to the root cgroup, then remove ours
   local d p
   for d in ${CG_DIR:+"$CG_DIR"/*/}; do
