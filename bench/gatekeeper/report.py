@@ -4,7 +4,8 @@
 Lines: `meta k v k v ...`, `workload NAME WORKERS DESCRIPTION...`,
 `hs WORKLOAD SERVER ROUND CPU_US HS_PER_S BUSY TRIES ok|low [LG_BUSY]`, `lat SERVER ROUND P50 P99`,
 `ka SERVER ROUND REQ_PER_S CPU_US P99 [BUSY TRIES ok|low LG_BUSY]`, `idle SERVER BYTES FDS OPEN FAILED`.
-BUSY is the server's CPU time over its CPU budget, LG_BUSY the load generator's over the wall time.
+BUSY is the server's CPU time over its CPU budget for the load's seconds, LG_BUSY the load
+generator's own CPU time during the load over those seconds.
 The statistic is fixed before the run: the median over rounds, with the interquartile range;
 ratios are of medians, with the IQR of the per-round ratios beside them.
 """
